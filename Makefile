@@ -1,0 +1,66 @@
+# Tessera: `make demo` runs the whole system on this machine; `make test` runs the suite.
+# Both install what is missing and can be run again at any time.
+
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+CTL := $(BIN)/supervisorctl -c supervisord.conf
+export NUMBA_CACHE_DIR := $(CURDIR)/var/numba-cache
+
+.PHONY: demo test stop status lint typecheck unit system-deps deps
+
+demo: deps
+	@mkdir -p var/log
+	@if $(CTL) pid >/dev/null 2>&1; then \
+		echo "supervisord already running: updating and starting all programs"; \
+		$(CTL) update >/dev/null; $(CTL) start all >/dev/null || true; \
+	else \
+		$(BIN)/supervisord -c supervisord.conf; \
+	fi
+	@$(CTL) status || true
+	$(BIN)/tessera demo
+
+stop:
+	@if $(CTL) pid >/dev/null 2>&1; then $(CTL) shutdown; else echo "supervisord is not running"; fi
+
+status:
+	@$(CTL) status || true
+	@$(BIN)/tessera status || true
+
+test: deps lint typecheck
+	$(BIN)/python -m pytest -q tests
+
+lint: deps
+	$(BIN)/ruff check config kernels workers web orchestrator tests
+
+typecheck: deps
+	$(BIN)/mypy config kernels workers web orchestrator
+
+unit: deps
+	$(BIN)/python -m pytest -q tests/unit
+
+deps: system-deps $(STAMP) config/local.yaml
+
+# redis-server comes from Debian; everything else lives in the virtualenv.
+system-deps:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then \
+			echo "Tessera needs these Debian packages:$$missing"; \
+			echo "Install them as root: sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; \
+		fi; \
+		echo "installing$$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,demo]'
+	touch $(STAMP)
+
+config/local.yaml: | $(STAMP)
+	$(BIN)/tessera init --path $@

@@ -1,0 +1,29 @@
+"""Typed settings for every Tessera process, loaded once from YAML and the environment."""
+
+from config.settings import (
+    ConfigError,
+    FetchSettings,
+    JobSettings,
+    LimitSettings,
+    PathSettings,
+    RedisSettings,
+    Settings,
+    WebSettings,
+    WorkerSettings,
+    load,
+    locate,
+)
+
+__all__ = [
+    "ConfigError",
+    "FetchSettings",
+    "JobSettings",
+    "LimitSettings",
+    "PathSettings",
+    "RedisSettings",
+    "Settings",
+    "WebSettings",
+    "WorkerSettings",
+    "load",
+    "locate",
+]

@@ -1,0 +1,230 @@
+"""One loader: YAML defaults, then a local file, then env vars, into frozen dataclasses.
+
+Errors name where the bad value came from: ``file: key.path: message``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from config.converters import convert
+
+DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
+ENV_PREFIX = "TESSERA_"
+
+
+class ConfigError(ValueError):
+    """A configuration file or env var holds an unknown key or a bad value."""
+
+
+def _secret_repr(value: str) -> str:
+    return "'***'" if value else "''"
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str
+    password: str = field(repr=False)
+    prefix: str
+    data_dir: str
+
+    def __repr__(self) -> str:
+        parts = urlsplit(self.url)
+        netloc = f"{parts.hostname}:{parts.port}" if parts.port else (parts.hostname or "")
+        safe = parts._replace(netloc=netloc).geturl()
+        return f"RedisSettings(url={safe!r}, password={_secret_repr(self.password)}, prefix={self.prefix!r})"
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.url).port or 6379
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    host: str
+    port: int
+    public_url: str
+    threads: int
+    signing_key: str = field(repr=False)
+    input_url_ttl: int
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    max_upload_bytes: int
+    max_request_bytes: int
+    max_image_pixels: int
+    max_tiles: int
+    min_tiles: int
+    max_cells_per_side: int
+    max_cells: int
+    tile_px_min: int
+    tile_px_max: int
+    max_output_pixels: int
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    result_ttl: int
+    default_grid: str
+    default_tile_px: int
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    block_ms: int
+    features_k: int
+    sample_px: int
+    jpeg_quality: int
+    progress_interval: float
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    allow_hosts: list[str]
+    timeout: float
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class PathSettings:
+    root: str
+    media: str
+    uploads: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    node: str
+    redis: RedisSettings
+    web: WebSettings
+    limits: LimitSettings
+    jobs: JobSettings
+    worker: WorkerSettings
+    fetch: FetchSettings
+    paths: PathSettings
+
+    def require_secrets(self) -> None:
+        """Refuse to run a service without the secrets it needs."""
+        if not self.redis.password:
+            raise ConfigError("redis.password: not set (run `tessera init`, or set TESSERA_REDIS_URL with a password)")
+        if not self.web.signing_key:
+            raise ConfigError("web.signing_key: not set (run `tessera init`)")
+
+
+def load(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Load defaults, then ``path`` (if given), then ``TESSERA_*`` env vars."""
+    env = os.environ if env is None else env
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    _merge(merged, sources, _read_yaml(DEFAULTS_FILE), str(DEFAULTS_FILE))
+    if path is not None:
+        _merge(merged, sources, _read_yaml(Path(path)), str(path))
+    _merge(merged, sources, _env_layer(merged, env), "environment")
+    settings = _build(Settings, merged, sources, "")
+    return _finish(settings)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    return data
+
+
+def _merge(into: dict[str, Any], sources: dict[str, str], layer: dict[str, Any], source: str, prefix: str = "") -> None:
+    for key, value in layer.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], sources, value, source, path + ".")
+        else:
+            into[key] = value
+            sources[path] = source
+
+
+def _env_layer(merged: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """Map TESSERA_SECTION_KEY (or TESSERA_KEY for top-level keys) onto the known keys."""
+    layer: dict[str, Any] = {}
+    for key, value in merged.items():
+        if isinstance(value, dict):
+            for sub in value:
+                name = f"{ENV_PREFIX}{key}_{sub}".upper()
+                if name in env:
+                    layer.setdefault(key, {})[sub] = env[name]
+        elif f"{ENV_PREFIX}{key}".upper() in env:
+            layer[key] = env[f"{ENV_PREFIX}{key}".upper()]
+    return layer
+
+
+def _build(cls: type, data: Any, sources: dict[str, str], prefix: str) -> Any:
+    where = prefix.rstrip(".") or "(top level)"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{sources.get(prefix.rstrip('.'), 'config')}: {where}: must be a mapping")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in names:
+            raise ConfigError(f"{sources.get(prefix + str(key), 'config')}: {prefix}{key}: unknown key")
+    values = {}
+    for name in names:
+        path = prefix + name
+        if name not in data:
+            raise ConfigError(f"config: {path}: missing")
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(typing.cast(type, hint), data[name], sources, path + ".")
+            continue
+        try:
+            values[name] = convert(hint, data[name])
+        except ValueError as exc:
+            raise ConfigError(f"{sources.get(path, 'config')}: {path}: {exc}") from exc
+    return cls(**values)
+
+
+def _finish(settings: Settings) -> Settings:
+    """Fill derived values: node name, absolute paths, a password carried in the Redis URL."""
+    root = Path(settings.paths.root or os.getcwd()).resolve()
+    paths = PathSettings(
+        root=str(root), media=str(root / settings.paths.media), uploads=str(root / settings.paths.uploads)
+    )
+    redis = settings.redis
+    url_password = urlsplit(redis.url).password
+    if url_password and not redis.password:
+        redis = dataclasses.replace(redis, password=url_password)
+    redis = dataclasses.replace(redis, data_dir=str(root / redis.data_dir))
+    if urlsplit(redis.url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(f"config: redis.url: not a redis:// URL: {redis.url!r}")
+    node = settings.node or socket.gethostname()
+    return dataclasses.replace(settings, node=node, paths=paths, redis=redis)
+
+
+LOCAL_FILE = Path("config") / "local.yaml"
+
+
+def locate(path: str | None, env: Mapping[str, str] | None = None) -> Path | None:
+    """The local config file: ``--config``, else $TESSERA_CONFIG, else ./config/local.yaml if present."""
+    env = os.environ if env is None else env
+    if path:
+        return Path(path)
+    if env.get("TESSERA_CONFIG"):
+        return Path(env["TESSERA_CONFIG"])
+    return LOCAL_FILE if LOCAL_FILE.is_file() else None

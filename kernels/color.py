@@ -1,0 +1,82 @@
+"""sRGB to CIELAB conversion (D65 white point)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from ._jit import ngjit, ngjit_parallel
+
+__all__ = ["srgb_to_lab"]
+
+# sRGB (linear) -> XYZ, D65, pre-divided by the reference white (Xn, Yn, Zn).
+_XN, _YN, _ZN = 0.95047, 1.0, 1.08883
+_M00, _M01, _M02 = (np.float32(v / _XN) for v in (0.4124564, 0.3575761, 0.1804375))
+_M10, _M11, _M12 = (np.float32(v / _YN) for v in (0.2126729, 0.7151522, 0.0721750))
+_M20, _M21, _M22 = (np.float32(v / _ZN) for v in (0.0193339, 0.1191920, 0.9503041))
+
+# CIE f(t): cube root above (6/29)^3, linear segment below.
+_DELTA = 6.0 / 29.0
+_EPS = np.float32(_DELTA**3)
+_SLOPE = np.float32(1.0 / (3.0 * _DELTA**2))
+_OFFSET = np.float32(4.0 / 29.0)
+_F116 = np.float32(116.0)
+_F16 = np.float32(16.0)
+_F500 = np.float32(500.0)
+_F200 = np.float32(200.0)
+
+
+def _srgb_linear_lut() -> np.ndarray:
+    """Return the 256-entry sRGB gamma linearisation table (float32, 0..1)."""
+    c = np.arange(256, dtype=np.float64) / 255.0
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return lin.astype(np.float32)
+
+
+_LINEAR_LUT = _srgb_linear_lut()
+
+
+@ngjit
+def _lab_f(t):
+    if t > _EPS:
+        return np.cbrt(t)
+    return t * _SLOPE + _OFFSET
+
+
+@ngjit_parallel
+def _srgb_to_lab_loop(rgb, lut, out):
+    for i in prange(rgb.shape[0]):
+        r = lut[rgb[i, 0]]
+        g = lut[rgb[i, 1]]
+        b = lut[rgb[i, 2]]
+        fx = _lab_f(_M00 * r + _M01 * g + _M02 * b)
+        fy = _lab_f(_M10 * r + _M11 * g + _M12 * b)
+        fz = _lab_f(_M20 * r + _M21 * g + _M22 * b)
+        out[i, 0] = _F116 * fy - _F16
+        out[i, 1] = _F500 * (fx - fy)
+        out[i, 2] = _F200 * (fy - fz)
+
+
+def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """Convert 8-bit sRGB to CIELAB (D65).
+
+    Parameters
+    ----------
+    rgb : np.ndarray
+        uint8 array of shape ``(..., 3)``, sRGB values 0-255.
+
+    Returns
+    -------
+    np.ndarray
+        float32 array of the same shape holding ``(L, a, b)``.
+    """
+    if not isinstance(rgb, np.ndarray):
+        raise ValueError(f"rgb must be a numpy array, got {type(rgb).__name__}")
+    if rgb.dtype != np.uint8:
+        raise ValueError(f"rgb must have dtype uint8, got {rgb.dtype}")
+    if rgb.ndim < 1 or rgb.shape[-1] != 3:
+        raise ValueError(f"rgb must have shape (..., 3), got {rgb.shape}")
+    flat = np.ascontiguousarray(rgb).reshape(-1, 3)
+    out = np.empty(flat.shape, dtype=np.float32)
+    _srgb_to_lab_loop(flat, _LINEAR_LUT, out)
+    return out.reshape(rgb.shape)

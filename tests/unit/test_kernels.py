@@ -1,0 +1,244 @@
+"""Tests for the kernels package against plain NumPy references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kernels import block_means, cell_features, nearest_tiles, render, srgb_to_lab, tile_features, warm_up
+
+H, W, ROWS, COLS, N, P, K = 37, 53, 5, 7, 13, 9, 3
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(42)
+
+
+# ---------------------------------------------------------------- NumPy references
+
+
+def ref_lab(rgb: np.ndarray) -> np.ndarray:
+    c = rgb.astype(np.float64) / 255.0
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    m = np.array(
+        [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]]
+    )
+    xyz = lin @ m.T / np.array([0.95047, 1.0, 1.08883])
+    d = 6.0 / 29.0
+    f = np.where(xyz > d**3, np.cbrt(xyz), xyz / (3 * d * d) + 4.0 / 29.0)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
+
+
+def ref_block_means(img: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    h, w, c = img.shape
+    out = np.empty((rows, cols, c))
+    for i in range(rows):
+        for j in range(cols):
+            block = img[i * h // rows : (i + 1) * h // rows, j * w // cols : (j + 1) * w // cols]
+            out[i, j] = block.astype(np.float64).mean(axis=(0, 1))
+    return out
+
+
+# ---------------------------------------------------------------- color
+
+
+@pytest.mark.parametrize(
+    ("rgb", "lab"),
+    [
+        ((255, 255, 255), (100.0, 0.0, 0.0)),
+        ((0, 0, 0), (0.0, 0.0, 0.0)),
+        ((255, 0, 0), (53.24, 80.09, 67.20)),
+        ((0, 255, 0), (87.73, -86.18, 83.18)),
+        ((0, 0, 255), (32.30, 79.19, -107.86)),
+    ],
+)
+def test_srgb_to_lab_published_values(rgb: tuple[int, int, int], lab: tuple[float, float, float]) -> None:
+    got = srgb_to_lab(np.array([rgb], dtype=np.uint8))
+    assert got.dtype == np.float32 and got.shape == (1, 3)
+    np.testing.assert_allclose(got[0], lab, atol=0.05)
+
+
+def test_srgb_to_lab_matches_reference(rng: np.random.Generator) -> None:
+    img = rng.integers(0, 256, size=(H, W, 3), dtype=np.uint8)
+    got = srgb_to_lab(img)
+    assert got.dtype == np.float32 and got.shape == img.shape
+    np.testing.assert_allclose(got, ref_lab(img), atol=1e-3)
+
+
+def test_srgb_to_lab_all_colours_and_any_leading_dims() -> None:
+    v = np.arange(256, dtype=np.uint8)
+    img = np.stack(np.meshgrid(v, v[::5], v[::17], indexing="ij"), axis=-1)  # 4 dims
+    np.testing.assert_allclose(srgb_to_lab(img), ref_lab(img), atol=1e-3)
+    assert srgb_to_lab(np.zeros(3, dtype=np.uint8)).shape == (3,)
+    assert srgb_to_lab(np.zeros((0, 3), dtype=np.uint8)).shape == (0, 3)
+
+
+def test_srgb_to_lab_non_contiguous(rng: np.random.Generator) -> None:
+    img = rng.integers(0, 256, size=(H, W, 3), dtype=np.uint8)[::2, ::-3]
+    np.testing.assert_allclose(srgb_to_lab(img), ref_lab(img), atol=1e-3)
+
+
+@pytest.mark.parametrize("bad", [np.zeros((4, 3), dtype=np.float32), np.zeros((4, 4), dtype=np.uint8)])
+def test_srgb_to_lab_rejects_bad_input(bad: np.ndarray) -> None:
+    with pytest.raises(ValueError):
+        srgb_to_lab(bad)
+
+
+# ---------------------------------------------------------------- features
+
+
+def test_block_means_matches_reference(rng: np.random.Generator) -> None:
+    img = rng.random((H, W, 4), dtype=np.float32) * 100
+    got = block_means(img, ROWS, COLS)
+    assert got.dtype == np.float32 and got.shape == (ROWS, COLS, 4)
+    np.testing.assert_allclose(got, ref_block_means(img, ROWS, COLS), rtol=1e-5, atol=1e-4)
+
+
+def test_block_means_one_pixel_blocks(rng: np.random.Generator) -> None:
+    img = rng.random((ROWS, COLS, 3), dtype=np.float32)
+    np.testing.assert_array_equal(block_means(img, ROWS, COLS), img)
+
+
+@pytest.mark.parametrize(
+    ("img", "rows", "cols"),
+    [
+        (np.zeros((H, W, 3), dtype=np.float64), ROWS, COLS),
+        (np.zeros((H, W), dtype=np.float32), ROWS, COLS),
+        (np.zeros((4, W, 3), dtype=np.float32), ROWS, COLS),
+        (np.zeros((H, W, 3), dtype=np.float32), 0, COLS),
+    ],
+)
+def test_block_means_rejects_bad_input(img: np.ndarray, rows: int, cols: int) -> None:
+    with pytest.raises(ValueError):
+        block_means(img, rows, cols)
+
+
+def test_tile_features_matches_reference(rng: np.random.Generator) -> None:
+    tiles = rng.integers(0, 256, size=(N, P, P, 3), dtype=np.uint8)
+    got = tile_features(tiles, K)
+    assert got.dtype == np.float32 and got.shape == (N, K * K * 3)
+    ref = np.stack([ref_block_means(ref_lab(t), K, K).reshape(-1) for t in tiles])
+    np.testing.assert_allclose(got, ref, atol=1e-3)
+
+
+def test_tile_features_rejects_bad_input() -> None:
+    with pytest.raises(ValueError):
+        tile_features(np.zeros((N, P, P, 3), dtype=np.float32), K)
+    with pytest.raises(ValueError):
+        tile_features(np.zeros((N, 2, 2, 3), dtype=np.uint8), K)
+
+
+def test_cell_features_matches_reference(rng: np.random.Generator) -> None:
+    target = rng.integers(0, 256, size=(H, W, 3), dtype=np.uint8)
+    got = cell_features(target, ROWS, COLS, K)
+    assert got.dtype == np.float32 and got.shape == (ROWS * COLS, K * K * 3)
+    lab = ref_lab(target)
+    ref = np.empty((ROWS * COLS, K * K * 3))
+    for r in range(ROWS):
+        for c in range(COLS):
+            feats = np.empty((K, K, 3))
+            for i in range(K):
+                for j in range(K):
+                    y0, y1 = (r * K + i) * H // (ROWS * K), (r * K + i + 1) * H // (ROWS * K)
+                    x0, x1 = (c * K + j) * W // (COLS * K), (c * K + j + 1) * W // (COLS * K)
+                    feats[i, j] = lab[y0:y1, x0:x1].mean(axis=(0, 1))
+            ref[r * COLS + c] = feats.reshape(-1)
+    np.testing.assert_allclose(got, ref, atol=1e-3)
+
+
+def test_cell_features_line_up_with_tile_features(rng: np.random.Generator) -> None:
+    tiles = rng.integers(0, 256, size=(ROWS * COLS, P, P, 3), dtype=np.uint8)
+    # Lay the tiles out as a target image: each cell is then exactly one tile.
+    target = tiles.reshape(ROWS, COLS, P, P, 3).transpose(0, 2, 1, 3, 4).reshape(ROWS * P, COLS * P, 3)
+    np.testing.assert_allclose(cell_features(target, ROWS, COLS, K), tile_features(tiles, K), atol=1e-4)
+
+
+def test_cell_features_rejects_bad_input() -> None:
+    with pytest.raises(ValueError):
+        cell_features(np.zeros((H, W, 3), dtype=np.int16), ROWS, COLS, K)
+    with pytest.raises(ValueError):
+        cell_features(np.zeros((ROWS * K - 1, W, 3), dtype=np.uint8), ROWS, COLS, K)
+
+
+# ---------------------------------------------------------------- match
+
+
+def test_nearest_tiles_matches_reference(rng: np.random.Generator) -> None:
+    cells = rng.random((41, 27), dtype=np.float32)
+    tiles = rng.random((N, 27), dtype=np.float32)
+    got = nearest_tiles(cells, tiles)
+    assert got.dtype == np.int32 and got.shape == (41,)
+    d = ((cells[:, None, :].astype(np.float64) - tiles[None, :, :]) ** 2).sum(axis=-1)
+    np.testing.assert_array_equal(got, d.argmin(axis=1))
+
+
+def test_nearest_tiles_ties_pick_lowest_index() -> None:
+    tiles = np.array([[1, 0], [0, 1], [1, 0], [-1, 0], [0, 1]], dtype=np.float32)
+    cells = np.array([[0, 0], [1, 0], [0, 1], [0.5, 0.5]], dtype=np.float32)
+    np.testing.assert_array_equal(nearest_tiles(cells, tiles), [0, 0, 1, 0])
+    np.testing.assert_array_equal(nearest_tiles(cells, np.zeros((3, 2), dtype=np.float32)), [0, 0, 0, 0])
+
+
+def test_nearest_tiles_rejects_bad_input() -> None:
+    with pytest.raises(ValueError):
+        nearest_tiles(np.zeros((3, 4), dtype=np.float64), np.zeros((2, 4), dtype=np.float32))
+    with pytest.raises(ValueError):
+        nearest_tiles(np.zeros((3, 4), dtype=np.float32), np.zeros((2, 5), dtype=np.float32))
+    with pytest.raises(ValueError):
+        nearest_tiles(np.zeros((3, 4), dtype=np.float32), np.zeros((0, 4), dtype=np.float32))
+
+
+# ---------------------------------------------------------------- render
+
+
+def ref_render(tiles: np.ndarray, assignment: np.ndarray) -> np.ndarray:
+    rows, cols = assignment.shape
+    p = tiles.shape[1]
+    out = np.zeros((rows * p, cols * p, 3), dtype=np.uint8)
+    for r in range(rows):
+        for c in range(cols):
+            out[r * p : (r + 1) * p, c * p : (c + 1) * p] = tiles[assignment[r, c]]
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint8])
+def test_render_matches_reference(rng: np.random.Generator, dtype: type) -> None:
+    tiles = rng.integers(0, 256, size=(N, P, P, 3), dtype=np.uint8)
+    assignment = rng.integers(0, N, size=(ROWS, COLS)).astype(dtype)
+    got = render(tiles, assignment)
+    assert got.dtype == np.uint8 and got.shape == (ROWS * P, COLS * P, 3)
+    np.testing.assert_array_equal(got, ref_render(tiles, assignment))
+
+
+def test_render_writes_into_out(rng: np.random.Generator) -> None:
+    tiles = rng.integers(0, 256, size=(N, P, P, 3), dtype=np.uint8)
+    assignment = rng.integers(0, N, size=(ROWS, COLS))
+    out = np.zeros((ROWS * P, COLS * P, 3), dtype=np.uint8)
+    assert render(tiles, assignment, out=out) is out
+    np.testing.assert_array_equal(out, ref_render(tiles, assignment))
+
+
+def test_render_rejects_bad_input(rng: np.random.Generator) -> None:
+    tiles = rng.integers(0, 256, size=(N, P, P, 3), dtype=np.uint8)
+    ok = np.zeros((ROWS, COLS), dtype=np.int32)
+    for bad_value in (N, -1):
+        bad = ok.copy()
+        bad[2, 3] = bad_value
+        with pytest.raises(ValueError, match=str(bad_value)):
+            render(tiles, bad)
+    with pytest.raises(ValueError):
+        render(tiles, ok.astype(np.float32))
+    with pytest.raises(ValueError):
+        render(tiles.astype(np.int16), ok)
+    with pytest.raises(ValueError):
+        render(tiles, ok, out=np.zeros((ROWS * P, COLS * P + 1, 3), dtype=np.uint8))
+    with pytest.raises(ValueError):
+        render(tiles, ok, out=np.zeros((ROWS * P, COLS * P, 3), dtype=np.float32))
+
+
+# ---------------------------------------------------------------- package
+
+
+def test_warm_up_runs() -> None:
+    warm_up()

@@ -1,0 +1,95 @@
+"""The Bottle app and its server (waitress: real, multi-threaded, pure Python)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+from pathlib import Path
+
+import waitress
+from bottle import BaseRequest, Bottle, HTTPResponse, request, response
+
+import config
+from config import Settings
+from web.inputs import InputStore
+from web.routes import Context, json_error, register
+from workers.connection import connect
+from workers.fetch import UrlPolicy
+from workers.keys import Keys
+from workers.results import sweep
+
+log = logging.getLogger("tessera.web")
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; script-src 'self'; "
+    "style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+SWEEP_SECONDS = 600
+
+
+def make_app(settings: Settings) -> Bottle:
+    # Bottle caps the sum of in-memory multipart parts at MEMFILE_MAX (100 KB by default), which
+    # refuses any real set of tiles; our own limit is max_request_bytes (waitress enforces it too).
+    BaseRequest.MEMFILE_MAX = settings.limits.max_request_bytes
+    app = Bottle()
+    inputs = InputStore(settings.paths.uploads, settings.web.signing_key, settings.web.public_url,
+                        settings.web.input_url_ttl)
+    ctx = Context(settings=settings, redis=connect(settings.redis), keys=Keys(settings.redis.prefix),
+                  inputs=inputs, policy=UrlPolicy(settings.fetch.allow_hosts))
+    register(app, ctx)
+    app.add_hook("after_request", _security_headers)
+    for code in (400, 404, 405, 413, 500):
+        app.error(code)(_error_page)
+    return app
+
+
+def _security_headers() -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.set_header(name, value)
+
+
+def _error_page(error: HTTPResponse) -> str:
+    """JSON errors under /api/, short text elsewhere; never a traceback."""
+    status = error.status_code
+    message = "not found" if status == 404 else str(getattr(error, "body", "") or error.status_line)
+    _security_headers()
+    if request.path.startswith("/api/"):
+        reply = json_error(status, {404: "not_found", 405: "method_not_allowed"}.get(status, "error"), message)
+        response.content_type = "application/json"
+        return str(reply.body)
+    response.content_type = "text/plain; charset=utf-8"
+    return f"{error.status_line}\n"
+
+
+def _sweeper(settings: Settings) -> None:
+    """Remove results and uploads once their jobs have expired."""
+    stop = threading.Event()
+    while not stop.wait(SWEEP_SECONDS):
+        sweep(settings.paths.media, settings.jobs.result_ttl)
+        sweep(settings.paths.uploads, settings.web.input_url_ttl)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tessera-web", description="Serve the Tessera web app.")
+    parser.add_argument("--config", help="local YAML config (default: $TESSERA_CONFIG or config/local.yaml)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = config.load(config.locate(args.config))
+        settings.require_secrets()
+    except config.ConfigError as exc:
+        print(f"tessera-web: {exc}", file=sys.stderr)
+        return 2
+    for folder in (settings.paths.media, settings.paths.uploads):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    threading.Thread(target=_sweeper, args=(settings,), daemon=True, name="sweeper").start()
+    log.info("serving on http://%s:%d", settings.web.host, settings.web.port)
+    waitress.serve(make_app(settings), host=settings.web.host, port=settings.web.port,
+                   threads=settings.web.threads, max_request_body_size=settings.limits.max_request_bytes,
+                   ident="tessera")
+    return 0

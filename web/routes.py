@@ -1,0 +1,133 @@
+"""The routes: the form, the job API, the job page, results, inputs for workers, health."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import redis
+from bottle import Bottle, HTTPResponse, request, static_file, template
+
+from config import Settings
+from web.inputs import InputStore
+from web.submit import check_submission, read_submission, store_submission
+from workers import status, stream
+from workers.connection import REDIS_DOWN
+from workers.errors import BadImage, JobRejected, TooLarge
+from workers.fetch import UrlPolicy
+from workers.keys import Keys
+
+HERE = Path(__file__).parent
+VIEWS = str(HERE / "views")
+STATIC = str(HERE / "static")
+JOB_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+MEDIA_NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}\.(?:jpg|png)$")
+RETRY_AFTER = "5"
+
+
+@dataclass
+class Context:
+    settings: Settings
+    redis: redis.Redis
+    keys: Keys
+    inputs: InputStore
+    policy: UrlPolicy
+
+
+def json_response(status_code: int, payload: Any, **headers: str) -> HTTPResponse:
+    body = json.dumps(payload)
+    return HTTPResponse(body, status=status_code, headers={"Content-Type": "application/json", **headers})
+
+
+def json_error(status_code: int, code: str, message: str, **headers: str) -> HTTPResponse:
+    return json_response(status_code, {"error": {"code": code, "message": message}}, **headers)
+
+
+def queue_down() -> HTTPResponse:
+    return json_error(503, "queue_unavailable", "the job queue is unreachable; try again shortly",
+                      **{"Retry-After": RETRY_AFTER})
+
+
+def _rejection_status(exc: JobRejected) -> int:
+    if isinstance(exc, TooLarge):
+        return 413
+    if isinstance(exc, BadImage):
+        return 415
+    return 400
+
+
+def register(app: Bottle, ctx: Context) -> None:
+    settings, limits = ctx.settings, ctx.settings.limits
+
+    @app.get("/")
+    def index() -> str:
+        page_limits = {"max_tiles": limits.max_tiles, "max_cells_per_side": limits.max_cells_per_side,
+                       "tile_px_min": limits.tile_px_min, "tile_px_max": limits.tile_px_max,
+                       "max_upload_mb": limits.max_upload_bytes // 2**20}
+        defaults = {"grid": settings.jobs.default_grid, "tile_px": settings.jobs.default_tile_px}
+        return template("index", template_lookup=[VIEWS], title="Make a mosaic", limits=page_limits,
+                        defaults=defaults)
+
+    @app.post("/api/mosaics")
+    def create_mosaic() -> HTTPResponse:
+        if (request.content_length or 0) > limits.max_request_bytes:
+            return json_error(413, "too_large", f"the request is over {limits.max_request_bytes // 2**20} MiB")
+        try:
+            submission = read_submission(request, settings)
+            target, tiles = check_submission(submission, settings, ctx.policy)
+            package = store_submission(submission, target, tiles, ctx.inputs)
+        except JobRejected as exc:
+            return json_error(_rejection_status(exc), exc.code, exc.reason)
+        try:
+            stream.enqueue(ctx.redis, ctx.keys, package)
+        except REDIS_DOWN:
+            return queue_down()
+        return json_response(202, {"id": package.id, "status_url": f"/api/mosaics/{package.id}",
+                                   "page_url": f"/mosaics/{package.id}"})
+
+    @app.get("/api/mosaics/<job_id>")
+    def job_status(job_id: str) -> HTTPResponse:
+        if not JOB_ID.match(job_id):
+            return json_error(404, "not_found", "no such mosaic")
+        try:
+            raw = cast(dict[str, str], ctx.redis.hgetall(ctx.keys.job(job_id)))
+        except REDIS_DOWN:
+            return queue_down()
+        if not raw:
+            return json_error(404, "not_found", "no such mosaic (it may have expired)")
+        return json_response(200, status.public_view(job_id, raw), **{"Cache-Control": "no-store"})
+
+    @app.get("/mosaics/<job_id>")
+    def job_page(job_id: str) -> str:
+        if not JOB_ID.match(job_id):
+            return HTTPResponse("no such mosaic", status=404)
+        return template("job", template_lookup=[VIEWS], title="Your mosaic", job_id=job_id,
+                        status_url=f"/api/mosaics/{job_id}")
+
+    @app.get("/media/<name>")
+    def media(name: str) -> HTTPResponse:
+        if not MEDIA_NAME.match(name):
+            return HTTPResponse("not found", status=404)
+        return static_file(name, root=settings.paths.media)
+
+    @app.get("/inputs/<job_id>/<name>")
+    def inputs(job_id: str, name: str) -> HTTPResponse:
+        path = ctx.inputs.path_if_valid(job_id, name, request.query.get("exp", ""), request.query.get("sig", ""))
+        if path is None:
+            return HTTPResponse("not found", status=404)
+        return static_file(path.name, root=str(path.parent))
+
+    @app.get("/static/<name:path>")
+    def static(name: str) -> HTTPResponse:
+        return static_file(name, root=STATIC)
+
+    @app.get("/healthz")
+    def healthz() -> HTTPResponse:
+        try:
+            ctx.redis.ping()
+        except redis.RedisError:
+            return json_response(503, {"ok": False, "redis": "unreachable"}, **{"Retry-After": RETRY_AFTER})
+        return json_response(200, {"ok": True, "redis": "ok"})

@@ -1,0 +1,137 @@
+"""Turn a POST /api/mosaics request (multipart or JSON) into a validated job package."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bottle import FileUpload, LocalRequest
+
+from config import Settings
+from web.inputs import InputStore
+from workers.errors import BadImage, JobRejected, TooLarge
+from workers.fetch import UrlPolicy
+from workers.images import Probe, probe
+from workers.options import Options, check_grid, parse_options
+from workers.package import JobPackage, new_job_id
+
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp"}
+
+
+@dataclass
+class Submission:
+    """What a request asked for, before anything is stored."""
+
+    options: Options
+    target_url: str | None = None
+    target_file: bytes | None = None
+    tile_urls: list[str] = field(default_factory=list)
+    tile_files: list[bytes] = field(default_factory=list)
+
+
+def read_submission(request: LocalRequest, settings: Settings) -> Submission:
+    content_type = (request.content_type or "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        return _from_json(request, settings)
+    if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        return _from_form(request, settings)
+    raise BadImage(f"send multipart/form-data or application/json, not {content_type or 'no content type'!r}")
+
+
+def _options(raw: dict[str, Any], settings: Settings) -> Options:
+    return parse_options(raw, settings.limits, settings.jobs.default_grid, settings.jobs.default_tile_px)
+
+
+def _from_json(request: LocalRequest, settings: Settings) -> Submission:
+    try:
+        data = json.loads(request.body.read(settings.limits.max_request_bytes + 1))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise JobRejected(f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise JobRejected("the body must be a JSON object")
+    options = data.get("options") or {}
+    target, tiles = data.get("target_url"), data.get("tile_urls") or []
+    if not isinstance(options, dict):
+        raise JobRejected("options must be an object")
+    if not isinstance(target, str) or not target:
+        raise JobRejected("target_url is required (a http or https URL)")
+    if not isinstance(tiles, list) or not all(isinstance(t, str) for t in tiles):
+        raise JobRejected("tile_urls must be a list of URLs")
+    return Submission(options=_options(options, settings), target_url=target, tile_urls=_clean_urls(tiles))
+
+
+def _from_form(request: LocalRequest, settings: Settings) -> Submission:
+    forms = request.forms
+    options = _options({k: forms.get(k) for k in ("grid", "tile_px", "seed")}, settings)
+    targets = [f for f in request.files.getall("target") if f.filename]
+    if len(targets) != 1 and not forms.get("target_url"):
+        raise JobRejected("attach one target photo (field 'target')")
+    limit = settings.limits.max_tiles
+    uploads = [f for f in request.files.getall("tiles") if f.filename]
+    if len(uploads) > limit:
+        raise TooLarge(f"{len(uploads)} tile files is over the limit of {limit}")
+    max_bytes = settings.limits.max_upload_bytes
+    return Submission(
+        options=options,
+        target_file=_read_upload(targets[0], max_bytes) if targets else None,
+        target_url=None if targets else forms.get("target_url"),
+        tile_urls=_clean_urls((forms.getunicode("tile_urls") or "").splitlines()),
+        tile_files=[_read_upload(f, max_bytes) for f in uploads],
+    )
+
+
+def _clean_urls(lines: Iterable[str]) -> list[str]:
+    return [line.strip() for line in lines if line.strip()]
+
+
+def _read_upload(upload: FileUpload, max_bytes: int) -> bytes:
+    data: bytes = upload.file.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise TooLarge(f"{_name(upload)} is over the limit of {max_bytes // 2**20} MiB")
+    return data
+
+
+def _name(upload: FileUpload) -> str:
+    return repr(upload.raw_filename[:60]) if upload.raw_filename else "an upload"
+
+
+def check_submission(sub: Submission, settings: Settings, policy: UrlPolicy) -> tuple[Probe | None, list[Probe]]:
+    """Everything that can be checked without decoding: counts, URLs, image headers, grid.
+
+    Returns the probes of the target file (if uploaded) and of the tile files."""
+    limits = settings.limits
+    total = len(sub.tile_urls) + len(sub.tile_files)
+    if total < max(1, limits.min_tiles):
+        raise JobRejected(f"add at least {max(1, limits.min_tiles)} tile picture(s): files or URLs")
+    if total > limits.max_tiles:
+        raise TooLarge(f"{total} tiles is over the limit of {limits.max_tiles}")
+    for url in ([sub.target_url] if sub.target_url else []) + sub.tile_urls:
+        policy.check(url)
+    tiles = [_probe_tile(number, data, limits.max_image_pixels) for number, data in enumerate(sub.tile_files, 1)]
+    if sub.target_file is None:
+        return None, tiles
+    target = probe(sub.target_file, limits.max_image_pixels)
+    cols, rows = sub.options.grid_for(target.width, target.height)
+    check_grid(cols, rows, sub.options.tile_px, limits)
+    return target, tiles
+
+
+def _probe_tile(number: int, data: bytes, max_pixels: int) -> Probe:
+    try:
+        return probe(data, max_pixels)
+    except (BadImage, TooLarge) as exc:
+        raise type(exc)(f"tile file {number}: {exc}") from exc
+
+
+def store_submission(sub: Submission, target: Probe | None, tiles: list[Probe], inputs: InputStore) -> JobPackage:
+    """Save uploads under a new job id and build the package that references them."""
+    job_id = new_job_id()
+    target_url = sub.target_url or ""
+    if sub.target_file is not None and target is not None:
+        target_url = inputs.save(job_id, f"target.{EXTENSIONS[target.format]}", sub.target_file)
+    urls = list(sub.tile_urls)
+    for number, (data, tile) in enumerate(zip(sub.tile_files, tiles, strict=True)):
+        urls.append(inputs.save(job_id, f"tile-{number:05d}.{EXTENSIONS[tile.format]}", data))
+    return JobPackage.create(target_url, urls, sub.options, job_id=job_id)

@@ -1,0 +1,89 @@
+"""The `tessera` command: init, redis, worker, demo, status.
+
+Exit codes (supervisord's ``exitcodes=`` and the watchdog read them):
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import config
+from config import Settings
+
+RET_OK = 0
+"""Finished normally (a worker after a warm stop)."""
+RET_ERROR = 1
+"""The command ran and failed (e.g. the demo job failed)."""
+RET_CONFIG = 2
+"""Bad or missing configuration: do not respawn, a person must fix it."""
+RET_CONNECT = 3
+"""Redis unreachable when a one-shot command needed it."""
+RET_INTERNAL = 70
+"""An unexpected error (a bug)."""
+
+__doc__ += "\n".join(f"    {name} = {value}" for name, value in
+                     [("RET_OK", RET_OK), ("RET_ERROR", RET_ERROR), ("RET_CONFIG", RET_CONFIG),
+                      ("RET_CONNECT", RET_CONNECT), ("RET_INTERNAL", RET_INTERNAL)])
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tessera", description="Tessera: an elastic photo-mosaic service.")
+    parser.add_argument("--config", help="local YAML config (default: $TESSERA_CONFIG or config/local.yaml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    init = sub.add_parser("init", help="write config/local.yaml with generated secrets (kept if present)")
+    init.add_argument("--path", default=str(config.settings.LOCAL_FILE))
+    sub.add_parser("redis", help="run the embedded redis-server (as supervisord's `redis` program)")
+    worker = sub.add_parser("worker", help="run one worker process")
+    worker.add_argument("--slot", type=int, default=0, help="process slot; gives a stable consumer name")
+    demo = sub.add_parser("demo", help="build a demo mosaic through the running web app")
+    demo.add_argument("--grid", default="64")
+    demo.add_argument("--tile-px", type=int, default=16)
+    sub.add_parser("status", help="print the queue and the workers")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "init":
+        from workers.local_config import write_local_config
+
+        written = write_local_config(Path(args.path))
+        print(f"{'wrote' if written else 'kept'} {args.path}")
+        return RET_OK
+    try:
+        settings = config.load(config.locate(args.config))
+        settings.require_secrets()
+    except config.ConfigError as exc:
+        print(f"tessera: {exc}", file=sys.stderr)
+        return RET_CONFIG
+    return _run(args, settings)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "redis":
+        from workers.redis_server import exec_redis
+
+        exec_redis(settings.redis)
+    if args.command == "worker":
+        from workers.daemon import Worker
+
+        worker = Worker(settings, slot=args.slot)
+        worker.install_signal_handlers()
+        return worker.run()
+    if args.command == "demo":
+        from workers.demo import run_demo
+
+        return run_demo(settings, grid=args.grid, tile_px=args.tile_px)
+    if args.command == "status":
+        from workers.report import print_status
+
+        return print_status(settings)
+    return RET_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Every Redis key name and queue constant in one place; the prefix is configurable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GROUP = "workers"
+"""Consumer group on the jobs stream that every worker joins."""
+
+HEARTBEAT_TTL = 15
+"""Seconds a worker heartbeat key lives without a refresh."""
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key names under one prefix, so tests and demos can share a server."""
+
+    prefix: str = "tessera"
+
+    @property
+    def jobs(self) -> str:
+        """The stream of job packages (XADD by web, XREADGROUP by workers)."""
+        return f"{self.prefix}:jobs"
+
+    @property
+    def dead(self) -> str:
+        """The dead-letter stream: packages that failed too often, with their last error."""
+        return f"{self.prefix}:dead"
+
+    def job(self, job_id: str) -> str:
+        """The status hash of one job (state, progress, package, result)."""
+        return f"{self.prefix}:job:{job_id}"
+
+    def worker(self, node: str, pid: int | str) -> str:
+        """A worker's heartbeat hash, expiring after HEARTBEAT_TTL."""
+        return f"{self.prefix}:worker:{node}:{pid}"

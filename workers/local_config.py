@@ -1,0 +1,27 @@
+"""`tessera init`: write the local config with generated secrets, once (never committed)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+TEMPLATE = """\
+# Written by `tessera init`; holds secrets: keep it out of version control.
+redis:
+  password: "{password}"
+web:
+  signing_key: "{signing_key}"
+"""
+
+
+def write_local_config(path: Path) -> bool:
+    """Create the file with fresh secrets; an existing file is kept (True when written)."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = TEMPLATE.format(password=secrets.token_urlsafe(32), signing_key=secrets.token_urlsafe(32))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    return True

@@ -1,0 +1,95 @@
+"""The job package v1: the JSON contract between the web tier and the workers.
+
+It holds ids, options and *references* to images (http(s) URLs), never image
+bytes, so a worker on any machine can run the job from the package alone.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from config import LimitSettings
+from workers.errors import BadPackage, JobRejected
+from workers.options import Options, check_options
+
+VERSION = 1
+ID_BYTES = 16
+"""Job ids carry 128 random bits: unguessable, so an id is the only key to a job."""
+
+
+def new_job_id() -> str:
+    return secrets.token_urlsafe(ID_BYTES)
+
+
+@dataclass(frozen=True)
+class JobPackage:
+    """One mosaic job. Build with :meth:`create`; cross the wire with encode/decode."""
+
+    id: str
+    target: str
+    tiles: tuple[str, ...]
+    options: Options
+    created_at: float = field(default_factory=time.time)
+    v: int = VERSION
+
+    @classmethod
+    def create(cls, target: str, tiles: list[str], options: Options, job_id: str | None = None) -> JobPackage:
+        return cls(id=job_id or new_job_id(), target=target, tiles=tuple(tiles), options=options)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": self.v,
+            "id": self.id,
+            "created_at": self.created_at,
+            "target": self.target,
+            "tiles": list(self.tiles),
+            "options": self.options.to_json(),
+        }
+
+    def encode(self) -> str:
+        return json.dumps(self.to_json(), separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, raw: bytes | str, limits: LimitSettings | None = None) -> JobPackage:
+        """Parse and validate; any problem becomes BadPackage carrying the raw text."""
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadPackage(f"the job package is not valid JSON: {exc}", raw) from exc
+        try:
+            package = cls._from_json(data)
+            if limits is not None:
+                check_options(package.options, limits)
+        except JobRejected as exc:
+            raise BadPackage(f"bad job package: {exc}", raw) from exc
+        return package
+
+    @classmethod
+    def _from_json(cls, data: Any) -> JobPackage:
+        if not isinstance(data, dict):
+            raise JobRejected("the package must be a JSON object")
+        if data.get("v") != VERSION:
+            raise JobRejected(f"unknown package version {data.get('v')!r} (this worker reads v{VERSION})")
+        job_id, target, tiles, opts = (_require(data, k) for k in ("id", "target", "tiles", "options"))
+        if not isinstance(job_id, str) or not job_id or not isinstance(target, str):
+            raise JobRejected("id and target must be strings")
+        if not isinstance(tiles, list) or not all(isinstance(t, str) for t in tiles):
+            raise JobRejected("tiles must be a list of URLs")
+        if not isinstance(opts, dict):
+            raise JobRejected("options must be an object")
+        try:
+            options = Options(**{k: int(_require(opts, k)) for k in ("cols", "rows", "tile_px", "seed")})
+            created_at = float(data.get("created_at", time.time()))
+        except (TypeError, ValueError) as exc:
+            raise JobRejected(f"options must be whole numbers: {exc}") from exc
+        return cls(id=job_id, target=target, tiles=tuple(tiles), options=options, created_at=created_at)
+
+
+def _require(data: dict[str, Any], key: str) -> Any:
+    if key not in data:
+        raise JobRejected(f"missing field {key!r}")
+    return data[key]

@@ -1,0 +1,49 @@
+"""Run the embedded redis-server from our settings: password on, loopback, durable queue."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from config import RedisSettings
+
+
+def render_conf(settings: RedisSettings) -> str:
+    """redis.conf text; the password lives only in this 0600 file, never on a command line."""
+    lines = [
+        f"port {settings.port}",
+        f"bind {settings.host}",
+        "protected-mode yes",
+        f"dir {settings.data_dir}",
+        f'requirepass "{settings.password}"',
+        "appendonly yes",
+        "appendfsync everysec",
+        "maxmemory-policy noeviction",
+        'save ""',
+        "daemonize no",
+        "loglevel notice",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_conf(settings: RedisSettings) -> Path:
+    folder = Path(settings.data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "redis.conf"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(render_conf(settings))
+    os.chmod(path, 0o600)
+    return path
+
+
+def exec_redis(settings: RedisSettings) -> None:
+    """Replace this process with redis-server, so supervisord signals reach it directly."""
+    if not settings.password:
+        raise SystemExit("tessera redis: refusing to start Redis without a password (run `tessera init`)")
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("tessera redis: redis-server not found (apt-get install redis-server)")
+    conf = write_conf(settings)
+    os.execv(binary, [binary, str(conf)])

@@ -1,0 +1,97 @@
+"""The job status hash: states, progress, and the completion note (set only once)."""
+
+from __future__ import annotations
+
+import enum
+import json
+import time
+from typing import Any
+
+import redis
+
+from workers.keys import Keys
+from workers.package import JobPackage
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+FINAL = (JobState.DONE.value, JobState.FAILED.value)
+
+# Set the completion note only if the job is not already done or failed, so a
+# job that runs twice leaves one note. ARGV[1] is the TTL, the rest field/value pairs.
+_FINISH = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return -1 end
+if state == 'done' or state == 'failed' then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+# Progress only while the job is not final, so a late update cannot undo a note.
+_UPDATE = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state or state == 'done' or state == 'failed' then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+
+def initial_fields(package: JobPackage) -> dict[str, Any]:
+    return {
+        "state": JobState.QUEUED.value,
+        "progress": 0,
+        "stage": "waiting in the queue",
+        "created_at": package.created_at,
+        "package": package.encode(),
+    }
+
+
+def _pairs(fields: dict[str, Any]) -> list[Any]:
+    return [item for pair in fields.items() for item in pair]
+
+
+def update(r: redis.Redis, keys: Keys, job_id: str, **fields: Any) -> bool:
+    """Write progress fields unless the job already has its completion note."""
+    return bool(r.eval(_UPDATE, 1, keys.job(job_id), *_pairs(fields)))
+
+
+def mark_running(r: redis.Redis, keys: Keys, job_id: str) -> bool:
+    return update(r, keys, job_id, state=JobState.RUNNING.value, started_at=time.time(), stage="starting")
+
+
+def finish(r: redis.Redis, keys: Keys, job_id: str, ttl: int, state: JobState, **fields: Any) -> int:
+    """Write the completion note once: 1 written, 0 already final, -1 no such job."""
+    note = {"state": state.value, "finished_at": time.time(), **fields}
+    if state is JobState.DONE:
+        note.update(progress=1, stage="done")
+    return int(r.eval(_FINISH, 1, keys.job(job_id), ttl, *_pairs(note)))
+
+
+def _number(value: str | None) -> float | None:
+    return float(value) if value not in (None, "") else None
+
+
+def public_view(job_id: str, raw: dict[str, str], media_prefix: str = "/media/") -> dict[str, Any]:
+    """The JSON the page polls: never the package or internal fields."""
+    view: dict[str, Any] = {
+        "id": job_id,
+        "state": raw.get("state", JobState.QUEUED.value),
+        "progress": _number(raw.get("progress")) or 0.0,
+        "stage": raw.get("stage", ""),
+        "created_at": _number(raw.get("created_at")),
+        "started_at": _number(raw.get("started_at")),
+        "finished_at": _number(raw.get("finished_at")),
+    }
+    if raw.get("result"):
+        view["result_url"] = media_prefix + raw["result"]
+    if raw.get("error"):
+        view["error"] = raw["error"]
+    if raw.get("details"):
+        view["details"] = json.loads(raw["details"])
+    return view
