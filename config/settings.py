@@ -208,7 +208,7 @@ def _finish(settings: Settings) -> Settings:
     )
     redis = settings.redis
     url_password = urlsplit(redis.url).password
-    if url_password and not redis.password:
+    if url_password:  # a URL that carries a password (e.g. TESSERA_REDIS_URL) wins
         redis = dataclasses.replace(redis, password=url_password)
     redis = dataclasses.replace(redis, data_dir=str(root / redis.data_dir))
     if urlsplit(redis.url).scheme not in ("redis", "rediss", "unix"):

@@ -10,7 +10,10 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}\.[a-z]{2,4}$")
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\.[a-z]{2,4}")
+_JOB = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_EXPIRES = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"[0-9a-f]{64}")
 
 
 class InputStore:
@@ -38,7 +41,8 @@ class InputStore:
 
     def path_if_valid(self, job_id: str, name: str, expires: str, signature: str) -> Path | None:
         """The file behind a signed URL, or None when the signature, expiry or name is wrong."""
-        if not (_NAME.match(name) and re.fullmatch(r"[A-Za-z0-9_-]{8,64}", job_id) and expires.isdigit()):
+        checks = ((_NAME, name), (_JOB, job_id), (_EXPIRES, expires), (_SIGNATURE, signature))
+        if not all(pattern.fullmatch(value) for pattern, value in checks):
             return None
         if int(expires) < time.time():
             return None

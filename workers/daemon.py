@@ -73,6 +73,10 @@ class Worker:
                 self._redis_lost(exc)
                 self.stop_requested.wait(backoff(attempt))
                 attempt += 1
+            except Exception:  # never let a bug end the process; the entry stays pending
+                log.exception("worker %s: unexpected error; going on", self.consumer)
+                self.stop_requested.wait(backoff(attempt))
+                attempt += 1
         log.info("worker %s stopped", self.consumer)
         return 0
 

@@ -27,12 +27,30 @@ def resolve(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
 def is_public(address: str) -> bool:
-    """True only for globally routable unicast addresses (no loopback, private, link-local, …)."""
+    """True only for globally routable unicast addresses (no loopback, private, link-local, …).
+
+    IPv6 forms that carry an IPv4 address (mapped, compatible, NAT64, 6to4, Teredo) are judged by it."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None and not is_public(str(embedded)):
+            return False
     return ip.is_global and not ip.is_multicast
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped or ip.sixtofour:
+        return ip.ipv4_mapped or ip.sixtofour
+    if ip.teredo:
+        return ip.teredo[1]
+    if ip in NAT64 or (ip in IPV4_COMPATIBLE and int(ip) > 1):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
 
 
 class UrlPolicy:
@@ -45,15 +63,18 @@ class UrlPolicy:
         self.resolver = resolver
 
     def check(self, url: str) -> None:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as exc:
+            raise UrlRefused(f"malformed URL ({exc}): {url[:80]}") from exc
         if parts.scheme not in ("http", "https"):
             raise UrlRefused(f"only http and https URLs are fetched, not {parts.scheme or 'no scheme'!r}: {url[:80]}")
         host = (parts.hostname or "").lower()
         if not host:
             raise UrlRefused(f"the URL has no host: {url[:80]}")
-        if host in self.allow_hosts or url.startswith(self.trusted_prefixes):
+        if host in self.allow_hosts or (url.startswith(self.trusted_prefixes) and ".." not in parts.path.split("/")):
             return
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         for address in self.resolver(host, port):
             if not is_public(address):
                 raise UrlRefused(f"{host} resolves to a private or loopback address ({address}); refused")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +14,10 @@ FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP")
 """Formats we decode; anything else (SVG, PDF, TIFF, …) is refused."""
 
 MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp", "BMP": "image/bmp"}
+
+# We check declared sizes ourselves (max_image_pixels) before decoding; Pillow's own
+# guard would otherwise cap the configurable limit and report it as a decode error.
+Image.MAX_IMAGE_PIXELS = None
 
 BACKGROUND = (255, 255, 255)
 """Transparent pixels are composited on this colour."""
@@ -31,10 +34,8 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     if not data:
         raise BadImage("the file is empty")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=FORMATS)
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        image = Image.open(io.BytesIO(data), formats=FORMATS)
+    except UnidentifiedImageError as exc:
         raise BadImage(f"not an image we can read (JPEG, PNG, GIF, WebP or BMP): {exc.__class__.__name__}") from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise BadImage(f"corrupt image: {exc}") from exc
@@ -60,7 +61,7 @@ def decode(data: bytes, max_pixels: int, draft_px: int | None = None) -> Image.I
             image.draft("RGB", (draft_px, draft_px))
         image = ImageOps.exif_transpose(image) or image
         return to_rgb(image)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except (OSError, ValueError, SyntaxError) as exc:
         raise BadImage(f"corrupt image: {exc}") from exc
 
 
@@ -69,10 +70,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if image.mode == "RGB":
         image.load()
         return image
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if image.mode.startswith("I"):  # 16-bit greyscale (PNG gives I;16 or I): full scale is 65535
         array = np.asarray(image, dtype=np.float64)
-        peak = 65535.0 if array.max(initial=0) > 255 else 255.0
-        image = Image.fromarray(np.clip(array * (255.0 / peak), 0, 255).astype(np.uint8), "L")
+        image = Image.fromarray(np.clip(np.rint(array / 257.0), 0, 255).astype(np.uint8), "L")
     if image.mode == "P" or image.mode in ("LA", "PA", "La"):
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "RGBa"):

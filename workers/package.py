@@ -58,7 +58,7 @@ class JobPackage:
         """Parse and validate; any problem becomes BadPackage carrying the raw text."""
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise BadPackage(f"the job package is not valid JSON: {exc}", raw) from exc
         try:
             package = cls._from_json(data)
@@ -72,7 +72,7 @@ class JobPackage:
     def _from_json(cls, data: Any) -> JobPackage:
         if not isinstance(data, dict):
             raise JobRejected("the package must be a JSON object")
-        if data.get("v") != VERSION:
+        if data.get("v") != VERSION or isinstance(data.get("v"), bool):
             raise JobRejected(f"unknown package version {data.get('v')!r} (this worker reads v{VERSION})")
         job_id, target, tiles, opts = (_require(data, k) for k in ("id", "target", "tiles", "options"))
         if not isinstance(job_id, str) or not job_id or not isinstance(target, str):
@@ -81,12 +81,17 @@ class JobPackage:
             raise JobRejected("tiles must be a list of URLs")
         if not isinstance(opts, dict):
             raise JobRejected("options must be an object")
-        try:
-            options = Options(**{k: int(_require(opts, k)) for k in ("cols", "rows", "tile_px", "seed")})
-            created_at = float(data.get("created_at", time.time()))
-        except (TypeError, ValueError) as exc:
-            raise JobRejected(f"options must be whole numbers: {exc}") from exc
+        options = Options(**{k: _whole(_require(opts, k), k) for k in ("cols", "rows", "tile_px", "seed")})
+        created_at = data.get("created_at", time.time())
+        if isinstance(created_at, bool) or not isinstance(created_at, (int, float)):
+            raise JobRejected("created_at must be a number")
         return cls(id=job_id, target=target, tiles=tuple(tiles), options=options, created_at=created_at)
+
+
+def _whole(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise JobRejected(f"option {name} must be a whole number, not {str(value)[:20]!r}")
+    return value
 
 
 def _require(data: dict[str, Any], key: str) -> Any:

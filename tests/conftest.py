@@ -1,0 +1,158 @@
+"""Fixtures that start real servers on free loopback ports and stop them by PID.
+
+One password-protected redis-server per session; a fresh key prefix per test.
+A server that cannot start is an error, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import redis
+import waitress.server
+from support import free_port, stop_process, wait_until
+
+import config
+from config import Settings
+from workers.connection import connect
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / "var" / "numba-cache"))
+
+
+@dataclass(frozen=True)
+class RedisServer:
+    port: int
+    password: str
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+def start_redis(folder: Path, port: int | None = None, password: str | None = None) -> RedisServer:
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is not installed (make test installs it)"
+    port = port or free_port()
+    password = password or secrets.token_urlsafe(16)
+    folder.mkdir(parents=True, exist_ok=True)
+    conf = folder / "redis.conf"
+    conf.write_text(f'port {port}\nbind 127.0.0.1\nrequirepass "{password}"\ndir {folder}\nsave ""\n'
+                    "appendonly no\nmaxmemory-policy noeviction\n")
+    process = subprocess.Popen([binary, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    client = redis.Redis(port=port, password=password)
+    wait_until(lambda: _pings(client), timeout=10, what=f"redis-server on port {port}")
+    return RedisServer(port=port, password=password, process=process)
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    yield server
+    stop_process(server.process)
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(redis_server: RedisServer, tmp_path: Path) -> SettingsFactory:
+    """Settings for this test: the session's Redis under a fresh prefix, files under tmp_path."""
+    prefix = "t" + secrets.token_hex(4)
+
+    def create(**env: str) -> Settings:
+        base = {
+            "TESSERA_REDIS_URL": redis_server.url,
+            "TESSERA_REDIS_PASSWORD": redis_server.password,
+            "TESSERA_REDIS_PREFIX": prefix,
+            "TESSERA_PATHS_ROOT": str(tmp_path),
+            "TESSERA_WEB_SIGNING_KEY": "test-signing-key",
+            "TESSERA_FETCH_ALLOW_HOSTS": "127.0.0.1",
+            "TESSERA_NODE": "testnode",
+            "TESSERA_WORKER_BLOCK_MS": "200",
+        }
+        return config.load(env={**base, **env})
+
+    return create
+
+
+@pytest.fixture
+def settings(make_settings: SettingsFactory) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def r(settings: Settings) -> Iterator[redis.Redis]:
+    client = connect(settings.redis)
+    yield client
+    keys = list(client.scan_iter(match=f"{settings.redis.prefix}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@dataclass(frozen=True)
+class WebServer:
+    base_url: str
+    settings: Settings
+
+
+@contextmanager
+def serving(make_settings: SettingsFactory, **env: str) -> Iterator[WebServer]:
+    """The real Bottle app on waitress, in a thread, on a free port."""
+    from web.app import make_app
+
+    port = free_port()
+    settings = make_settings(TESSERA_WEB_PORT=str(port), TESSERA_WEB_PUBLIC_URL=f"http://127.0.0.1:{port}", **env)
+    server = waitress.server.create_server(make_app(settings), host="127.0.0.1", port=port, threads=4,
+                                           max_request_body_size=settings.limits.max_request_bytes)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield WebServer(base_url=f"http://127.0.0.1:{port}", settings=settings)
+    finally:
+        server.close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def web(make_settings: SettingsFactory) -> Iterator[WebServer]:
+    with serving(make_settings) as server:
+        yield server
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def file_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A static HTTP server on 127.0.0.1 for tile URLs: (base URL, folder to put files in)."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", folder
+    server.shutdown()
+    server.server_close()
