@@ -16,19 +16,24 @@ demo: deps
 		echo "supervisord already running: updating and starting all programs"; \
 		$(CTL) update >/dev/null; $(CTL) start all >/dev/null || true; \
 	else \
-		$(BIN)/supervisord -c supervisord.conf; \
+		$(BIN)/tessera preflight && $(BIN)/supervisord -c supervisord.conf; \
 	fi
 	@$(CTL) status || true
 	$(BIN)/tessera demo
 
+# Waits until supervisord has really gone, so a following start finds the ports free.
 stop:
-	@if $(CTL) pid >/dev/null 2>&1; then $(CTL) shutdown; else echo "supervisord is not running"; fi
+	@if pid=$$($(CTL) pid 2>/dev/null) && [ "$$pid" -gt 0 ] 2>/dev/null; then \
+		$(CTL) shutdown; \
+		while kill -0 $$pid 2>/dev/null; do sleep 0.2; done; echo "stopped"; \
+	else echo "supervisord is not running"; fi
 
 status:
 	@$(CTL) status || true
 	@$(BIN)/tessera status || true
 
 test: deps lint typecheck
+	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_kernels.py
 	$(BIN)/python -m pytest -q tests
 
 lint: deps

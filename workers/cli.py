@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--grid", default="64")
     demo.add_argument("--tile-px", type=int, default=16)
     sub.add_parser("status", help="print the queue and the workers")
+    sub.add_parser("preflight", help="check that this node's ports are free before starting it")
     return parser
 
 
@@ -78,6 +79,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from workers.demo import run_demo
 
         return run_demo(settings, grid=args.grid, tile_px=args.tile_px)
+    if args.command == "preflight":
+        from workers.preflight import check_ports
+
+        problems = check_ports(settings)
+        for line in problems:
+            print(f"tessera preflight: {line}", file=sys.stderr)
+        return RET_ERROR if problems else RET_OK
     if args.command == "status":
         from workers.report import print_status
 

@@ -51,6 +51,15 @@ def demo_images(count: int = TILES_PER_SOURCE, seed: int = 7) -> tuple[bytes, li
 
 def run_demo(settings: Settings, grid: str = "64", tile_px: int = 16) -> int:
     base = f"http://{settings.web.host}:{settings.web.port}"
+    try:
+        return _demo(base, settings, grid, tile_px)
+    except (OSError, TimeoutError) as exc:
+        print(f"tessera demo: cannot reach the web app at {base}: {exc}")
+        print("  see var/log/web.log and `.venv/bin/supervisorctl -c supervisord.conf status`")
+        return 1
+
+
+def _demo(base: str, settings: Settings, grid: str, tile_px: int) -> int:
     client.wait_healthy(base, timeout=90)
     target, tiles = demo_images()
     started = time.monotonic()
