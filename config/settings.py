@@ -87,10 +87,14 @@ class JobSettings:
 @dataclass(frozen=True)
 class WorkerSettings:
     block_ms: int
+    progress_interval: float
+
+
+@dataclass(frozen=True)
+class MosaicSettings:
     features_k: int
     sample_px: int
     jpeg_quality: int
-    progress_interval: float
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,7 @@ class Settings:
     limits: LimitSettings
     jobs: JobSettings
     worker: WorkerSettings
+    mosaic: MosaicSettings
     fetch: FetchSettings
     paths: PathSettings
 

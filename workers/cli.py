@@ -12,6 +12,7 @@ from pathlib import Path
 
 import config
 from config import Settings
+from workers import build
 
 RET_OK = 0
 """Finished normally (a worker after a warm stop)."""
@@ -29,6 +30,10 @@ __doc__ += "\n".join(f"    {name} = {value}" for name, value in
                       ("RET_CONNECT", RET_CONNECT), ("RET_INTERNAL", RET_INTERNAL)])
 
 
+NO_SECRETS = ("build", "preflight")
+"""Commands that run without Redis or the web host."""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tessera", description="Tessera: an elastic photo-mosaic service.")
     parser.add_argument("--config", help="local YAML config (default: $TESSERA_CONFIG or config/local.yaml)")
@@ -43,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--tile-px", type=int, default=16)
     sub.add_parser("status", help="print the queue and the workers")
     sub.add_parser("preflight", help="check that this node's ports are free before starting it")
+    build.add_arguments(sub.add_parser("build", help="make a mosaic locally, without the queue"))
+    sub.add_parser("dead", help="list the dead letters: jobs that failed too often")
+    retry = sub.add_parser("retry", help="put a dead-lettered job back on the queue")
+    retry.add_argument("job_id")
     return parser
 
 
@@ -57,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         return RET_OK
     try:
         settings = config.load(config.locate(args.config))
-        settings.require_secrets()
+        if args.command not in NO_SECRETS:
+            settings.require_secrets()
     except config.ConfigError as exc:
         print(f"tessera: {exc}", file=sys.stderr)
         return RET_CONFIG
@@ -86,6 +96,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         for line in problems:
             print(f"tessera preflight: {line}", file=sys.stderr)
         return RET_ERROR if problems else RET_OK
+    if args.command == "build":
+        return build.run(args, settings)
     if args.command == "status":
         from workers.report import print_status
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -21,9 +22,11 @@ class Options:
     rows: int
     tile_px: int
     seed: int
+    noop: bool = False
+    """Skip the build and finish at once: only for measuring the queue (see queue.allow_noop)."""
 
-    def to_json(self) -> dict[str, int]:
-        return {"cols": self.cols, "rows": self.rows, "tile_px": self.tile_px, "seed": self.seed}
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
     def grid_for(self, width: int, height: int) -> tuple[int, int]:
         """(cols, rows) for a target of this size; rows follow the aspect ratio when not given."""

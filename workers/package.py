@@ -6,6 +6,7 @@ bytes, so a worker on any machine can run the job from the package alone.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import time
@@ -81,11 +82,31 @@ class JobPackage:
             raise JobRejected("tiles must be a list of URLs")
         if not isinstance(opts, dict):
             raise JobRejected("options must be an object")
-        options = Options(**{k: _whole(_require(opts, k), k) for k in ("cols", "rows", "tile_px", "seed")})
+        required: dict[str, Any] = {k: _whole(_require(opts, k), k) for k in REQUIRED_OPTIONS}
+        options = Options(**required, **_optional(opts))
         created_at = data.get("created_at", time.time())
         if isinstance(created_at, bool) or not isinstance(created_at, (int, float)):
             raise JobRejected("created_at must be a number")
         return cls(id=job_id, target=target, tiles=tuple(tiles), options=options, created_at=created_at)
+
+
+REQUIRED_OPTIONS = ("cols", "rows", "tile_px", "seed")
+
+
+def _optional(opts: dict[str, Any]) -> dict[str, Any]:
+    """Options with defaults: each must have the type of its default in Options."""
+    known = {f.name: f for f in dataclasses.fields(Options) if f.name not in REQUIRED_OPTIONS}
+    values = {}
+    for name, value in opts.items():
+        if name in REQUIRED_OPTIONS:
+            continue
+        if name not in known:
+            raise JobRejected(f"unknown option {name!r}")
+        expected = type(known[name].default)
+        if type(value) is not expected and not (expected is float and type(value) is int):
+            raise JobRejected(f"option {name} must be of type {expected.__name__}, not {str(value)[:20]!r}")
+        values[name] = value
+    return values
 
 
 def _whole(value: Any, name: str) -> int:

@@ -53,7 +53,7 @@ def build_mosaic(
     report("rendering", 0.8)
     mosaic = kernels.render(tiles, assignment)
     report("encoding", 0.9)
-    data = _encode_jpeg(mosaic, settings.worker.jpeg_quality)
+    data = _encode_jpeg(mosaic, settings.mosaic.jpeg_quality)
     details = {"grid": f"{cols}x{rows}", "tiles_used": len(tiles), "tiles_skipped": len(skipped),
                "distinct_tiles": int(np.unique(assignment).size), "width": mosaic.shape[1], "height": mosaic.shape[0]}
     if skipped:
@@ -87,8 +87,8 @@ def _prepare_tiles(package: JobPackage, fetcher: Fetcher, settings: Settings,
 
 
 def _match(target: Image.Image, tiles: np.ndarray, cols: int, rows: int, settings: Settings) -> np.ndarray:
-    k = min(settings.worker.features_k, tiles.shape[1])
-    sample = max(k, settings.worker.sample_px)
+    k = min(settings.mosaic.features_k, tiles.shape[1])
+    sample = max(k, settings.mosaic.sample_px)
     small = target.resize((cols * sample, rows * sample), Image.Resampling.BOX)
     cell_feats = kernels.cell_features(np.asarray(small, dtype=np.uint8), rows, cols, k)
     tile_feats = kernels.tile_features(tiles, k)

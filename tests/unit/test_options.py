@@ -106,4 +106,4 @@ def test_grid_for(cols: int, rows: int, size: tuple[int, int], expected: tuple[i
 
 
 def test_to_json() -> None:
-    assert Options(1, 2, 3, 4).to_json() == {"cols": 1, "rows": 2, "tile_px": 3, "seed": 4}
+    assert Options(1, 2, 3, 4).to_json() == {"cols": 1, "rows": 2, "tile_px": 3, "seed": 4, "noop": False}
