@@ -88,6 +88,24 @@ class JobSettings:
 class WorkerSettings:
     block_ms: int
     progress_interval: float
+    heartbeat_interval: float
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    claim_idle: float
+    max_deliveries: int
+    transient_tries: int
+    recent_jobs: int
+    allow_noop: bool
+
+
+@dataclass(frozen=True)
+class WatchdogSettings:
+    heartbeat_stale: float
+    hang_timeout: float
+    max_rss_mb: int
+    probe_cap: float
 
 
 @dataclass(frozen=True)
@@ -119,6 +137,8 @@ class Settings:
     limits: LimitSettings
     jobs: JobSettings
     worker: WorkerSettings
+    queue: QueueSettings
+    watchdog: WatchdogSettings
     mosaic: MosaicSettings
     fetch: FetchSettings
     paths: PathSettings

@@ -1,6 +1,6 @@
-"""The `tessera` command: init, redis, worker, demo, status.
+"""The `tessera` command: init, redis, worker, watchdog, demo, build, status, dead, retry.
 
-Exit codes (supervisord's ``exitcodes=`` and the watchdog read them):
+Exit codes are listed in workers/exitcodes.py.
 """
 
 from __future__ import annotations
@@ -13,22 +13,7 @@ from pathlib import Path
 import config
 from config import Settings
 from workers import build
-
-RET_OK = 0
-"""Finished normally (a worker after a warm stop)."""
-RET_ERROR = 1
-"""The command ran and failed (e.g. the demo job failed)."""
-RET_CONFIG = 2
-"""Bad or missing configuration: do not respawn, a person must fix it."""
-RET_CONNECT = 3
-"""Redis unreachable when a one-shot command needed it."""
-RET_INTERNAL = 70
-"""An unexpected error (a bug)."""
-
-__doc__ += "\n".join(f"    {name} = {value}" for name, value in
-                     [("RET_OK", RET_OK), ("RET_ERROR", RET_ERROR), ("RET_CONFIG", RET_CONFIG),
-                      ("RET_CONNECT", RET_CONNECT), ("RET_INTERNAL", RET_INTERNAL)])
-
+from workers.exitcodes import RET_CONFIG, RET_ERROR, RET_OK
 
 NO_SECRETS = ("build", "preflight")
 """Commands that run without Redis or the web host."""
@@ -50,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("preflight", help="check that this node's ports are free before starting it")
     build.add_arguments(sub.add_parser("build", help="make a mosaic locally, without the queue"))
     sub.add_parser("dead", help="list the dead letters: jobs that failed too often")
+    sub.add_parser("watchdog", help="run the watchdog (a supervisord event listener)")
     retry = sub.add_parser("retry", help="put a dead-lettered job back on the queue")
     retry.add_argument("job_id")
     return parser
@@ -98,6 +84,23 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return RET_ERROR if problems else RET_OK
     if args.command == "build":
         return build.run(args, settings)
+    if args.command in ("dead", "retry"):
+        from workers.connection import connect
+        from workers.deadletters import print_dead, retry
+        from workers.keys import Keys
+
+        r, keys = connect(settings.redis), Keys(settings.redis.prefix)
+        if args.command == "dead":
+            return print_dead(r, keys)
+        if retry(r, keys, args.job_id):
+            print(f"job {args.job_id} is queued again")
+            return RET_OK
+        print(f"tessera retry: no dead letter for job {args.job_id}", file=sys.stderr)
+        return RET_ERROR
+    if args.command == "watchdog":
+        from workers.watchdog import Watchdog
+
+        return Watchdog(settings).run()
     if args.command == "status":
         from workers.report import print_status
 

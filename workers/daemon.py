@@ -1,4 +1,9 @@
-"""The worker daemon: one job at a time from the stream, the completion note, then XACK."""
+"""The worker daemon: one job at a time from the stream, the completion note, then XACK.
+
+Delivery is at-least-once: an entry is acknowledged only after its note is written.
+A worker that dies leaves its entry pending; its own slot reads it first on restart,
+and any worker takes it over with XAUTOCLAIM once it has been idle ``claim_idle``.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,8 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
-
-import psutil
 
 import kernels
 from config import Settings
@@ -19,8 +23,10 @@ from workers import status, stream
 from workers.backoff import backoff
 from workers.connection import REDIS_DOWN, connect
 from workers.errors import BadPackage, JobRejected, TransientError
+from workers.exitcodes import RET_CONNECT, RET_OK
 from workers.fetch import Fetcher
-from workers.keys import HEARTBEAT_TTL, Keys
+from workers.heartbeat import Heartbeat
+from workers.keys import Keys
 from workers.package import JobPackage
 from workers.pipeline import BuildResult, build_mosaic
 from workers.results import LocalResultStore
@@ -28,9 +34,8 @@ from workers.status import JobState
 
 log = logging.getLogger("tessera.worker")
 T = TypeVar("T")
-
-TRANSIENT_TRIES = 3
-"""Tries of one job on transient errors (fetch timeouts, 5xx) before it fails."""
+Outcome = tuple[JobState, dict[str, Any]] | None
+"""A final state and its note, or None: a transient failure to deliver again later."""
 
 
 class Worker:
@@ -44,10 +49,12 @@ class Worker:
         inputs = settings.web.public_url.rstrip("/") + "/inputs/"
         self.fetcher = Fetcher(settings.fetch, trusted_prefixes=[inputs])
         self.store = LocalResultStore(settings.paths.media)
+        self.beat = Heartbeat(self.redis, self.keys, settings.node, self.consumer,
+                              settings.worker.heartbeat_interval, claim_every=settings.queue.claim_idle / 3)
         self.stop_requested = threading.Event()
         self.redis_down = False
-        self.current_job: str | None = None
-        self._last_beat = 0.0
+        self._own_pending_checked = False
+        self._last_autoclaim = 0.0
 
     # -- life cycle --------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -56,12 +63,20 @@ class Worker:
 
     def _on_signal(self, signum: int, frame: object) -> None:
         # Warm stop: only record it. A second signal gets the default action (cold stop);
-        # the job then stays pending and another worker claims it.
+        # the job then stays pending and is delivered again.
         self.stop_requested.set()
         signal.signal(signum, signal.SIG_DFL)
 
     def run(self) -> int:
+        try:
+            self.redis.ping()
+        except REDIS_DOWN as exc:
+            # Only at start: supervisord retries, and the watchdog revives us once Redis answers.
+            log.error("redis unreachable at start: %s", exc)
+            return RET_CONNECT
+        self.beat.start()
         kernels.warm_up()  # pay compile cost before the first job, not during it
+        self.beat.release()
         log.info("worker %s ready (pid %d)", self.consumer, os.getpid())
         attempt = 0
         while not self.stop_requested.is_set():
@@ -77,18 +92,34 @@ class Worker:
                 log.exception("worker %s: unexpected error; going on", self.consumer)
                 self.stop_requested.wait(backoff(attempt))
                 attempt += 1
+        self._until_written(self.beat.stop)
         log.info("worker %s stopped", self.consumer)
-        return 0
+        return RET_OK
 
     def run_once(self) -> bool:
-        """Take at most one job and run it; False when the stream had nothing."""
+        """Take at most one job and run it; False when there was nothing to do."""
         stream.ensure_group(self.redis, self.keys)
-        self.heartbeat()
-        entry = stream.read_one(self.redis, self.keys, self.consumer, self.settings.worker.block_ms)
+        entry = self._next_entry()
         if entry is None:
             return False
         self.handle(*entry)
         return True
+
+    def _next_entry(self) -> stream.Entry | None:
+        """Our own pending entry after a restart, else a stale one of another consumer, else a new one."""
+        if not self._own_pending_checked:
+            entry = stream.read_own_pending(self.redis, self.keys, self.consumer)
+            self._own_pending_checked = True
+            if entry is not None:
+                return entry
+        claim_idle = self.settings.queue.claim_idle
+        if time.monotonic() - self._last_autoclaim >= claim_idle / 2:
+            self._last_autoclaim = time.monotonic()
+            entry = stream.claim_stale(self.redis, self.keys, self.consumer, claim_idle)
+            if entry is not None:
+                log.info("claimed entry %s left idle by another worker", entry[0])
+                return entry
+        return stream.read_new(self.redis, self.keys, self.consumer, self.settings.worker.block_ms)
 
     def _redis_lost(self, exc: Exception) -> None:
         if not self.redis_down:
@@ -121,44 +152,73 @@ class Worker:
         except BadPackage as exc:
             self._reject_package(entry_id, raw, exc)
             return
-        if not status.mark_running(self.redis, self.keys, package.id):
+        deliveries = status.start_delivery(self.redis, self.keys, package.id, self.consumer)
+        if deliveries <= 0:
             log.info("job %s already finished or expired; acknowledging", package.id)
             stream.ack(self.redis, self.keys, entry_id)
             return
-        self.current_job = package.id
+        if deliveries > self.settings.queue.max_deliveries:
+            self._dead_letter(package.id, entry_id, fields, deliveries - 1)
+            return
+        self.beat.hold(package.id, entry_id)
         try:
-            state, note = self._build(package)
+            outcome = self._build(package)
         finally:
-            self.current_job = None
-        ttl = self.settings.jobs.result_ttl
-        self._until_written(lambda: status.finish(self.redis, self.keys, package.id, ttl, state, **note))
-        self._until_written(lambda: stream.ack(self.redis, self.keys, entry_id))
-        log.info("job %s %s", package.id, state.value)
+            self.beat.release()
+        self._conclude(package.id, entry_id, outcome)
 
-    def _build(self, package: JobPackage) -> tuple[JobState, dict[str, Any]]:
+    def _conclude(self, job_id: str, entry_id: str, outcome: Outcome) -> None:
+        if outcome is None:
+            return  # left pending: claimed again after claim_idle, counted as another delivery
+        state, note = outcome
+        queue = self.settings.queue
+        ttl = self.settings.jobs.result_ttl
+        self._until_written(lambda: status.finish(self.redis, self.keys, job_id, ttl, state,
+                                                  recent=queue.recent_jobs, **note))
+        self._until_written(lambda: stream.ack(self.redis, self.keys, entry_id))
+        log.info("job %s %s", job_id, state.value)
+
+    def _build(self, package: JobPackage) -> Outcome:
+        if package.options.noop:
+            return self._noop()
         started = time.monotonic()
-        for attempt in range(TRANSIENT_TRIES):
+        tries = self.settings.queue.transient_tries
+        for attempt in range(tries):
             try:
                 result = build_mosaic(package, self.fetcher, self.settings, self._reporter(package.id))
                 return JobState.DONE, self._store(package, result, time.monotonic() - started)
             except JobRejected as exc:
                 return JobState.FAILED, {"error": exc.reason, "error_code": exc.code}
             except TransientError as exc:
-                if attempt + 1 == TRANSIENT_TRIES:
-                    return JobState.FAILED, {"error": f"gave up after {TRANSIENT_TRIES} tries: {exc.reason}",
-                                             "error_code": exc.code}
-                log.warning("job %s: %s; trying again", package.id, exc.reason)
+                reason = exc.reason
+                log.warning("job %s: %s (try %d of %d)", package.id, reason, attempt + 1, tries)
+                if attempt + 1 == tries:
+                    self._until_written(partial(status.requeue, self.redis, self.keys, package.id, reason))
+                    return None
                 time.sleep(backoff(attempt))
             except Exception as exc:  # a bug must fail one job, never the worker
                 log.exception("job %s: internal error", package.id)
                 return JobState.FAILED, {"error": f"internal error ({exc.__class__.__name__})",
                                          "error_code": "internal"}
-        raise AssertionError("unreachable")
+        return None
+
+    def _noop(self) -> Outcome:
+        if not self.settings.queue.allow_noop:
+            return JobState.FAILED, {"error": "noop jobs are not enabled on this worker", "error_code": "rejected"}
+        return JobState.DONE, {}
 
     def _store(self, package: JobPackage, result: BuildResult, seconds: float) -> dict[str, Any]:
         name = self.store.put(package.id, result.data, result.ext)
         details = {**result.details, "build_seconds": round(seconds, 3), "worker": self.consumer}
         return {"result": name, "details": json.dumps(details)}
+
+    def _dead_letter(self, job_id: str, entry_id: str, fields: dict[str, str], deliveries: int) -> None:
+        last = str(self.redis.hget(self.keys.job(job_id), "last_error") or "its worker stopped while running it")
+        reason = f"gave up after {deliveries} deliveries; last error: {last}"
+        log.warning("job %s dead-lettered: %s", job_id, reason)
+        stream.dead_letter(self.redis, self.keys, entry_id, fields, last, deliveries)
+        status.finish(self.redis, self.keys, job_id, self.settings.jobs.result_ttl, JobState.FAILED,
+                      recent=self.settings.queue.recent_jobs, error=reason, error_code="dead_letter")
 
     def _reject_package(self, entry_id: str, raw: str, exc: BadPackage) -> None:
         """A package we cannot read fails its job (when it names one) and the worker goes on."""
@@ -173,37 +233,22 @@ class Worker:
         interval, last = self.settings.worker.progress_interval, [0.0]
 
         def report(stage: str, fraction: float) -> None:
+            self.beat.progress()
             now = time.monotonic()
             if now - last[0] < interval and fraction < 1:
                 return
             last[0] = now
             try:  # progress is best effort: an outage must not stop the build
                 status.update(self.redis, self.keys, job_id, stage=stage, progress=round(fraction, 3))
-                self.heartbeat()
             except REDIS_DOWN as exc:
                 self._redis_lost(exc)
 
         return report
 
-    def heartbeat(self) -> None:
-        now = time.time()
-        if now - self._last_beat < 2:
-            return
-        self._last_beat = now
-        key = self.keys.worker(self.settings.node, os.getpid())
-        beat = {"node": self.settings.node, "consumer": self.consumer, "pid": os.getpid(),
-                "job": self.current_job or "", "state": "busy" if self.current_job else "idle",
-                "rss": psutil.Process().memory_info().rss, "at": now}
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(key, mapping=beat)  # type: ignore[arg-type]
-        pipe.expire(key, HEARTBEAT_TTL)
-        pipe.execute()
-
 
 def _guess_id(raw: str) -> str | None:
     try:
         value = json.loads(raw).get("id")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return None
     return value if isinstance(value, str) and value else None
-

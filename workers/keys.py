@@ -27,6 +27,11 @@ class Keys:
         """The dead-letter stream: packages that failed too often, with their last error."""
         return f"{self.prefix}:dead"
 
+    @property
+    def recent(self) -> str:
+        """A capped list of the ids of recently finished jobs, newest first."""
+        return f"{self.prefix}:recent"
+
     def job(self, job_id: str) -> str:
         """The status hash of one job (state, progress, package, result)."""
         return f"{self.prefix}:job:{job_id}"

@@ -42,6 +42,17 @@ return 1
 """
 
 
+# Start one delivery: -1 no such job, 0 already final, else the delivery count (after this one).
+_START = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return -1 end
+if state == 'done' or state == 'failed' then return 0 end
+local deliveries = redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
+redis.call('HSET', KEYS[1], 'state', 'running', 'started_at', ARGV[1], 'stage', 'starting', 'worker', ARGV[2])
+return deliveries
+"""
+
+
 def initial_fields(package: JobPackage) -> dict[str, Any]:
     return {
         "state": JobState.QUEUED.value,
@@ -61,16 +72,29 @@ def update(r: redis.Redis, keys: Keys, job_id: str, **fields: Any) -> bool:
     return bool(r.eval(_UPDATE, 1, keys.job(job_id), *_pairs(fields)))
 
 
-def mark_running(r: redis.Redis, keys: Keys, job_id: str) -> bool:
-    return update(r, keys, job_id, state=JobState.RUNNING.value, started_at=time.time(), stage="starting")
+def start_delivery(r: redis.Redis, keys: Keys, job_id: str, worker: str) -> int:
+    """Mark the job running and count this delivery: -1 unknown job, 0 already final, else the count."""
+    return int(r.eval(_START, 1, keys.job(job_id), time.time(), worker))
 
 
-def finish(r: redis.Redis, keys: Keys, job_id: str, ttl: int, state: JobState, **fields: Any) -> int:
+def requeue(r: redis.Redis, keys: Keys, job_id: str, reason: str) -> bool:
+    """Back to queued after a transient failure; the entry stays pending and is claimed again later."""
+    return update(r, keys, job_id, state=JobState.QUEUED.value, stage=f"will retry: {reason}", last_error=reason)
+
+
+def finish(r: redis.Redis, keys: Keys, job_id: str, ttl: int, state: JobState, recent: int = 50,
+           **fields: Any) -> int:
     """Write the completion note once: 1 written, 0 already final, -1 no such job."""
     note = {"state": state.value, "finished_at": time.time(), **fields}
     if state is JobState.DONE:
         note.update(progress=1, stage="done")
-    return int(r.eval(_FINISH, 1, keys.job(job_id), ttl, *_pairs(note)))
+    written = int(r.eval(_FINISH, 1, keys.job(job_id), ttl, *_pairs(note)))
+    if written == 1:
+        pipe = r.pipeline(transaction=False)
+        pipe.lpush(keys.recent, job_id)
+        pipe.ltrim(keys.recent, 0, recent - 1)
+        pipe.execute()
+    return written
 
 
 def _number(value: str | None) -> float | None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import cast
+import time
+from typing import Any, cast
 
 import redis
 
@@ -31,16 +32,50 @@ def enqueue(r: redis.Redis, keys: Keys, package: JobPackage) -> str:
     return str(pipe.execute()[1])
 
 
-def read_one(r: redis.Redis, keys: Keys, consumer: str, block_ms: int) -> Entry | None:
-    """This consumer's own unacknowledged entry first (after a restart), else one new entry."""
-    for start, block in (("0", None), (">", block_ms)):
-        reply = cast(StreamReply, r.xreadgroup(GROUP, consumer, {keys.jobs: start}, count=1, block=block))
-        for _stream, entries in reply or []:
-            for entry_id, fields in entries:
-                if fields is not None:  # a pending entry deleted meanwhile has no fields
-                    return entry_id, fields
-                r.xack(keys.jobs, GROUP, entry_id)
+def _read(r: redis.Redis, keys: Keys, consumer: str, start: str, block: int | None) -> Entry | None:
+    reply = cast(StreamReply, r.xreadgroup(GROUP, consumer, {keys.jobs: start}, count=1, block=block))
+    for _stream, entries in reply or []:
+        for entry_id, fields in entries:
+            if fields is not None:
+                return entry_id, fields
+            r.xack(keys.jobs, GROUP, entry_id)  # a pending entry deleted meanwhile has no fields
     return None
+
+
+def read_own_pending(r: redis.Redis, keys: Keys, consumer: str) -> Entry | None:
+    """The entry this consumer name took before its process died (read once, at start)."""
+    return _read(r, keys, consumer, "0", None)
+
+
+def read_new(r: redis.Redis, keys: Keys, consumer: str, block_ms: int) -> Entry | None:
+    """One entry never delivered before, waiting up to ``block_ms`` (no sleep polling)."""
+    return _read(r, keys, consumer, ">", block_ms)
+
+
+def claim_stale(r: redis.Redis, keys: Keys, consumer: str, min_idle: float) -> Entry | None:
+    """Take over one entry that a dead or stuck consumer left idle for ``min_idle`` seconds."""
+    reply = r.xautoclaim(keys.jobs, GROUP, consumer, min_idle_time=int(min_idle * 1000), start_id="0-0", count=1)
+    for entry_id, fields in cast(list[tuple[str, dict[str, str] | None]], reply[1]):
+        if fields is not None:
+            return entry_id, fields
+    return None
+
+
+def refresh_claim(r: redis.Redis, keys: Keys, consumer: str, entry_id: str) -> None:
+    """Reset the entry's idle time (JUSTID: no delivery counted), so a long job is not taken from us."""
+    r.xclaim(keys.jobs, GROUP, consumer, min_idle_time=0, message_ids=[entry_id], justid=True)
+
+
+def dead_letter(r: redis.Redis, keys: Keys, entry_id: str, fields: dict[str, str], error: str,
+                deliveries: int) -> None:
+    """Move an entry to the dead-letter stream with its last error, in one transaction."""
+    letter: dict[Any, Any] = {**fields, "error": error, "deliveries": deliveries, "entry": entry_id,
+                              "failed_at": time.time()}
+    pipe = r.pipeline(transaction=True)
+    pipe.xadd(keys.dead, letter)
+    pipe.xack(keys.jobs, GROUP, entry_id)
+    pipe.xdel(keys.jobs, entry_id)
+    pipe.execute()
 
 
 def ack(r: redis.Redis, keys: Keys, entry_id: str) -> None:

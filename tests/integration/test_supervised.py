@@ -20,7 +20,7 @@ from workers import client
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-PROGRAMS = {"redis", "web", "worker:worker-0", "worker:worker-1"}
+PROGRAMS = {"redis", "web", "worker:worker-0", "worker:worker-1", "watchdog"}
 
 
 @dataclass(frozen=True)

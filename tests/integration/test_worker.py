@@ -115,7 +115,7 @@ def test_restarted_worker_takes_its_own_pending_entry_first(web: WebServer, r: r
                                   {"grid": "6"})
     stream.ensure_group(r, keys)
     worker = Worker(web.settings, slot=3)
-    taken = stream.read_one(r, keys, worker.consumer, block_ms=100)  # taken, then the process "died"
+    taken = stream.read_new(r, keys, worker.consumer, block_ms=100)  # taken, then the process "died"
     assert taken is not None and pending(r, keys) == 1
     run_all(worker)  # same slot, same consumer name: the entry is not stranded
     assert client.request(web.base_url + reply["status_url"])[1]["state"] == "done"
