@@ -37,6 +37,7 @@ class RedisSettings:
     password: str = field(repr=False)
     prefix: str
     data_dir: str
+    embedded: bool
 
     def __repr__(self) -> str:
         parts = urlsplit(self.url)
@@ -112,7 +113,16 @@ class WatchdogSettings:
 class MosaicSettings:
     features_k: int
     sample_px: int
+    candidates: int
+    blend: float
+    min_distance: int
+    max_uses: int
+    reuse_penalty: float
     jpeg_quality: int
+    png_compress_level: int
+    decode_processes: int
+    tile_cache: str
+    tile_cache_max_mb: int
 
 
 @dataclass(frozen=True)

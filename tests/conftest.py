@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,7 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 import waitress.server
-from support import free_port, stop_process, wait_until
+from support import RedisServer, free_port, start_redis, stop_process
 
 import config
 from config import Settings
@@ -29,39 +27,6 @@ from workers.connection import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / "var" / "numba-cache"))
-
-
-@dataclass(frozen=True)
-class RedisServer:
-    port: int
-    password: str
-    process: subprocess.Popen[bytes]
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-
-def start_redis(folder: Path, port: int | None = None, password: str | None = None) -> RedisServer:
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is not installed (make test installs it)"
-    port = port or free_port()
-    password = password or secrets.token_urlsafe(16)
-    folder.mkdir(parents=True, exist_ok=True)
-    conf = folder / "redis.conf"
-    conf.write_text(f'port {port}\nbind 127.0.0.1\nrequirepass "{password}"\ndir {folder}\nsave ""\n'
-                    "appendonly no\nmaxmemory-policy noeviction\n")
-    process = subprocess.Popen([binary, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    client = redis.Redis(port=port, password=password)
-    wait_until(lambda: _pings(client), timeout=10, what=f"redis-server on port {port}")
-    return RedisServer(port=port, password=password, process=process)
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.ConnectionError:
-        return False
 
 
 @pytest.fixture(scope="session")

@@ -1,15 +1,20 @@
-"""Helpers shared by the tests: ports, processes, generated images, resemblance."""
+"""Helpers shared by the tests: ports, processes, redis-server, generated images, resemblance."""
 
 from __future__ import annotations
 
 import io
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import redis
 from PIL import Image
 
 
@@ -37,6 +42,40 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 30.0) -> Non
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@dataclass(frozen=True)
+class RedisServer:
+    port: int
+    password: str
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+def start_redis(folder: Path, port: int | None = None, password: str | None = None,
+                appendonly: bool = False) -> RedisServer:
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is not installed (make test installs it)"
+    port = port or free_port()
+    password = password or secrets.token_urlsafe(16)
+    folder.mkdir(parents=True, exist_ok=True)
+    conf = folder / "redis.conf"
+    conf.write_text(f'port {port}\nbind 127.0.0.1\nrequirepass "{password}"\ndir {folder}\nsave ""\n'
+                    f"appendonly {'yes' if appendonly else 'no'}\nmaxmemory-policy noeviction\n")
+    process = subprocess.Popen([binary, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    client = redis.Redis(port=port, password=password)
+    wait_until(lambda: _pings(client), timeout=10, what=f"redis-server on port {port}")
+    return RedisServer(port=port, password=password, process=process)
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
 
 
 def encode(array: np.ndarray, fmt: str = "PNG") -> bytes:

@@ -42,6 +42,7 @@ class Heartbeat(threading.Thread):
         self.process = psutil.Process()
         self.process.cpu_percent()  # the first reading only primes the counter
         self._last_claim = 0.0
+        self._last_beat = 0.0
 
     def hold(self, job_id: str, entry_id: str) -> None:
         self.holding = Holding(job_id=job_id, entry_id=entry_id)
@@ -56,9 +57,12 @@ class Heartbeat(threading.Thread):
         self.holding.progress_at = time.time()
 
     def run(self) -> None:
-        while not self.stopping.wait(self.interval):
+        # Wake often enough for the claim refresh; write the beat itself every `interval`.
+        while not self.stopping.wait(min(self.interval, self.claim_every)):
             try:
-                self.beat()
+                self.refresh_claim()
+                if time.monotonic() - self._last_beat >= self.interval:
+                    self.beat()
             except REDIS_DOWN:
                 pass  # the main loop reports outages; beats resume when Redis is back
 
@@ -73,11 +77,15 @@ class Heartbeat(threading.Thread):
     def key(self) -> str:
         return self.keys.worker(self.node, os.getpid())
 
-    def beat(self) -> None:
+    def refresh_claim(self) -> None:
         holding = self.holding
         if holding.entry_id and time.monotonic() - self._last_claim >= self.claim_every:
             stream.refresh_claim(self.r, self.keys, self.consumer, holding.entry_id)
             self._last_claim = time.monotonic()
+
+    def beat(self) -> None:
+        self._last_beat = time.monotonic()
+        holding = self.holding
         record = {"node": self.node, "consumer": self.consumer, "pid": os.getpid(), "state": self.state,
                   "job": holding.job_id, "progress_at": holding.progress_at, "at": time.time(),
                   "rss": self.process.memory_info().rss, "cpu": self.process.cpu_percent()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from pathlib import Path
 
 from config import RedisSettings
@@ -40,6 +41,10 @@ def write_conf(settings: RedisSettings) -> Path:
 
 def exec_redis(settings: RedisSettings) -> None:
     """Replace this process with redis-server, so supervisord signals reach it directly."""
+    if not settings.embedded:
+        print(f"redis.embedded is false: this node uses the Redis at {settings.host}:{settings.port}", flush=True)
+        while True:  # stay RUNNING and do nothing; SIGTERM ends it
+            signal.pause()
     if not settings.password:
         raise SystemExit("tessera redis: refusing to start Redis without a password (run `tessera init`)")
     binary = shutil.which("redis-server")

@@ -1,0 +1,131 @@
+"""Fault-test fixtures: nodes with tight timings, slow tile servers, and a ledger of what happened."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nodes import Node, lay_out, wait_all_final
+from support import encode, make_target, make_tiles
+
+from workers import client
+
+FAST = {
+    "worker": {"heartbeat_interval": 0.5, "block_ms": 500},
+    "queue": {"claim_idle": 3.0, "max_deliveries": 5, "recent_jobs": 1000},
+    "watchdog": {"heartbeat_stale": 4.0, "probe_cap": 1.0},
+}
+"""Timings short enough that each fault is noticed within seconds."""
+
+
+@pytest.fixture
+def make_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Node]]:
+    nodes: list[Node] = []
+
+    def create(overrides: dict[str, Any] | None = None, start: bool = True) -> Node:
+        from nodes import _merge
+
+        node = lay_out(tmp_path_factory.mktemp("node"), _merge(FAST, overrides or {}))
+        nodes.append(node)
+        if start:
+            node.start()
+        return node
+
+    yield create
+    for node in nodes:
+        node.stop()
+
+
+class _DelayHandler(SimpleHTTPRequestHandler):
+    delay = 0.0
+
+    def do_GET(self) -> None:
+        time.sleep(self.delay)
+        super().do_GET()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a worker killed mid-fetch breaks the pipe: expected here
+
+
+@pytest.fixture
+def tile_server(tmp_path: Path) -> Iterator[Callable[[float, int], list[str]]]:
+    """serve(delay, count) → tile URLs on 127.0.0.1 whose every answer takes ``delay`` seconds."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def serve(delay: float, count: int = 8) -> list[str]:
+        folder = tmp_path / f"tiles-{len(servers)}"
+        folder.mkdir()
+        for number, tile in enumerate(make_tiles(count)):
+            (folder / f"t{number}.png").write_bytes(encode(tile))
+        handler = type("Handler", (_DelayHandler,), {"delay": delay})
+        server = _QuietServer(("127.0.0.1", 0), partial(handler, directory=str(folder)))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return [f"http://127.0.0.1:{server.server_address[1]}/t{n}.png" for n in range(count)]
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+TARGET = encode(make_target(120, 80))
+
+
+def submit(node: Node, tile_urls: list[str], count: int = 1, grid: str = "12") -> list[str]:
+    ids = []
+    for _ in range(count):
+        status, reply = client.submit(node.base_url, TARGET, [], {"grid": grid, "tile_px": "8"}, tile_urls=tile_urls)
+        assert status == 202, reply
+        ids.append(reply["id"])
+    return ids
+
+
+@dataclass
+class Ledger:
+    """What happened to each job: deliveries, final state, result files and their hashes, notes."""
+
+    states: dict[str, str]
+    deliveries: dict[str, int]
+    results: dict[str, list[str]]
+    notes: Counter[str]
+
+    @classmethod
+    def read(cls, node: Node, job_ids: list[str], timeout: float) -> Ledger:
+        final = wait_all_final(node, job_ids, timeout)
+        results: dict[str, list[str]] = {job: [] for job in job_ids}
+        for path in node.media.iterdir():
+            job = path.name.split(".")[0].lstrip(".")
+            if job in results:
+                results[job].append(hashlib.sha256(path.read_bytes()).hexdigest()[:12] + ":" + path.name)
+        return cls(states={job: s["state"] for job, s in final.items()},
+                   deliveries={job: int(s.get("deliveries", 0)) for job, s in final.items()},
+                   results=results, notes=Counter(node.redis().lrange("tessera:recent", 0, -1)))
+
+    def table(self, faults: int, seconds: float) -> str:
+        lost = sum(1 for s in self.states.values() if s != "done")
+        duplicated = sum(1 for r in self.results.values() if len(r) > 1) + sum(
+            1 for job in self.states if self.notes[job] > 1)
+        rerun = sum(1 for d in self.deliveries.values() if d > 1)
+        return (f"jobs={len(self.states)} faults={faults} lost={lost} duplicated={duplicated} "
+                f"redelivered={rerun} seconds={seconds:.1f}")
+
+    def assert_exactly_once_effects(self) -> None:
+        for job, state in self.states.items():
+            assert state == "done", (job, state)
+            assert len(self.results[job]) == 1, (job, self.results[job])
+            assert self.notes[job] == 1, (job, self.notes[job])

@@ -1,0 +1,175 @@
+# ruff: noqa: F811  (pytest fixtures imported from faultkit are parameters here)
+"""Real faults against a real node (supervisord, redis-server with appendonly, web, workers, watchdog).
+
+Each test keeps a ledger (deliveries and final state per job, result files and hashes,
+completion notes) and asserts from it; each prints one summary line for the record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+from collections.abc import Callable
+from functools import partial
+
+import pytest
+from faultkit import Ledger, make_node, submit, tile_server  # noqa: F401  (fixtures used by name)
+from nodes import Node, wait_all_final
+from support import start_redis, stop_process, wait_until
+
+from workers import client
+
+pytestmark = pytest.mark.faults
+NodeFactory = Callable[..., Node]
+TileServer = Callable[[float, int], list[str]]
+
+
+def busy_workers(node: Node) -> dict[str, int]:
+    """job id → pid of the worker holding it, from the heartbeats, for this node's live workers only."""
+    r, live = node.redis(), set(node.worker_pids().values())
+    held = {}
+    for key in r.scan_iter(match="tessera:worker:*"):
+        beat = r.hgetall(key)
+        if beat.get("job") and int(beat.get("pid", 0)) in live:
+            held[beat["job"]] = int(beat["pid"])
+    return held
+
+
+def _gone(node: Node, pid: int) -> bool:
+    return pid not in node.worker_pids().values()
+
+
+def report(name: str, line: str) -> None:
+    print(f"\nFAULT {name}: {line}")
+
+
+def test_sigkill_busy_workers_loses_and_duplicates_nothing(make_node: NodeFactory, tile_server: TileServer) -> None:
+    node = make_node()
+    jobs = submit(node, tile_server(0.05, 8), count=200)
+    started, kills, rng = time.monotonic(), 0, random.Random(7)
+    while time.monotonic() - started < 150:
+        states = [node.redis().hget(f"tessera:job:{job}", "state") for job in jobs]
+        if all(s in ("done", "failed") for s in states):
+            break
+        held = busy_workers(node)
+        if held:
+            os.kill(rng.choice(sorted(held.values())), signal.SIGKILL)
+            kills += 1
+        time.sleep(2)
+    ledger = Ledger.read(node, jobs, timeout=120)
+    report("sigkill", ledger.table(kills, time.monotonic() - started))
+    assert kills >= 3
+    ledger.assert_exactly_once_effects()
+    assert any(d > 1 for d in ledger.deliveries.values())  # some jobs really were re-run
+
+
+def test_redis_outage_no_worker_exits_web_answers_503(make_node: NodeFactory, tile_server: TileServer) -> None:
+    node = make_node()
+    tiles = tile_server(0.2, 8)
+    jobs = submit(node, tiles, count=30)
+    wait_until(lambda: sum(node.redis().hget(f"tessera:job:{j}", "state") == "done" for j in jobs) >= 3,
+               timeout=60, what="first jobs done")
+    pids = node.worker_pids()
+    started = time.monotonic()
+    assert node.ctl("stop", "redis").returncode == 0
+    seen: set[int] = set()
+    while time.monotonic() - started < 20:
+        seen.add(client.request(node.base_url + "/healthz")[0])
+        seen.add(client.request(node.base_url + f"/api/mosaics/{jobs[-1]}")[0])
+        body = json.dumps({"target_url": tiles[0], "tile_urls": tiles}).encode()
+        seen.add(client.request(node.base_url + "/api/mosaics", body, "application/json")[0])
+        time.sleep(1)
+    assert node.ctl("start", "redis").returncode == 0
+    ledger = Ledger.read(node, jobs, timeout=120)
+    report("redis-outage", ledger.table(1, time.monotonic() - started) + f" http_seen={sorted(seen)}")
+    ledger.assert_exactly_once_effects()
+    assert node.worker_pids() == pids  # no worker exited or was restarted
+    assert 503 in seen and 500 not in seen
+    assert "redis unreachable" in node.log("worker-0") + node.log("worker-1")
+
+
+def test_node_booted_while_redis_down_recovers_by_itself(make_node: NodeFactory, tile_server: TileServer,
+                                                         tmp_path: pytest.TempPathFactory) -> None:
+    node = make_node({"redis": {"embedded": False}}, start=False)
+    node.start(wait_healthy=False)
+    try:
+        wait_until(lambda: all(node.processes().get(f"worker:worker-{n}", ("", 0))[0] == "FATAL" for n in (0, 1)),
+                   timeout=90, what="workers FATAL while Redis is down")
+        server = start_redis(node.here / "var" / "external-redis", port=node.redis_port, password=node.password,
+                             appendonly=True)
+        back = time.monotonic()
+        wait_until(lambda: len(node.worker_pids()) == 2, timeout=30, what="workers revived by the watchdog")
+        revived_in = time.monotonic() - back
+        jobs = submit(node, tile_server(0.0, 4), count=3)
+        ledger = Ledger.read(node, jobs, timeout=60)
+        report("boot-without-redis", ledger.table(2, revived_in) + f" revived_in={revived_in:.1f}s")
+        ledger.assert_exactly_once_effects()
+        assert "Redis answers again" in node.log("watchdog")
+    finally:
+        node.stop()
+        if "server" in locals():
+            stop_process(server.process)
+
+
+def test_poison_job_is_dead_lettered_others_done(make_node: NodeFactory, tile_server: TileServer) -> None:
+    node = make_node({"queue": {"max_deliveries": 3}})
+    poison = submit(node, tile_server(1.0, 8), count=1)[0]
+    others = submit(node, tile_server(0.0, 4), count=5)
+    started, kills = time.monotonic(), 0
+    while time.monotonic() - started < 120:
+        if node.redis().hget(f"tessera:job:{poison}", "state") in ("done", "failed"):
+            break
+        pid = busy_workers(node).get(poison)
+        if pid:
+            os.kill(pid, signal.SIGKILL)  # its worker dies every time it runs it
+            kills += 1
+            wait_until(partial(_gone, node, pid), timeout=10, what="killed worker gone")
+        time.sleep(0.2)
+    final = wait_all_final(node, [poison, *others], timeout=60)
+    report("poison", f"jobs=6 faults={kills} poison={final[poison]['state']} deliveries={final[poison]['deliveries']}"
+                     f" seconds={time.monotonic() - started:.1f}")
+    assert final[poison]["state"] == "failed"
+    assert "gave up after 3 deliveries" in final[poison]["error"]
+    assert kills == 3
+    assert all(final[job]["state"] == "done" for job in others)
+    dead = node.redis().xrange("tessera:dead")
+    assert len(dead) == 1 and json.loads(dead[0][1]["package"])["id"] == poison
+    out = node.here / ".venv/bin/tessera"
+    listing = os.popen(f"cd {node.here} && {out} --config config/local.yaml dead").read()
+    assert poison in listing
+
+
+def test_hung_worker_is_restarted_by_the_watchdog(make_node: NodeFactory, tile_server: TileServer) -> None:
+    node = make_node()
+    job = submit(node, tile_server(1.5, 8), count=1)[0]
+    wait_until(lambda: job in busy_workers(node), timeout=30, what="job taken")
+    pid = busy_workers(node)[job]
+    os.kill(pid, signal.SIGSTOP)  # hung: holds the job, no heartbeat, no progress
+    started = time.monotonic()
+    try:
+        wait_until(lambda: pid not in node.worker_pids().values(), timeout=60, what="hung worker replaced")
+        replaced_in = time.monotonic() - started
+        ledger = Ledger.read(node, [job], timeout=60)
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    report("hung-worker", ledger.table(1, time.monotonic() - started) + f" replaced_in={replaced_in:.1f}s")
+    ledger.assert_exactly_once_effects()
+    assert "heartbeat" in node.log("watchdog") and "KILL" in node.log("watchdog")
+
+
+def test_long_job_keeps_its_claim_and_runs_once(make_node: NodeFactory, tile_server: TileServer) -> None:
+    node = make_node({"queue": {"claim_idle": 2.0}})
+    started = time.monotonic()
+    job = submit(node, tile_server(2.5, 24), count=1)[0]  # 3 rounds of 8 fetches: ~7.5 s, > 3 x claim_idle
+    ledger = Ledger.read(node, [job], timeout=90)
+    seconds = time.monotonic() - started
+    report("long-job", ledger.table(0, seconds))
+    assert seconds > 6
+    ledger.assert_exactly_once_effects()
+    assert ledger.deliveries[job] == 1
