@@ -17,6 +17,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
+import redis
+
 import kernels
 from config import Settings
 from workers import status, stream
@@ -54,6 +56,7 @@ class Worker:
         self.stop_requested = threading.Event()
         self.redis_down = False
         self._own_pending_checked = False
+        self._group_ready = False
         self._last_autoclaim = 0.0
 
     # -- life cycle --------------------------------------------------------
@@ -98,8 +101,16 @@ class Worker:
 
     def run_once(self) -> bool:
         """Take at most one job and run it; False when there was nothing to do."""
-        stream.ensure_group(self.redis, self.keys)
-        entry = self._next_entry()
+        if not self._group_ready:
+            stream.ensure_group(self.redis, self.keys)
+            self._group_ready = True
+        try:
+            entry = self._next_entry()
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self._group_ready = False  # Redis lost its data (no AOF?): create the group again
+            return False
         if entry is None:
             return False
         self.handle(*entry)
@@ -174,8 +185,7 @@ class Worker:
         queue = self.settings.queue
         ttl = self.settings.jobs.result_ttl
         self._until_written(lambda: status.finish(self.redis, self.keys, job_id, ttl, state,
-                                                  recent=queue.recent_jobs, **note))
-        self._until_written(lambda: stream.ack(self.redis, self.keys, entry_id))
+                                                  recent=queue.recent_jobs, ack_entry=entry_id, **note))
         log.info("job %s %s", job_id, state.value)
 
     def _build(self, package: JobPackage) -> Outcome:

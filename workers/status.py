@@ -9,7 +9,7 @@ from typing import Any
 
 import redis
 
-from workers.keys import Keys
+from workers.keys import GROUP, Keys
 from workers.package import JobPackage
 
 
@@ -22,14 +22,17 @@ class JobState(enum.StrEnum):
 
 FINAL = (JobState.DONE.value, JobState.FAILED.value)
 
-# Set the completion note only if the job is not already done or failed, so a
-# job that runs twice leaves one note. ARGV[1] is the TTL, the rest field/value pairs.
+# Set the completion note only if the job is not already done or failed, so a job
+# that runs twice leaves one note; a written note also goes on the recent list.
+# KEYS: status hash, recent list. ARGV: TTL, recent length, job id, then field/value pairs.
 _FINISH = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return -1 end
 if state == 'done' or state == 'failed' then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('LPUSH', KEYS[2], ARGV[3])
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
 return 1
 """
 
@@ -83,18 +86,20 @@ def requeue(r: redis.Redis, keys: Keys, job_id: str, reason: str) -> bool:
 
 
 def finish(r: redis.Redis, keys: Keys, job_id: str, ttl: int, state: JobState, recent: int = 50,
-           **fields: Any) -> int:
-    """Write the completion note once: 1 written, 0 already final, -1 no such job."""
+           ack_entry: str | None = None, **fields: Any) -> int:
+    """Write the completion note once: 1 written, 0 already final, -1 no such job.
+
+    With ``ack_entry``, the stream entry is acknowledged (then deleted) in the same
+    transaction: one round trip, and never an ack without its note."""
     note = {"state": state.value, "finished_at": time.time(), **fields}
     if state is JobState.DONE:
         note.update(progress=1, stage="done")
-    written = int(r.eval(_FINISH, 1, keys.job(job_id), ttl, *_pairs(note)))
-    if written == 1:
-        pipe = r.pipeline(transaction=False)
-        pipe.lpush(keys.recent, job_id)
-        pipe.ltrim(keys.recent, 0, recent - 1)
-        pipe.execute()
-    return written
+    pipe = r.pipeline(transaction=True)
+    pipe.eval(_FINISH, 2, keys.job(job_id), keys.recent, ttl, recent, job_id, *_pairs(note))
+    if ack_entry:
+        pipe.xack(keys.jobs, GROUP, ack_entry)
+        pipe.xdel(keys.jobs, ack_entry)
+    return int(pipe.execute()[0])
 
 
 def _number(value: str | None) -> float | None:

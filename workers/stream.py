@@ -42,6 +42,17 @@ def _read(r: redis.Redis, keys: Keys, consumer: str, start: str, block: int | No
     return None
 
 
+def enqueue_many(r: redis.Redis, keys: Keys, packages: list[JobPackage], batch: int = 500) -> int:
+    """Queue many packages with one round trip per batch (each package still atomic: MULTI per batch)."""
+    for start in range(0, len(packages), batch):
+        pipe = r.pipeline(transaction=True)
+        for package in packages[start : start + batch]:
+            pipe.hset(keys.job(package.id), mapping=status.initial_fields(package))  # type: ignore[arg-type]
+            pipe.xadd(keys.jobs, {"package": package.encode()})
+        pipe.execute()
+    return len(packages)
+
+
 def read_own_pending(r: redis.Redis, keys: Keys, consumer: str) -> Entry | None:
     """The entry this consumer name took before its process died (read once, at start)."""
     return _read(r, keys, consumer, "0", None)

@@ -61,3 +61,14 @@ def test_a_job_goes_through_the_whole_loop(node: Node) -> None:
 def test_a_worker_restarted_by_supervisorctl_comes_back(node: Node) -> None:
     assert node.ctl("restart", "worker:worker-1").returncode == 0
     wait_until(lambda: "worker:worker-1" in running(node), timeout=60, what="worker-1 back")
+
+
+def test_tessera_status_shows_workers_queue_and_last_jobs(node: Node) -> None:
+    import subprocess
+
+    wait_until(lambda: len(node.redis().keys("tessera:worker:*")) == 2, timeout=30, what="two heartbeats")
+    out = subprocess.run([str(node.here / ".venv/bin/tessera"), "--config", "config/local.yaml", "status"],
+                         cwd=node.here, capture_output=True, text=True, timeout=30).stdout
+    assert "queue   length" in out and "dead 0" in out
+    assert out.count(" idle ") + out.count(" busy ") == 2, out
+    assert "last jobs" in out and " done " in out  # the job of the whole-loop test

@@ -130,3 +130,43 @@ def test_result_is_a_jpeg_served_by_the_web(web: WebServer, r: redis.Redis) -> N
     with urllib.request.urlopen(web.base_url + view["result_url"]) as got:
         assert got.headers["Content-Type"] == "image/jpeg"
         assert Image.open(io.BytesIO(got.read())).size == (72, 48)
+
+
+def test_dead_letter_then_retry(web: WebServer, r: redis.Redis) -> None:
+    from workers.deadletters import dead_letters, retry
+
+    keys = Keys(web.settings.redis.prefix)
+    status, reply = client.submit(web.base_url, encode(make_target()), [encode(t) for t in make_tiles(4)],
+                                  {"grid": "6"})
+    r.hset(keys.job(reply["id"]), "deliveries", web.settings.queue.max_deliveries)  # as if it had died 5 times
+    run_all(Worker(web.settings, slot=0))
+    view = client.request(web.base_url + reply["status_url"])[1]
+    assert view["state"] == "failed" and "gave up after 5 deliveries" in view["error"]
+    assert [letter[1]["deliveries"] for letter in dead_letters(r, keys)] == ["5"]
+    assert pending(r, keys) == 0
+    assert retry(r, keys, reply["id"]) and not dead_letters(r, keys)
+    run_all(Worker(web.settings, slot=0))
+    assert client.request(web.base_url + reply["status_url"])[1]["state"] == "done"
+    assert not retry(r, keys, "no-such-job-000000000")
+
+
+def test_transient_failure_is_delivered_again_then_dead_lettered(web: WebServer, r: redis.Redis) -> None:
+    import dataclasses
+    import time
+
+    queue = dataclasses.replace(web.settings.queue, claim_idle=0.2, max_deliveries=2, transient_tries=1)
+    worker = Worker(dataclasses.replace(web.settings, queue=queue), slot=0)
+    keys = Keys(web.settings.redis.prefix)
+    status, reply = client.submit(web.base_url, encode(make_target()), [encode(make_tiles(1)[0])], {"grid": "6"})
+    package = r.hget(keys.job(reply["id"]), "package").replace(web.base_url, "http://127.0.0.1:9")
+    r.xdel(keys.jobs, r.xrange(keys.jobs)[0][0])
+    r.xadd(keys.jobs, {"package": package})  # its inputs now sit where nothing listens: a transient failure
+    stages = []
+    for _ in range(3):
+        run_all(worker, limit=1)
+        stages.append(r.hget(keys.job(reply["id"]), "state"))
+        time.sleep(0.3)  # past claim_idle: the entry is claimed again
+    assert stages == ["queued", "queued", "failed"]
+    error = r.hget(keys.job(reply["id"]), "error")
+    assert "gave up after 2 deliveries" in error and "cannot fetch" in error
+    assert pending(r, keys) == 0 and r.xlen(keys.dead) == 1
