@@ -62,6 +62,8 @@ class WebSettings:
     threads: int
     signing_key: str = field(repr=False)
     input_url_ttl: int
+    rate_limit_per_minute: int
+    max_active_jobs: int
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,10 @@ class MosaicSettings:
 class FetchSettings:
     allow_hosts: list[str]
     timeout: float
+    total_timeout: float
     max_bytes: int
+    max_redirects: int
+    cache_max_age: float
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,7 @@ class PathSettings:
     root: str
     media: str
     uploads: str
+    fetch_cache: str
 
 
 @dataclass(frozen=True)
@@ -238,9 +244,9 @@ def _build(cls: type, data: Any, sources: dict[str, str], prefix: str) -> Any:
 def _finish(settings: Settings) -> Settings:
     """Fill derived values: node name, absolute paths, a password carried in the Redis URL."""
     root = Path(settings.paths.root or os.getcwd()).resolve()
-    paths = PathSettings(
-        root=str(root), media=str(root / settings.paths.media), uploads=str(root / settings.paths.uploads)
-    )
+    fetch_cache = str(root / settings.paths.fetch_cache) if settings.paths.fetch_cache else ""
+    paths = PathSettings(root=str(root), media=str(root / settings.paths.media),
+                         uploads=str(root / settings.paths.uploads), fetch_cache=fetch_cache)
     redis = settings.redis
     url_password = urlsplit(redis.url).password
     if url_password:  # a URL that carries a password (e.g. TESSERA_REDIS_URL) wins

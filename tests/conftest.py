@@ -54,6 +54,8 @@ def make_settings(redis_server: RedisServer, tmp_path: Path) -> SettingsFactory:
             "TESSERA_FETCH_ALLOW_HOSTS": "127.0.0.1",
             "TESSERA_NODE": "testnode",
             "TESSERA_WORKER_BLOCK_MS": "200",
+            "TESSERA_WEB_RATE_LIMIT_PER_MINUTE": "100000",
+            "TESSERA_WEB_MAX_ACTIVE_JOBS": "100000",
         }
         return config.load(env={**base, **env})
 

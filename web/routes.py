@@ -12,6 +12,7 @@ import redis
 from bottle import Bottle, HTTPResponse, request, static_file, template
 
 from config import Settings
+from web import ratelimit
 from web.inputs import InputStore
 from web.submit import check_submission, read_submission, store_submission
 from workers import status, stream
@@ -59,6 +60,19 @@ def _rejection_status(exc: JobRejected) -> int:
     return 400
 
 
+def _client_limits(ctx: Context, client: str) -> HTTPResponse | None:
+    """429 with Retry-After when the client submits too fast or has too many jobs unfinished."""
+    web = ctx.settings.web
+    wait = ratelimit.rate_exceeded(ctx.redis, ctx.keys, client, web.rate_limit_per_minute)
+    if wait:
+        return json_error(429, "rate_limited", f"at most {web.rate_limit_per_minute} mosaics a minute; "
+                          f"try again in {wait} s", **{"Retry-After": str(wait)})
+    if ratelimit.active_jobs(ctx.redis, ctx.keys, client) >= web.max_active_jobs:
+        return json_error(429, "too_many_jobs", f"you already have {web.max_active_jobs} mosaics in progress; "
+                          "wait for one to finish", **{"Retry-After": RETRY_AFTER})
+    return None
+
+
 def register(app: Bottle, ctx: Context) -> None:
     settings, limits = ctx.settings, ctx.settings.limits
 
@@ -75,6 +89,13 @@ def register(app: Bottle, ctx: Context) -> None:
     def create_mosaic() -> HTTPResponse:
         if (request.content_length or 0) > limits.max_request_bytes:
             return json_error(413, "too_large", f"the request is over {limits.max_request_bytes // 2**20} MiB")
+        client = ratelimit.client_id(request.environ.get("REMOTE_ADDR", ""))  # not X-Forwarded-For: spoofable
+        try:
+            refusal = _client_limits(ctx, client)
+        except REDIS_DOWN:
+            return queue_down()
+        if refusal is not None:
+            return refusal
         try:
             submission = read_submission(request, settings)
             target, tiles = check_submission(submission, settings, ctx.policy)
@@ -83,6 +104,7 @@ def register(app: Bottle, ctx: Context) -> None:
             return json_error(_rejection_status(exc), exc.code, exc.reason)
         try:
             stream.enqueue(ctx.redis, ctx.keys, package)
+            ratelimit.remember_job(ctx.redis, ctx.keys, client, package.id, settings.jobs.result_ttl)
         except REDIS_DOWN:
             return queue_down()
         return json_response(202, {"id": package.id, "status_url": f"/api/mosaics/{package.id}",

@@ -27,6 +27,7 @@ from workers.connection import REDIS_DOWN, connect
 from workers.errors import BadPackage, JobRejected, TransientError
 from workers.exitcodes import RET_CONNECT, RET_OK
 from workers.fetch import Fetcher
+from workers.fetchcache import FetchCache
 from workers.heartbeat import Heartbeat
 from workers.keys import Keys
 from workers.package import JobPackage
@@ -49,7 +50,9 @@ class Worker:
         self.consumer = f"{settings.node}-{slot}"
         self.redis = connect(settings.redis)
         inputs = settings.web.public_url.rstrip("/") + "/inputs/"
-        self.fetcher = Fetcher(settings.fetch, trusted_prefixes=[inputs])
+        cache = FetchCache(settings.paths.fetch_cache, settings.fetch.cache_max_age) if settings.paths.fetch_cache \
+            else None
+        self.fetcher = Fetcher(settings.fetch, trusted_prefixes=[inputs], cache=cache)
         self.store = LocalResultStore(settings.paths.media)
         self.beat = Heartbeat(self.redis, self.keys, settings.node, self.consumer,
                               settings.worker.heartbeat_interval, claim_every=settings.queue.claim_idle / 3)

@@ -1,90 +1,75 @@
-"""Fetch images by URL for a job: http(s) only, public addresses only, bounded size and time."""
+"""Fetch images by URL for a job, under the URL policy and bounded in bytes, time and redirects.
+
+Connections are pinned: the address a socket connects to is the one the policy
+vetted at that moment (workers/urlpolicy.py), for the first request and after
+every redirect. Answers must say they are images (or say nothing).
+"""
 
 from __future__ import annotations
 
-import ipaddress
+import http.client
 import socket
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 
 from config import FetchSettings
-from workers.errors import FetchFailed, JobRejected, TooLarge, UrlRefused
+from workers.errors import BadImage, FetchFailed, JobRejected, TooLarge
+from workers.fetchcache import FetchCache
+from workers.urlpolicy import Resolver, UrlPolicy, is_public, resolve
 
-MAX_REDIRECTS = 5
+__all__ = ["Fetcher", "UrlPolicy", "is_public", "resolve"]
+
 CHUNK = 64 * 1024
-Resolver = Callable[[str, int], Iterable[str]]
+IMAGE_TYPES = ("image/", "application/octet-stream", "binary/octet-stream")
 
 
-def resolve(host: str, port: int) -> list[str]:
-    """Every address the host resolves to (a name may have several)."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise FetchFailed(f"cannot resolve {host!r}: {exc.strerror}") from exc
-    return [str(info[4][0]) for info in infos]
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, policy: UrlPolicy, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.policy = policy
+
+    def connect(self) -> None:
+        address = self.policy.address_for(self.host, self.port)
+        self.sock = socket.create_connection((address, self.port), self.timeout)
 
 
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
-IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, policy: UrlPolicy, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.policy = policy
+
+    def connect(self) -> None:
+        address = self.policy.address_for(self.host, self.port)
+        sock = socket.create_connection((address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
-def is_public(address: str) -> bool:
-    """True only for globally routable unicast addresses (no loopback, private, link-local, …).
+class _PinnedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, policy: UrlPolicy) -> None:
+        super().__init__()
+        self.policy = policy
 
-    IPv6 forms that carry an IPv4 address (mapped, compatible, NAT64, 6to4, Teredo) are judged by it."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = _embedded_ipv4(ip)
-        if embedded is not None and not is_public(str(embedded)):
-            return False
-    return ip.is_global and not ip.is_multicast
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(partial(_PinnedHTTPConnection, policy=self.policy), req)
 
 
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    if ip.ipv4_mapped or ip.sixtofour:
-        return ip.ipv4_mapped or ip.sixtofour
-    if ip.teredo:
-        return ip.teredo[1]
-    if ip in NAT64 or (ip in IPV4_COMPATIBLE and int(ip) > 1):
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
+class _PinnedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, policy: UrlPolicy) -> None:
+        super().__init__()
+        self.policy = policy
 
-
-class UrlPolicy:
-    """Which URLs a worker may fetch: the web host's own inputs, allowlisted hosts, public addresses."""
-
-    def __init__(self, allow_hosts: Iterable[str], trusted_prefixes: Iterable[str] = (),
-                 resolver: Resolver = resolve) -> None:
-        self.allow_hosts = {h.lower() for h in allow_hosts}
-        self.trusted_prefixes = tuple(p.rstrip("/") + "/" for p in trusted_prefixes if p)
-        self.resolver = resolver
-
-    def check(self, url: str) -> None:
-        try:
-            parts = urlsplit(url)
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError as exc:
-            raise UrlRefused(f"malformed URL ({exc}): {url[:80]}") from exc
-        if parts.scheme not in ("http", "https"):
-            raise UrlRefused(f"only http and https URLs are fetched, not {parts.scheme or 'no scheme'!r}: {url[:80]}")
-        host = (parts.hostname or "").lower()
-        if not host:
-            raise UrlRefused(f"the URL has no host: {url[:80]}")
-        if host in self.allow_hosts or (url.startswith(self.trusted_prefixes) and ".." not in parts.path.split("/")):
-            return
-        for address in self.resolver(host, port):
-            if not is_public(address):
-                raise UrlRefused(f"{host} resolves to a private or loopback address ({address}); refused")
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(partial(_PinnedHTTPSConnection, policy=self.policy), req)
 
 
 class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
-    max_redirections = MAX_REDIRECTS
-
-    def __init__(self, policy: UrlPolicy) -> None:
+    def __init__(self, policy: UrlPolicy, max_redirects: int) -> None:
         self.policy = policy
+        self.max_redirections = max_redirects  # type: ignore[misc]  # per instance: from settings
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def,unused-ignore]
         self.policy.check(newurl)
@@ -95,41 +80,64 @@ class Fetcher:
     """Gets the bytes behind a URL under the policy and the configured limits."""
 
     def __init__(self, settings: FetchSettings, trusted_prefixes: Iterable[str] = (),
-                 resolver: Resolver = resolve) -> None:
+                 resolver: Resolver = resolve, cache: FetchCache | None = None) -> None:
         self.settings = settings
         self.policy = UrlPolicy(settings.allow_hosts, trusted_prefixes, resolver)
+        self.cache = cache
         # No ProxyHandler from the environment: a proxy would hide where we really connect.
-        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _CheckedRedirects(self.policy))
+        self.opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), _PinnedHTTPHandler(self.policy), _PinnedHTTPSHandler(self.policy),
+            _CheckedRedirects(self.policy, settings.max_redirects))
 
     def get(self, url: str) -> bytes:
         self.policy.check(url)
+        cacheable = self.cache is not None and not url.startswith(self.policy.trusted_prefixes)
+        if cacheable and (hit := self.cache.get(url)) is not None:  # type: ignore[union-attr]
+            return hit
+        data = self._download(url)
+        if cacheable:
+            self.cache.put(url, data)  # type: ignore[union-attr]
+        return data
+
+    def _download(self, url: str) -> bytes:
         request = urllib.request.Request(url, headers={"User-Agent": "tessera/0.1", "Accept": "image/*"})
         try:
             with self.opener.open(request, timeout=self.settings.timeout) as response:
+                _check_type(response, url)
                 return self._read_limited(response, url)
         except urllib.error.HTTPError as exc:
             if exc.code >= 500 or exc.code == 429:
                 raise FetchFailed(f"{_short(url)} answered HTTP {exc.code}") from exc
+            if 300 <= exc.code < 400:
+                raise JobRejected(f"{_short(url)}: more than {self.settings.max_redirects} redirects") from exc
             raise JobRejected(f"{_short(url)} answered HTTP {exc.code}") from exc
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, JobRejected):
                 raise exc.reason from exc
             raise FetchFailed(f"cannot fetch {_short(url)}: {exc.reason}") from exc
-        except (TimeoutError, ConnectionError, OSError) as exc:
+        except (TimeoutError, ConnectionError, OSError, http.client.HTTPException) as exc:
             raise FetchFailed(f"cannot fetch {_short(url)}: {exc}") from exc
 
     def _read_limited(self, response: Any, url: str) -> bytes:
-        limit = self.settings.max_bytes
+        limit, deadline = self.settings.max_bytes, time.monotonic() + self.settings.total_timeout
         declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise TooLarge(f"{_short(url)} is {int(declared):,} bytes, over the limit of {limit:,}")
         chunks, size = [], 0
-        while chunk := response.read(CHUNK):
+        while chunk := response.read1(CHUNK):
             size += len(chunk)
             if size > limit:
                 raise TooLarge(f"{_short(url)} is over the limit of {limit:,} bytes")
+            if time.monotonic() > deadline:
+                raise FetchFailed(f"{_short(url)} took longer than {self.settings.total_timeout:.0f} s")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _check_type(response: Any, url: str) -> None:
+    content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if content_type and not content_type.startswith(IMAGE_TYPES):
+        raise BadImage(f"{_short(url)} is {content_type}, not an image")
 
 
 def _short(url: str) -> str:

@@ -32,6 +32,14 @@ class Keys:
         """A capped list of the ids of recently finished jobs, newest first."""
         return f"{self.prefix}:recent"
 
+    def rate(self, client: str, window: int) -> str:
+        """Submissions of one client (hashed address) in one rate-limit window."""
+        return f"{self.prefix}:rate:{client}:{window}"
+
+    def client_jobs(self, client: str) -> str:
+        """The set of a client's jobs that may still be unfinished."""
+        return f"{self.prefix}:client:{client}"
+
     def job(self, job_id: str) -> str:
         """The status hash of one job (state, progress, package, result)."""
         return f"{self.prefix}:job:{job_id}"

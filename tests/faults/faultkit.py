@@ -20,6 +20,7 @@ from support import encode, make_target, make_tiles
 from workers import client
 
 FAST = {
+    "web": {"rate_limit_per_minute": 100000, "max_active_jobs": 100000},
     "worker": {"heartbeat_interval": 0.5, "block_ms": 500},
     "queue": {"claim_idle": 3.0, "max_deliveries": 5, "recent_jobs": 1000},
     "watchdog": {"heartbeat_stale": 4.0, "probe_cap": 1.0},

@@ -1,0 +1,42 @@
+"""A per-node cache of fetched images keyed by URL, so a friend's picture is fetched once."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from pathlib import Path
+
+
+class FetchCache:
+    """Files named by the URL's hash; entries older than ``max_age`` seconds are fetched again."""
+
+    def __init__(self, folder: str, max_age: float) -> None:
+        self.folder = Path(folder)
+        self.max_age = max_age
+
+    def _path(self, url: str) -> Path:
+        digest = hashlib.sha256(url.encode()).hexdigest()
+        return self.folder / digest[:2] / digest
+
+    def get(self, url: str) -> bytes | None:
+        path = self._path(url)
+        try:
+            if time.time() - path.stat().st_mtime > self.max_age:
+                return None
+            return path.read_bytes()
+        except OSError:
+            return None
+
+    def put(self, url: str, data: bytes) -> None:
+        """Write atomically; a cache that cannot be written is only a missed saving."""
+        path = self._path(url)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(tmp, path)
+        except OSError:
+            pass
