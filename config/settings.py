@@ -35,6 +35,9 @@ def _secret_repr(value: str) -> str:
 class RedisSettings:
     url: str
     password: str = field(repr=False)
+    web_password: str = field(repr=False)
+    worker_password: str = field(repr=False)
+    orchestrator_password: str = field(repr=False)
     prefix: str
     data_dir: str
     embedded: bool
@@ -44,6 +47,19 @@ class RedisSettings:
         netloc = f"{parts.hostname}:{parts.port}" if parts.port else (parts.hostname or "")
         safe = parts._replace(netloc=netloc).geturl()
         return f"RedisSettings(url={safe!r}, password={_secret_repr(self.password)}, prefix={self.prefix!r})"
+
+    @property
+    def acl(self) -> bool:
+        """True when every role has its own user (else: one password, the default user)."""
+        return bool(self.web_password and self.worker_password and self.orchestrator_password)
+
+    def credentials(self, role: str) -> tuple[str | None, str | None]:
+        """(username, password) for a role: web, worker, orchestrator or admin."""
+        if not self.acl:
+            return None, self.password or None
+        passwords = {"web": self.web_password, "worker": self.worker_password,
+                     "orchestrator": self.orchestrator_password, "admin": self.password}
+        return role, passwords[role]
 
     @property
     def host(self) -> str:
@@ -115,6 +131,7 @@ class WatchdogSettings:
 class MosaicSettings:
     features_k: int
     sample_px: int
+    lightness_weight: float
     candidates: int
     blend: float
     min_distance: int
@@ -146,6 +163,20 @@ class PathSettings:
 
 
 @dataclass(frozen=True)
+class ResultSettings:
+    """Where a worker puts finished mosaics: the local media folder, or the web host's over SFTP."""
+
+    store: str
+    host: str
+    port: int
+    user: str
+    key_file: str
+    known_hosts: str
+    path: str
+    timeout: float
+
+
+@dataclass(frozen=True)
 class Settings:
     node: str
     redis: RedisSettings
@@ -158,6 +189,7 @@ class Settings:
     mosaic: MosaicSettings
     fetch: FetchSettings
     paths: PathSettings
+    results: ResultSettings
 
     def require_secrets(self) -> None:
         """Refuse to run a service without the secrets it needs."""
@@ -254,6 +286,8 @@ def _finish(settings: Settings) -> Settings:
     redis = dataclasses.replace(redis, data_dir=str(root / redis.data_dir))
     if urlsplit(redis.url).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(f"config: redis.url: not a redis:// URL: {redis.url!r}")
+    if settings.results.store not in ("local", "sftp"):
+        raise ConfigError(f"config: results.store: must be local or sftp, not {settings.results.store!r}")
     node = settings.node or socket.gethostname()
     return dataclasses.replace(settings, node=node, paths=paths, redis=redis)
 

@@ -69,7 +69,7 @@ def settings(make_settings: SettingsFactory) -> Settings:
 
 @pytest.fixture
 def r(settings: Settings) -> Iterator[redis.Redis]:
-    client = connect(settings.redis)
+    client = connect(settings.redis, "admin")
     yield client
     keys = list(client.scan_iter(match=f"{settings.redis.prefix}:*"))
     if keys:

@@ -46,8 +46,10 @@ class Node:
     def media(self) -> Path:
         return self.here / "var" / "media"
 
-    def redis(self) -> redis.Redis:
-        return redis.Redis(port=self.redis_port, password=self.password, decode_responses=True,
+    def redis(self, role: str = "admin") -> redis.Redis:
+        """A client as one of the ACL users (the node's Redis has no default user)."""
+        password = self.password if role == "admin" else f"{self.password}-{role}"
+        return redis.Redis(port=self.redis_port, username=role, password=password, decode_responses=True,
                            socket_connect_timeout=2, socket_timeout=5)
 
     def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -86,6 +88,13 @@ class Node:
         stop_process(self.process)
         self.process = None
 
+    def redis_acl(self) -> list[str]:
+        """The ACL lines the embedded Redis would use, for a test's own redis-server."""
+        import config
+        from workers.redis_server import acl_lines
+
+        return acl_lines(config.load(self.here / "config" / "local.yaml").redis)
+
     def log(self, name: str) -> str:
         path = self.here / "var" / "log" / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
@@ -101,7 +110,8 @@ def lay_out(here: Path, overrides: dict[str, Any] | None = None) -> Node:
     (here / "var" / "numba-cache").symlink_to(numba_cache)  # warm kernels: restarts stay fast
     node = Node(here=here, redis_port=free_port(), web_port=free_port(), password=secrets.token_urlsafe(16))
     settings = {
-        "redis": {"url": f"redis://127.0.0.1:{node.redis_port}/0", "password": node.password},
+        "redis": {"url": f"redis://127.0.0.1:{node.redis_port}/0", "password": node.password,
+                  **{f"{role}_password": f"{node.password}-{role}" for role in ("web", "worker", "orchestrator")}},
         "web": {"port": node.web_port, "public_url": node.base_url, "signing_key": node.password + "-sign"},
         "fetch": {"allow_hosts": ["127.0.0.1"]},
     }

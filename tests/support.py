@@ -56,17 +56,19 @@ class RedisServer:
 
 
 def start_redis(folder: Path, port: int | None = None, password: str | None = None,
-                appendonly: bool = False) -> RedisServer:
+                appendonly: bool = False, acl: list[str] | None = None) -> RedisServer:
+    """A redis-server of the test's own; with ``acl`` lines instead of requirepass (``password`` is admin's)."""
     binary = shutil.which("redis-server")
     assert binary, "redis-server is not installed (make test installs it)"
     port = port or free_port()
     password = password or secrets.token_urlsafe(16)
     folder.mkdir(parents=True, exist_ok=True)
     conf = folder / "redis.conf"
-    conf.write_text(f'port {port}\nbind 127.0.0.1\nrequirepass "{password}"\ndir {folder}\nsave ""\n'
+    auth = "\n".join(acl) if acl else f'requirepass "{password}"'
+    conf.write_text(f'port {port}\nbind 127.0.0.1\n{auth}\ndir {folder}\nsave ""\n'
                     f"appendonly {'yes' if appendonly else 'no'}\nmaxmemory-policy noeviction\n")
     process = subprocess.Popen([binary, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    client = redis.Redis(port=port, password=password)
+    client = redis.Redis(port=port, username="admin" if acl else None, password=password)
     wait_until(lambda: _pings(client), timeout=10, what=f"redis-server on port {port}")
     return RedisServer(port=port, password=password, process=process)
 

@@ -39,7 +39,7 @@ def make_app(settings: Settings) -> Bottle:
     app = Bottle()
     inputs = InputStore(settings.paths.uploads, settings.web.signing_key, settings.web.public_url,
                         settings.web.input_url_ttl)
-    ctx = Context(settings=settings, redis=connect(settings.redis), keys=Keys(settings.redis.prefix),
+    ctx = Context(settings=settings, redis=connect(settings.redis, "web"), keys=Keys(settings.redis.prefix),
                   inputs=inputs, policy=UrlPolicy(settings.fetch.allow_hosts))
     register(app, ctx)
     app.add_hook("after_request", _security_headers)

@@ -38,6 +38,14 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("watchdog", help="run the watchdog (a supervisord event listener)")
     retry = sub.add_parser("retry", help="put a dead-lettered job back on the queue")
     retry.add_argument("job_id")
+    scaling_help = "scaling file (default: config/scaling.yaml under paths.root)"
+    orchestrator = sub.add_parser("orchestrator", help="run the orchestrator: add and remove worker nodes over SSH")
+    orchestrator.add_argument("--config", dest="scaling", help=scaling_help)
+    nodes = sub.add_parser("nodes", help="list the worker nodes: state, workers, jobs done, last heartbeat, reason")
+    nodes.add_argument("--config", dest="scaling", help=scaling_help)
+    scale = sub.add_parser("scale", help="check the scaling file and say what the orchestrator would do now")
+    scale.add_argument("--config", dest="scaling", help=scaling_help)
+    scale.add_argument("--dry-run", action="store_true", help="only say it (without: one pass, acted on)")
     return parser
 
 
@@ -89,7 +97,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from workers.deadletters import print_dead, retry
         from workers.keys import Keys
 
-        r, keys = connect(settings.redis), Keys(settings.redis.prefix)
+        r, keys = connect(settings.redis, "admin"), Keys(settings.redis.prefix)
         if args.command == "dead":
             return print_dead(r, keys)
         if retry(r, keys, args.job_id):
@@ -105,6 +113,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from workers.report import print_status
 
         return print_status(settings)
+    if args.command in ("orchestrator", "nodes", "scale"):
+        from orchestrator import commands
+
+        if args.command == "orchestrator":
+            return commands.run_orchestrator(settings, args.scaling)
+        if args.command == "nodes":
+            return commands.print_nodes(settings, args.scaling)
+        return commands.scale(settings, args.scaling, args.dry_run)
     return RET_ERROR
 
 

@@ -7,11 +7,13 @@ import redis
 from config import RedisSettings
 
 
-def connect(settings: RedisSettings, timeout: float = 5.0) -> redis.Redis:
-    """A client that decodes replies to str; short timeouts so an outage is noticed quickly."""
+def connect(settings: RedisSettings, role: str, timeout: float = 5.0) -> redis.Redis:
+    """A client for one role (web, worker, orchestrator, admin); short timeouts so an outage is noticed quickly."""
+    username, password = settings.credentials(role)
     return redis.Redis.from_url(
         settings.url,
-        password=settings.password or None,
+        username=username,
+        password=password,
         decode_responses=True,
         socket_connect_timeout=timeout,
         socket_timeout=timeout + 10.0,  # longer than any XREADGROUP BLOCK

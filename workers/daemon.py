@@ -32,7 +32,7 @@ from workers.heartbeat import Heartbeat
 from workers.keys import Keys
 from workers.package import JobPackage
 from workers.pipeline import BuildResult, build_mosaic
-from workers.results import LocalResultStore
+from workers.results import make_store
 from workers.status import JobState
 
 log = logging.getLogger("tessera.worker")
@@ -48,12 +48,12 @@ class Worker:
         self.settings = settings
         self.keys = Keys(settings.redis.prefix)
         self.consumer = f"{settings.node}-{slot}"
-        self.redis = connect(settings.redis)
+        self.redis = connect(settings.redis, "worker")
         inputs = settings.web.public_url.rstrip("/") + "/inputs/"
         cache = FetchCache(settings.paths.fetch_cache, settings.fetch.cache_max_age) if settings.paths.fetch_cache \
             else None
         self.fetcher = Fetcher(settings.fetch, trusted_prefixes=[inputs], cache=cache)
-        self.store = LocalResultStore(settings.paths.media)
+        self.store = make_store(settings)
         self.beat = Heartbeat(self.redis, self.keys, settings.node, self.consumer,
                               settings.worker.heartbeat_interval, claim_every=settings.queue.claim_idle / 3)
         self.stop_requested = threading.Event()

@@ -10,6 +10,9 @@ TEMPLATE = """\
 # Written by `tessera init`; holds secrets: keep it out of version control.
 redis:
   password: "{password}"
+  web_password: "{web}"
+  worker_password: "{worker}"
+  orchestrator_password: "{orchestrator}"
 web:
   signing_key: "{signing_key}"
 """
@@ -20,7 +23,8 @@ def write_local_config(path: Path) -> bool:
     if path.exists():
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = TEMPLATE.format(password=secrets.token_urlsafe(32), signing_key=secrets.token_urlsafe(32))
+    text = TEMPLATE.format(**{name: secrets.token_urlsafe(32)
+                              for name in ("password", "web", "worker", "orchestrator", "signing_key")})
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(text)

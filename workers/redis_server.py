@@ -9,15 +9,43 @@ from pathlib import Path
 
 from config import RedisSettings
 
+# What each role may run (allowlists; anything else, FLUSHALL, CONFIG, KEYS, DEBUG… included, is denied).
+ROLE_COMMANDS = {
+    "web": "+ping +hello +auth +multi +exec +discard +hset +hget +hgetall +expire +xadd +incr +incrby +sadd +srem +smembers",
+    "worker": "+ping +hello +auth +multi +exec +discard +xreadgroup +xack +xdel +xautoclaim +xclaim +xgroup|create "
+              "+xadd +hset +hget +hgetall +hincrby +expire +del +eval +lpush +ltrim",
+    "orchestrator": "+@read +@write +@connection +multi +exec +discard -@dangerous",
+    "admin": "+@all -@dangerous",
+}
+
+
+def role_keys(role: str, prefix: str) -> str:
+    """Key patterns per role: the web tier never sees worker heartbeats or the dead letters."""
+    if role == "web":
+        return " ".join(f"~{prefix}:{pattern}" for pattern in ("job:*", "jobs", "rate:*", "client:*"))
+    if role == "worker":
+        return " ".join(f"~{prefix}:{pattern}" for pattern in ("job:*", "jobs", "dead", "worker:*", "recent"))
+    return f"~{prefix}:*"
+
+
+def acl_lines(settings: RedisSettings) -> list[str]:
+    lines = ["user default off"]
+    for role in ROLE_COMMANDS:
+        password = settings.credentials(role)[1]
+        lines.append(f"user {role} on >{password} resetchannels {role_keys(role, settings.prefix)} "
+                     f"-@all {ROLE_COMMANDS[role]}")
+    return lines
+
 
 def render_conf(settings: RedisSettings) -> str:
-    """redis.conf text; the password lives only in this 0600 file, never on a command line."""
+    """redis.conf text; passwords live only in this 0600 file, never on a command line."""
+    auth = acl_lines(settings) if settings.acl else [f'requirepass "{settings.password}"']
     lines = [
         f"port {settings.port}",
         f"bind {settings.host}",
         "protected-mode yes",
         f"dir {settings.data_dir}",
-        f'requirepass "{settings.password}"',
+        *auth,
         "appendonly yes",
         "appendfsync everysec",
         "maxmemory-policy noeviction",

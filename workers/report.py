@@ -44,7 +44,7 @@ def recent_jobs(r: redis.Redis, keys: Keys, count: int = 10) -> list[tuple[str, 
 
 
 def print_status(settings: Settings) -> int:
-    r, keys = connect(settings.redis), Keys(settings.redis.prefix)
+    r, keys = connect(settings.redis, "admin"), Keys(settings.redis.prefix)
     try:
         queue, beats, jobs = queue_metrics(r, keys), workers(r, keys), recent_jobs(r, keys)
     except REDIS_DOWN as exc:

@@ -35,7 +35,7 @@ class Watchdog:
         self.settings = settings
         self.limits = settings.watchdog
         self.keys = Keys(settings.redis.prefix)
-        self.redis = connect(settings.redis, timeout=2.0)
+        self.redis = connect(settings.redis, "worker", timeout=2.0)
         self.rpc = rpc
         self.to_revive: set[str] = set()
         self.probe_attempt = 0

@@ -99,7 +99,7 @@ def test_node_booted_while_redis_down_recovers_by_itself(make_node: NodeFactory,
         wait_until(lambda: all(node.processes().get(f"worker:worker-{n}", ("", 0))[0] == "FATAL" for n in (0, 1)),
                    timeout=90, what="workers FATAL while Redis is down")
         server = start_redis(node.here / "var" / "external-redis", port=node.redis_port, password=node.password,
-                             appendonly=True)
+                             appendonly=True, acl=node.redis_acl())
         back = time.monotonic()
         wait_until(lambda: len(node.worker_pids()) == 2, timeout=30, what="workers revived by the watchdog")
         revived_in = time.monotonic() - back

@@ -15,7 +15,7 @@ from support import encode, make_target, make_tiles, resemblance, wait_until
 from workers import client
 
 pytestmark = pytest.mark.integration
-PROGRAMS = {"redis", "web", "worker:worker-0", "worker:worker-1", "watchdog"}
+PROGRAMS = {"redis", "web", "worker:worker-0", "worker:worker-1", "watchdog", "orchestrator"}
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +36,30 @@ def test_supervisorctl_lists_every_program_running(node: Node) -> None:
     wait_until(lambda: running(node) == PROGRAMS, timeout=60, what="all programs RUNNING")
 
 
-def test_redis_requires_the_password(node: Node) -> None:
+def test_redis_requires_a_user_and_the_default_user_is_off(node: Node) -> None:
     with pytest.raises(redis.AuthenticationError):
         redis.Redis(port=node.redis_port).ping()
+    with pytest.raises((redis.AuthenticationError, redis.ResponseError)):
+        redis.Redis(port=node.redis_port, password=node.password).ping()  # as `default`
     assert node.redis().ping()
-    assert node.redis().config_get("appendonly")["appendonly"] == "yes"
+
+
+def test_each_role_only_gets_what_it_needs(node: Node) -> None:
+    wait_until(lambda: list(node.redis().scan_iter("tessera:worker:*")), timeout=30, what="a heartbeat")
+    beat_key = next(node.redis().scan_iter("tessera:worker:*"))
+    web = node.redis("web")
+    assert web.ping()
+    for forbidden in (web.flushall, lambda: web.config_get("appendonly"), lambda: web.hgetall(beat_key),
+                      lambda: web.xrange("tessera:dead"), lambda: web.keys("*")):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            forbidden()
+    worker = node.redis("worker")
+    assert worker.hgetall(beat_key)
+    for forbidden in (worker.flushdb, lambda: worker.config_set("appendonly", "no"), lambda: worker.get("x")):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            forbidden()
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        node.redis().flushall()  # not even the admin user
 
 
 def test_a_job_goes_through_the_whole_loop(node: Node) -> None:
@@ -66,7 +85,8 @@ def test_a_worker_restarted_by_supervisorctl_comes_back(node: Node) -> None:
 def test_tessera_status_shows_workers_queue_and_last_jobs(node: Node) -> None:
     import subprocess
 
-    wait_until(lambda: len(node.redis().keys("tessera:worker:*")) == 2, timeout=30, what="two heartbeats")
+    wait_until(lambda: len(list(node.redis().scan_iter("tessera:worker:*"))) == 2, timeout=30,
+               what="two heartbeats")
     out = subprocess.run([str(node.here / ".venv/bin/tessera"), "--config", "config/local.yaml", "status"],
                          cwd=node.here, capture_output=True, text=True, timeout=30).stdout
     assert "queue   length" in out and "dead 0" in out
