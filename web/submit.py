@@ -89,8 +89,12 @@ def _clean_urls(lines: Iterable[str]) -> list[str]:
 def _read_upload(upload: FileUpload, max_bytes: int) -> bytes:
     data: bytes = upload.file.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise TooLarge(f"{_name(upload)} is over the limit of {max_bytes // 2**20} MiB")
+        raise TooLarge(f"{_name(upload)} is over the limit of {_size(max_bytes)}")
     return data
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**20:.0f} MiB" if count >= 2**20 else f"{count / 1024:.0f} kB"
 
 
 def _name(upload: FileUpload) -> str:

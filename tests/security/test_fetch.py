@@ -9,85 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from support import encode, make_tiles
+from hostile import PNG, Hostile, QuietServer
 
 import config
 from workers.errors import BadImage, FetchFailed, JobRejected, TooLarge, UrlRefused
 from workers.fetch import Fetcher
 from workers.fetchcache import FetchCache
-
-PNG = encode(make_tiles(1)[0])
-
-
-class Hostile(BaseHTTPRequestHandler):
-    """Each path is one kind of bad answer."""
-
-    def do_GET(self) -> None:
-        routes = {
-            "/ok.png": lambda: self.answer(200, PNG, "image/png"),
-            "/page.png": lambda: self.answer(200, b"<html><script>alert(1)</script></html>", "text/html"),
-            "/missing.png": lambda: self.answer(404, b"no", "text/plain"),
-            "/broken.png": lambda: self.answer(503, b"later", "text/plain"),
-            "/huge.png": lambda: self.answer(200, b"x" * 4096, "image/png"),
-            "/endless.png": self.endless,
-            "/slow.png": self.slow,
-            "/to-private": lambda: self.redirect("http://10.1.2.3/a.png"),
-            "/to-metadata": lambda: self.redirect("http://169.254.169.254/latest/meta-data/"),
-            "/to-evil-name": lambda: self.redirect(f"http://evil.test:{self.server.server_address[1]}/ok.png"),
-            "/to-file": lambda: self.redirect("file:///etc/passwd"),
-            "/hop1": lambda: self.redirect("/hop2"),
-            "/hop2": lambda: self.redirect("/ok.png"),
-            "/loop": lambda: self.redirect("/loop"),
-        }
-        routes.get(self.path, lambda: self.answer(404, b"", "text/plain"))()
-
-    def answer(self, code: int, body: bytes, content_type: str) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def redirect(self, location: str) -> None:
-        self.send_response(302)
-        self.send_header("Location", location)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def endless(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "image/png")
-        self.end_headers()
-        try:
-            for _ in range(10_000):
-                self.wfile.write(b"\x00" * 65536)
-        except OSError:
-            pass
-
-    def slow(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "image/png")
-        self.end_headers()
-        try:
-            for byte in PNG[:40]:
-                self.wfile.write(bytes([byte]))
-                self.wfile.flush()
-                time.sleep(0.1)
-        except OSError:
-            pass
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-class QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
