@@ -92,3 +92,15 @@ def test_tessera_status_shows_workers_queue_and_last_jobs(node: Node) -> None:
     assert "queue   length" in out and "dead 0" in out
     assert out.count(" idle ") + out.count(" busy ") == 2, out
     assert "last jobs" in out and " done " in out  # the job of the whole-loop test
+
+
+def test_control_socket_is_private_and_secrets_stay_out_of_logs(node: Node) -> None:
+    import stat
+
+    conf = (node.here / "supervisord.conf").read_text()
+    assert "[inet_http_server]" not in conf
+    socket_mode = stat.S_IMODE((node.here / "var" / "supervisor.sock").stat().st_mode)
+    assert socket_mode & 0o077 == 0, oct(socket_mode)
+    logs = "".join(path.read_text(errors="replace") for path in (node.here / "var" / "log").glob("*.log"))
+    assert logs and node.password not in logs
+    assert oct(stat.S_IMODE((node.here / "var" / "redis" / "redis.conf").stat().st_mode)) == "0o600"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 
 import pytest
@@ -134,3 +135,41 @@ def test_healthz_503_and_submit_503_when_redis_is_down(make_settings: SettingsFa
         body = {"target_url": "http://127.0.0.1:9/t.png", "tile_urls": ["http://127.0.0.1:9/a.png"]}
         status, payload = post_json(down, json.dumps(body).encode())
         assert status == 503 and payload["error"]["code"] == "queue_unavailable"
+
+
+def test_rate_limit_answers_429_with_retry_after(make_settings: SettingsFactory, r: redis.Redis) -> None:
+    body = json.dumps({"target_url": "http://127.0.0.1:9/t.png", "tile_urls": ["http://127.0.0.1:9/a.png"]}).encode()
+    with serving(make_settings, TESSERA_WEB_RATE_LIMIT_PER_MINUTE="3") as limited:
+        answers = [post_json(limited, body) for _ in range(4)]
+        assert [status for status, _ in answers] == [202, 202, 202, 429]
+        assert answers[-1][1]["error"]["code"] == "rate_limited"
+        req = urllib.request.Request(limited.base_url + "/api/mosaics", data=body,
+                                     headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(req)
+        assert caught.value.code == 429 and 1 <= int(caught.value.headers["Retry-After"]) <= 60
+
+
+def test_active_jobs_per_client_are_bounded(make_settings: SettingsFactory, r: redis.Redis) -> None:
+    body = json.dumps({"target_url": "http://127.0.0.1:9/t.png", "tile_urls": ["http://127.0.0.1:9/a.png"]}).encode()
+    with serving(make_settings, TESSERA_WEB_MAX_ACTIVE_JOBS="2") as limited:
+        first, second, third = (post_json(limited, body) for _ in range(3))
+        assert (first[0], second[0], third[0]) == (202, 202, 429)
+        assert third[1]["error"]["code"] == "too_many_jobs"
+        keys = Keys(limited.settings.redis.prefix)
+        r.hset(keys.job(first[1]["id"]), "state", "done")  # one finishes: room for one more
+        assert post_json(limited, body)[0] == 202
+
+
+def test_json_errors_are_not_sniffed_as_html(web: WebServer) -> None:
+    body = json.dumps({"target_url": "http://127.0.0.1:9/<script>alert(1)</script>", "tile_urls": ["x:"]}).encode()
+    req = urllib.request.Request(web.base_url + "/api/mosaics", data=body, headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(req)
+    assert caught.value.headers["Content-Type"] == "application/json"
+    assert caught.value.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_job_page_refuses_ids_that_are_not_ids(web: WebServer) -> None:
+    for job_id in ("%3Cscript%3E", "a" * 10, "../../etc/passwd"):
+        assert client.request(web.base_url + "/mosaics/" + job_id)[0] == 404
