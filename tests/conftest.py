@@ -92,11 +92,21 @@ def serving(make_settings: SettingsFactory, **env: str) -> Iterator[WebServer]:
     settings = make_settings(TESSERA_WEB_PORT=str(port), TESSERA_WEB_PUBLIC_URL=f"http://127.0.0.1:{port}", **env)
     server = waitress.server.create_server(make_app(settings), host="127.0.0.1", port=port, threads=4,
                                            max_request_body_size=settings.limits.max_request_bytes)
-    thread = threading.Thread(target=server.run, daemon=True)
+    stopping = threading.Event()
+
+    def run() -> None:
+        try:
+            server.run()
+        except OSError:
+            if not stopping.is_set():  # closing the socket under the loop is how waitress stops here
+                raise
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
         yield WebServer(base_url=f"http://127.0.0.1:{port}", settings=settings)
     finally:
+        stopping.set()
         server.close()
         thread.join(timeout=5)
 
