@@ -27,40 +27,42 @@ CHUNK = 64 * 1024
 IMAGE_TYPES = ("image/", "application/octet-stream", "binary/octet-stream")
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
+class _Pinned:
+    """Mixin for http.client connections: connect to the address the policy vets right now."""
+
+    host: str
+    port: int
+    timeout: float | None
+
     def __init__(self, *args: Any, policy: UrlPolicy, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.policy = policy
 
-    def connect(self) -> None:
+    def _socket(self) -> socket.socket:
         address = self.policy.address_for(self.host, self.port)
-        self.sock = socket.create_connection((address, self.port), self.timeout)
+        return socket.create_connection((address, self.port), self.timeout)
 
 
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args: Any, policy: UrlPolicy, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.policy = policy
-
+class _PinnedHTTPConnection(_Pinned, http.client.HTTPConnection):
     def connect(self) -> None:
-        address = self.policy.address_for(self.host, self.port)
-        sock = socket.create_connection((address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+        self.sock = self._socket()
 
 
-class _PinnedHTTPHandler(urllib.request.HTTPHandler):
+class _PinnedHTTPSConnection(_Pinned, http.client.HTTPSConnection):
+    def connect(self) -> None:
+        self.sock = self._context.wrap_socket(self._socket(), server_hostname=self.host)  # type: ignore[attr-defined]
+
+
+class _PinnedHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
+    """Opens http and https URLs through pinned connections."""
+
     def __init__(self, policy: UrlPolicy) -> None:
-        super().__init__()
+        urllib.request.HTTPHandler.__init__(self)
+        urllib.request.HTTPSHandler.__init__(self)
         self.policy = policy
 
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         return self.do_open(partial(_PinnedHTTPConnection, policy=self.policy), req)
-
-
-class _PinnedHTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, policy: UrlPolicy) -> None:
-        super().__init__()
-        self.policy = policy
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         return self.do_open(partial(_PinnedHTTPSConnection, policy=self.policy), req)
@@ -86,7 +88,7 @@ class Fetcher:
         self.cache = cache
         # No ProxyHandler from the environment: a proxy would hide where we really connect.
         self.opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler({}), _PinnedHTTPHandler(self.policy), _PinnedHTTPSHandler(self.policy),
+            urllib.request.ProxyHandler({}), _PinnedHandler(self.policy),
             _CheckedRedirects(self.policy, settings.max_redirects))
 
     def get(self, url: str) -> bytes:

@@ -107,3 +107,10 @@ def test_the_same_picture_is_fetched_once(port: int, tmp_path: pytest.TempPathFa
     url = f"http://good.test:{port}/ok.png"
     assert cached.get(url) == cached.get(url) == PNG
     assert resolver.asked.count("good.test") == 1  # the second get never reached the network
+
+
+def test_https_goes_through_the_pinned_path_and_verifies(port: int) -> None:
+    resolver = Resolver()
+    with pytest.raises(FetchFailed, match="cannot fetch"):  # a plain-HTTP server: the TLS handshake fails
+        fetcher(resolver).get(f"https://good.test:{port}/ok.png")
+    assert resolver.asked == ["good.test"]  # resolved at connect, by the policy
