@@ -59,6 +59,7 @@ class Worker:
         self.stop_requested = threading.Event()
         self.redis_down = False
         self._own_pending_checked = False
+        self._prefetched: stream.Taken | None = None
         self._group_ready = False
         self._last_autoclaim = 0.0
 
@@ -98,6 +99,7 @@ class Worker:
                 log.exception("worker %s: unexpected error; going on", self.consumer)
                 self.stop_requested.wait(backoff(attempt))
                 attempt += 1
+        self._until_written(self._release_prefetched)
         self._until_written(self.beat.stop)
         log.info("worker %s stopped", self.consumer)
         return RET_OK
@@ -119,21 +121,31 @@ class Worker:
         self.handle(*entry)
         return True
 
-    def _next_entry(self) -> stream.Entry | None:
-        """Our own pending entry after a restart, else a stale one of another consumer, else a new one."""
+    def _next_entry(self) -> stream.Taken | None:
+        """Our own pending entry after a restart, else a stale one of another consumer, else a new one.
+
+        A new entry is taken and started in one round trip when the stream has one; only an
+        empty stream costs the blocking read."""
         if not self._own_pending_checked:
             entry = stream.read_own_pending(self.redis, self.keys, self.consumer)
             self._own_pending_checked = True
             if entry is not None:
-                return entry
+                return (*entry, None)
+        if self._prefetched is not None:
+            prefetched, self._prefetched = self._prefetched, None
+            return prefetched
         claim_idle = self.settings.queue.claim_idle
         if time.monotonic() - self._last_autoclaim >= claim_idle / 2:
             self._last_autoclaim = time.monotonic()
             entry = stream.claim_stale(self.redis, self.keys, self.consumer, claim_idle)
             if entry is not None:
                 log.info("claimed entry %s left idle by another worker", entry[0])
-                return entry
-        return stream.read_new(self.redis, self.keys, self.consumer, self.settings.worker.block_ms)
+                return (*entry, None)
+        taken = stream.take_new(self.redis, self.keys, self.consumer)
+        if taken is not None:
+            return taken
+        entry = stream.read_new(self.redis, self.keys, self.consumer, self.settings.worker.block_ms)
+        return None if entry is None else (*entry, None)
 
     def _redis_lost(self, exc: Exception) -> None:
         if not self.redis_down:
@@ -159,14 +171,18 @@ class Worker:
                 attempt += 1
 
     # -- one job -----------------------------------------------------------
-    def handle(self, entry_id: str, fields: dict[str, str]) -> None:
+    def handle(self, entry_id: str, fields: dict[str, str], deliveries: int | None = None) -> None:
+        """Run one entry; ``deliveries`` is given when TAKE already started the delivery in Redis."""
         raw = fields.get("package", "")
         try:
             package = JobPackage.decode(raw, self.settings.limits)
+            if fields.get("id", package.id) != package.id:
+                raise BadPackage(f"the entry names job {fields['id']!r} but carries job {package.id!r}", raw)
         except BadPackage as exc:
             self._reject_package(entry_id, raw, exc)
             return
-        deliveries = status.start_delivery(self.redis, self.keys, package.id, self.consumer)
+        if deliveries is None:
+            deliveries = status.start_delivery(self.redis, self.keys, package.id, self.consumer)
         if deliveries <= 0:
             log.info("job %s already finished or expired; acknowledging", package.id)
             stream.ack(self.redis, self.keys, entry_id)
@@ -185,11 +201,29 @@ class Worker:
         if outcome is None:
             return  # left pending: claimed again after claim_idle, counted as another delivery
         state, note = outcome
-        queue = self.settings.queue
-        ttl = self.settings.jobs.result_ttl
-        self._until_written(lambda: status.finish(self.redis, self.keys, job_id, ttl, state,
-                                                  recent=queue.recent_jobs, ack_entry=entry_id, **note))
+        finish = status.finish_command(self.keys, job_id, self.settings.jobs.result_ttl, state,
+                                       self.settings.queue.recent_jobs, entry_id, **note)
+        self._until_written(lambda: self._finish_and_take(finish))
         log.info("job %s %s", job_id, state.value)
+
+    def _finish_and_take(self, finish: tuple[Any, ...]) -> None:
+        """The note and ack of this job, and the take of the next one, in one round trip."""
+        if self.stop_requested.is_set():
+            self.redis.eval(*finish)
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.eval(*finish)
+        pipe.eval(*stream.take_command(self.keys, self.consumer))
+        self._prefetched = stream.parse_taken(pipe.execute()[1])
+
+    def _release_prefetched(self) -> None:
+        """Stopping with a job taken but not begun: show it queued; it stays pending for this slot or XAUTOCLAIM."""
+        if self._prefetched is not None:
+            entry_id, fields, _ = self._prefetched
+            job_id = fields.get("id", "")
+            if job_id:
+                status.update(self.redis, self.keys, job_id, state=JobState.QUEUED.value, stage="waiting in the queue")
+            self._prefetched = None
 
     def _build(self, package: JobPackage) -> Outcome:
         if package.options.noop:

@@ -1,15 +1,22 @@
-"""Mosaic options (grid, tile size, seed): parsing and checks against the configured limits."""
+"""Mosaic options (grid, tile size, seed, colour blend, repetition rules): parsing and checks against the limits."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from config import LimitSettings
+from config import LimitSettings, MosaicSettings
 from workers.errors import JobRejected, TooLarge
+
+DEFAULT = -1
+"""An option left at this value takes the worker's setting of the same name."""
+
+MAX_DISTANCE = 16
+"""Largest min_distance accepted: (2*16+1)^2 cells already ask for over a thousand distinct tiles."""
 
 _GRID = re.compile(r"^\s*(\d{1,5})\s*(?:[xX×]\s*(\d{1,5}))?\s*$")
 
@@ -24,15 +31,44 @@ class Options:
     seed: int
     noop: bool = False
     """Skip the build and finish at once: only for measuring the queue (see queue.allow_noop)."""
+    blend: float = float(DEFAULT)
+    """Colour correction toward each cell, 0-100 %; DEFAULT (-1): the worker's mosaic.blend."""
+    min_distance: int = DEFAULT
+    """Cells between two uses of one tile (0: off); DEFAULT: the worker's mosaic.min_distance."""
+    max_uses: int = DEFAULT
+    """Most uses of one tile (0: no cap); DEFAULT: the worker's mosaic.max_uses."""
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # asdict deep-copies: slower
 
     def grid_for(self, width: int, height: int) -> tuple[int, int]:
         """(cols, rows) for a target of this size; rows follow the aspect ratio when not given."""
         if self.rows:
             return self.cols, self.rows
         return self.cols, max(1, round(self.cols * height / width))
+
+    def rules(self, mosaic: MosaicSettings, tiles: int) -> tuple[float, int, int]:
+        """(blend as a fraction 0-1, min_distance, max_uses), with DEFAULT filled from the settings.
+
+        A default min_distance shrinks for small libraries: one window of the rule never needs more
+        than 1/TILES_PER_WINDOW of the ``tiles`` (else every window is filled with poor matches)."""
+        blend = mosaic.blend if self.blend == DEFAULT else self.blend
+        min_distance = self.min_distance
+        if min_distance == DEFAULT:
+            min_distance = min(mosaic.min_distance, fitting_distance(tiles))
+        max_uses = mosaic.max_uses if self.max_uses == DEFAULT else self.max_uses
+        return min(100.0, blend) / 100.0, min(MAX_DISTANCE, min_distance), max_uses
+
+
+TILES_PER_WINDOW = 8
+
+
+def fitting_distance(tiles: int) -> int:
+    """The largest d with (2d+1)^2 <= tiles / TILES_PER_WINDOW (0 when none)."""
+    d = 0
+    while (2 * d + 3) ** 2 * TILES_PER_WINDOW <= tiles:
+        d += 1
+    return d
 
 
 def parse_grid(value: Any) -> tuple[int, int]:
@@ -43,16 +79,31 @@ def parse_grid(value: Any) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2) or 0)
 
 
-def _int_option(raw: dict[str, Any], name: str, default: int) -> int:
+def _option(raw: dict[str, Any], name: str, default: Any, convert: Callable[[str], Any], what: str) -> Any:
     value = raw.get(name)
     if value is None or value == "":
         return default
     if isinstance(value, bool):
-        raise JobRejected(f"{name} must be a whole number, not {value!r}")
+        raise JobRejected(f"{name} must be {what}, not {value!r}")
     try:
-        return int(str(value).strip())
+        return convert(str(value).strip())
     except ValueError:
-        raise JobRejected(f"{name} must be a whole number, not {str(value)[:40]!r}") from None
+        raise JobRejected(f"{name} must be {what}, not {str(value)[:40]!r}") from None
+
+
+def _int_option(raw: dict[str, Any], name: str, default: int) -> int:
+    return int(_option(raw, name, default, int, "a whole number"))
+
+
+def _percent(text: str) -> float:
+    number = float(text.rstrip("%"))
+    if not math.isfinite(number):
+        raise ValueError(text)
+    return number
+
+
+def _float_option(raw: dict[str, Any], name: str, default: float) -> float:
+    return float(_option(raw, name, default, _percent, "a finite number"))
 
 
 def parse_options(raw: dict[str, Any], limits: LimitSettings, default_grid: str, default_tile_px: int) -> Options:
@@ -60,7 +111,11 @@ def parse_options(raw: dict[str, Any], limits: LimitSettings, default_grid: str,
     cols, rows = parse_grid(raw.get("grid") or default_grid)
     tile_px = _int_option(raw, "tile_px", default_tile_px)
     seed = _int_option(raw, "seed", 0)
-    options = Options(cols=cols, rows=rows, tile_px=tile_px, seed=seed)
+    blend = _float_option(raw, "blend", DEFAULT)
+    min_distance = _int_option(raw, "min_distance", DEFAULT)
+    max_uses = _int_option(raw, "max_uses", DEFAULT)
+    options = Options(cols=cols, rows=rows, tile_px=tile_px, seed=seed, blend=blend, min_distance=min_distance,
+                      max_uses=max_uses)
     check_options(options, limits)
     return options
 
@@ -76,8 +131,19 @@ def check_options(options: Options, limits: LimitSettings) -> None:
         raise JobRejected(f"tile_px must be between {limits.tile_px_min} and {limits.tile_px_max}")
     if not 0 <= options.seed < 2**32:
         raise JobRejected("seed must be between 0 and 4294967295")
+    check_rules(options)
     if options.rows:
         check_grid(options.cols, options.rows, options.tile_px, limits)
+
+
+def check_rules(options: Options) -> None:
+    """Blend and repetition rules: in range, or DEFAULT."""
+    if options.blend != DEFAULT and not 0 <= options.blend <= 100:
+        raise JobRejected(f"blend must be between 0 and 100 (%), not {options.blend:g}")
+    if options.min_distance != DEFAULT and not 0 <= options.min_distance <= MAX_DISTANCE:
+        raise JobRejected(f"min_distance must be between 0 and {MAX_DISTANCE} cells, not {options.min_distance}")
+    if options.max_uses != DEFAULT and options.max_uses < 0:
+        raise JobRejected(f"max_uses must be 0 (no cap) or more, not {options.max_uses}")
 
 
 def check_grid(cols: int, rows: int, tile_px: int, limits: LimitSettings) -> None:

@@ -11,7 +11,8 @@ from config import RedisSettings
 
 # What each role may run (allowlists; anything else, FLUSHALL, CONFIG, KEYS, DEBUG… included, is denied).
 ROLE_COMMANDS = {
-    "web": "+ping +hello +auth +multi +exec +discard +hset +hget +hgetall +expire +xadd +incr +incrby +sadd +srem +smembers",
+    "web": "+ping +hello +auth +multi +exec +discard +hset +hget +hgetall +expire +xadd +incr +incrby "
+           "+sadd +srem +smembers",
     "worker": "+ping +hello +auth +multi +exec +discard +xreadgroup +xack +xdel +xautoclaim +xclaim +xgroup|create "
               "+xadd +hset +hget +hgetall +hincrby +expire +del +eval +lpush +ltrim",
     "orchestrator": "+@read +@write +@connection +multi +exec +discard -@dangerous",

@@ -24,16 +24,26 @@ FINAL = (JobState.DONE.value, JobState.FAILED.value)
 
 # Set the completion note only if the job is not already done or failed, so a job
 # that runs twice leaves one note; a written note also goes on the recent list.
-# KEYS: status hash, recent list. ARGV: TTL, recent length, job id, then field/value pairs.
+# With an entry id, the stream entry is then acknowledged and deleted, in the same script:
+# never an ack without its note. KEYS: status hash, recent list, jobs stream.
+# ARGV: TTL, recent length, job id, group, entry id or '', then field/value pairs.
 _FINISH = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return -1 end
-if state == 'done' or state == 'failed' then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-redis.call('LPUSH', KEYS[2], ARGV[3])
-redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
-return 1
+local function note()
+  local state = redis.call('HGET', KEYS[1], 'state')
+  if not state then return -1 end
+  if state == 'done' or state == 'failed' then return 0 end
+  redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  redis.call('LPUSH', KEYS[2], ARGV[3])
+  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
+  return 1
+end
+local written = note()
+if ARGV[5] ~= '' then
+  redis.call('XACK', KEYS[3], ARGV[4], ARGV[5])
+  redis.call('XDEL', KEYS[3], ARGV[5])
+end
+return written
 """
 
 # Progress only while the job is not final, so a late update cannot undo a note.
@@ -45,24 +55,26 @@ return 1
 """
 
 
-# Start one delivery: -1 no such job, 0 already final, else the delivery count (after this one).
-_START = """
-local state = redis.call('HGET', KEYS[1], 'state')
+# Start one delivery of the job whose status hash is `key`: -1 unknown job, 0 already
+# final, else the delivery count after this one. `now` and `worker` are Lua locals.
+START_LUA = """
+local state = redis.call('HGET', key, 'state')
 if not state then return -1 end
 if state == 'done' or state == 'failed' then return 0 end
-local deliveries = redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
-redis.call('HSET', KEYS[1], 'state', 'running', 'started_at', ARGV[1], 'stage', 'starting', 'worker', ARGV[2])
+local deliveries = redis.call('HINCRBY', key, 'deliveries', 1)
+redis.call('HSET', key, 'state', 'running', 'started_at', now, 'stage', 'starting', 'worker', worker)
 return deliveries
 """
+_START = "local key, now, worker = KEYS[1], ARGV[1], ARGV[2]\n" + START_LUA
 
 
-def initial_fields(package: JobPackage) -> dict[str, Any]:
+def initial_fields(package: JobPackage, encoded: str) -> dict[str, Any]:
     return {
         "state": JobState.QUEUED.value,
         "progress": 0,
         "stage": "waiting in the queue",
         "created_at": package.created_at,
-        "package": package.encode(),
+        "package": encoded,
     }
 
 
@@ -85,21 +97,20 @@ def requeue(r: redis.Redis, keys: Keys, job_id: str, reason: str) -> bool:
     return update(r, keys, job_id, state=JobState.QUEUED.value, stage=f"will retry: {reason}", last_error=reason)
 
 
-def finish(r: redis.Redis, keys: Keys, job_id: str, ttl: int, state: JobState, recent: int = 50,
-           ack_entry: str | None = None, **fields: Any) -> int:
-    """Write the completion note once: 1 written, 0 already final, -1 no such job.
-
-    With ``ack_entry``, the stream entry is acknowledged (then deleted) in the same
-    transaction: one round trip, and never an ack without its note."""
+def finish_command(keys: Keys, job_id: str, ttl: int, state: JobState, recent: int = 50,
+                   ack_entry: str | None = None, **fields: Any) -> tuple[Any, ...]:
+    """EVAL arguments for :func:`finish`, for callers that pipeline it with their next command."""
     note = {"state": state.value, "finished_at": time.time(), **fields}
     if state is JobState.DONE:
         note.update(progress=1, stage="done")
-    pipe = r.pipeline(transaction=True)
-    pipe.eval(_FINISH, 2, keys.job(job_id), keys.recent, ttl, recent, job_id, *_pairs(note))
-    if ack_entry:
-        pipe.xack(keys.jobs, GROUP, ack_entry)
-        pipe.xdel(keys.jobs, ack_entry)
-    return int(pipe.execute()[0])
+    return (_FINISH, 3, keys.job(job_id), keys.recent, keys.jobs, ttl, recent, job_id, GROUP, ack_entry or "",
+            *_pairs(note))
+
+
+def finish(r: redis.Redis, keys: Keys, job_id: str, ttl: int, state: JobState, recent: int = 50,
+           ack_entry: str | None = None, **fields: Any) -> int:
+    """Write the completion note once: 1 written, 0 already final, -1 no such job; then ack ``ack_entry``."""
+    return int(r.eval(*finish_command(keys, job_id, ttl, state, recent, ack_entry, **fields)))
 
 
 def _number(value: str | None) -> float | None:

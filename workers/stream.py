@@ -24,12 +24,57 @@ def ensure_group(r: redis.Redis, keys: Keys) -> None:
             raise
 
 
+def queue_in(pipe: redis.client.Pipeline, keys: Keys, package: JobPackage) -> None:
+    encoded = package.encode()
+    pipe.hset(keys.job(package.id), mapping=status.initial_fields(package, encoded))  # type: ignore[arg-type]
+    pipe.xadd(keys.jobs, {"id": package.id, "package": encoded})  # the id lets TAKE start it in Redis
+
+
 def enqueue(r: redis.Redis, keys: Keys, package: JobPackage) -> str:
     """Write the status hash and add the package to the stream in one transaction."""
     pipe = r.pipeline(transaction=True)
-    pipe.hset(keys.job(package.id), mapping=status.initial_fields(package))  # type: ignore[arg-type]
-    pipe.xadd(keys.jobs, {"package": package.encode()})
+    queue_in(pipe, keys, package)
     return str(pipe.execute()[1])
+
+
+# Take one new entry and start its delivery in one round trip (no BLOCK inside a script).
+# Returns false when there is nothing, else {entry id, fields, deliveries as in START_LUA,
+# or -2 when the entry names no job id}.
+_TAKE = """
+local reply = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 1, 'STREAMS', KEYS[1], '>')
+if not reply then return false end
+local entry = reply[1][2][1]
+local job
+for i = 1, #entry[2], 2 do if entry[2][i] == 'id' then job = entry[2][i + 1] end end
+if not job then return {entry[1], entry[2], -2} end
+local key, now, worker = ARGV[3] .. ':job:' .. job, ARGV[4], ARGV[2]
+local function start()
+""" + status.START_LUA + """
+end
+return {entry[1], entry[2], start()}
+"""
+
+
+Taken = tuple[str, dict[str, str], int | None]
+"""A stream entry, and its delivery count when it was already started in Redis."""
+
+
+def take_command(keys: Keys, consumer: str) -> tuple[Any, ...]:
+    """EVAL arguments for :func:`take_new`, for pipelining it behind the previous job's note."""
+    return (_TAKE, 1, keys.jobs, GROUP, consumer, keys.prefix, time.time())
+
+
+def take_new(r: redis.Redis, keys: Keys, consumer: str) -> Taken | None:
+    """A new entry with its delivery already started (count, or None if the entry names no job)."""
+    return parse_taken(r.eval(*take_command(keys, consumer)))
+
+
+def parse_taken(reply: Any) -> Taken | None:
+    if not reply:
+        return None
+    entry_id, flat, deliveries = cast(tuple[str, list[str], int], reply)
+    fields = dict(zip(flat[::2], flat[1::2], strict=True))
+    return entry_id, fields, (None if deliveries == -2 else int(deliveries))
 
 
 def _read(r: redis.Redis, keys: Keys, consumer: str, start: str, block: int | None) -> Entry | None:
@@ -47,8 +92,7 @@ def enqueue_many(r: redis.Redis, keys: Keys, packages: list[JobPackage], batch: 
     for start in range(0, len(packages), batch):
         pipe = r.pipeline(transaction=True)
         for package in packages[start : start + batch]:
-            pipe.hset(keys.job(package.id), mapping=status.initial_fields(package))  # type: ignore[arg-type]
-            pipe.xadd(keys.jobs, {"package": package.encode()})
+            queue_in(pipe, keys, package)
         pipe.execute()
     return len(packages)
 

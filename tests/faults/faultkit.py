@@ -89,8 +89,9 @@ TARGET = encode(make_target(120, 80))
 
 def submit(node: Node, tile_urls: list[str], count: int = 1, grid: str = "12") -> list[str]:
     ids = []
-    for _ in range(count):
-        status, reply = client.submit(node.base_url, TARGET, [], {"grid": grid, "tile_px": "8"}, tile_urls=tile_urls)
+    for number in range(count):
+        unique = [f"{url}?job={number}" for url in tile_urls]  # past the node's fetch cache: each job fetches
+        status, reply = client.submit(node.base_url, TARGET, [], {"grid": grid, "tile_px": "8"}, tile_urls=unique)
         assert status == 202, reply
         ids.append(reply["id"])
     return ids

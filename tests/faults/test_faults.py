@@ -48,7 +48,7 @@ def report(name: str, line: str) -> None:
 
 def test_sigkill_busy_workers_loses_and_duplicates_nothing(make_node: NodeFactory, tile_server: TileServer) -> None:
     node = make_node()
-    jobs = submit(node, tile_server(0.05, 8), count=200)
+    jobs = submit(node, tile_server(0.2, 8), count=200)  # ~0.2 s a job: ~20 s of work for 2 workers
     started, kills, rng = time.monotonic(), 0, random.Random(7)
     while time.monotonic() - started < 150:
         states = [node.redis().hget(f"tessera:job:{job}", "state") for job in jobs]
@@ -166,7 +166,7 @@ def test_hung_worker_is_restarted_by_the_watchdog(make_node: NodeFactory, tile_s
 def test_long_job_keeps_its_claim_and_runs_once(make_node: NodeFactory, tile_server: TileServer) -> None:
     node = make_node({"queue": {"claim_idle": 2.0}})
     started = time.monotonic()
-    job = submit(node, tile_server(2.5, 24), count=1)[0]  # 3 rounds of 8 fetches: ~7.5 s, > 3 x claim_idle
+    job = submit(node, tile_server(2.5, 24), count=1)[0]  # 3 rounds of 8 parallel fetches: ~7.5 s > 3 x claim_idle
     ledger = Ledger.read(node, [job], timeout=90)
     seconds = time.monotonic() - started
     report("long-job", ledger.table(0, seconds))
