@@ -47,10 +47,11 @@ unit: deps
 
 deps: system-deps $(STAMP) config/local.yaml
 
-# redis-server comes from Debian; everything else lives in the virtualenv.
+# redis-server and openssh-server (sshd for the orchestrator's tests) come from Debian; the rest lives in the virtualenv.
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	test -x /usr/sbin/sshd || missing="$$missing openssh-server"; \
 	python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" != 0 ]; then \

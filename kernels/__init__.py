@@ -8,20 +8,29 @@ from __future__ import annotations
 
 import numpy as np
 
+from .assign import assign_tiles
 from .color import srgb_to_lab
 from .features import block_means, cell_features, tile_features
-from .match import nearest_tiles
-from .render import render
+from .match import nearest_candidates, nearest_tiles
+from .render import blend_offsets, render
 
-__all__ = ["srgb_to_lab", "block_means", "tile_features", "cell_features", "nearest_tiles", "render", "warm_up"]
+__all__ = ["srgb_to_lab", "block_means", "tile_features", "cell_features", "nearest_tiles", "nearest_candidates",
+           "assign_tiles", "blend_offsets", "render", "warm_up"]
 
 
 def warm_up() -> None:
-    """Call every kernel once on tiny arrays so compilation (or cache loading) happens now."""
+    """Call every kernel once on tiny arrays, with the argument types the pipeline uses, so that
+    compilation (or loading from the cache) happens now and not during the first job."""
     tiles = np.zeros((2, 4, 4, 3), dtype=np.uint8)
     target = np.zeros((8, 8, 3), dtype=np.uint8)
     tile_feats = tile_features(tiles, 2)
     cell_feats = cell_features(target, 2, 2, 2)
     block_means(srgb_to_lab(target), 2, 2)
-    assignment = nearest_tiles(cell_feats, tile_feats).reshape(2, 2)
+    nearest_tiles(cell_feats, tile_feats)
+    cand_idx, cand_d = nearest_candidates(cell_feats, tile_feats, 2)
+    assignment = assign_tiles(cand_idx, cand_d, cell_feats, tile_feats, (2, 2), np.arange(4), 1, 0, 0.5)
     render(tiles, assignment)
+    canvas = np.zeros((8, 8, 4), dtype=np.uint8)  # the pipeline renders into RGBX strips: a strided view
+    render(tiles, assignment, out=canvas[:, :, :3])
+    offsets = blend_offsets(np.zeros((2, 2, 3), np.float32), np.zeros((2, 3), np.float32), assignment, 0.5)
+    render(tiles, assignment, out=canvas[:, :, :3], offsets=offsets)

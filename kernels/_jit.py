@@ -10,4 +10,7 @@ ngjit = numba.njit(nogil=True, cache=True)
 #: As :data:`ngjit` plus ``parallel=True``; use only for loops written with ``numba.prange``.
 ngjit_parallel = numba.njit(nogil=True, cache=True, parallel=True)
 
-__all__ = ["ngjit", "ngjit_parallel"]
+#: As :data:`ngjit_parallel` with ``fastmath=True`` (reassociation, so sums vectorise); no NaN/inf inside.
+ngjit_parallel_fast = numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
+
+__all__ = ["ngjit", "ngjit_parallel", "ngjit_parallel_fast"]

@@ -7,7 +7,7 @@ from numba import prange
 
 from ._jit import ngjit, ngjit_parallel
 
-__all__ = ["srgb_to_lab"]
+__all__ = ["srgb_to_lab", "lab_pixel", "lab_from_mean", "LINEAR_LUT"]
 
 # sRGB (linear) -> XYZ, D65, pre-divided by the reference white (Xn, Yn, Zn).
 _XN, _YN, _ZN = 0.95047, 1.0, 1.08883
@@ -24,16 +24,22 @@ _F116 = np.float32(116.0)
 _F16 = np.float32(16.0)
 _F500 = np.float32(500.0)
 _F200 = np.float32(200.0)
+_INV255 = np.float32(1.0 / 255.0)
+_GAMMA_KNEE = np.float32(0.04045)
+_INV1292 = np.float32(1.0 / 12.92)
+_INV1055 = np.float32(1.0 / 1.055)
+_F0055 = np.float32(0.055)
+_F24 = np.float32(2.4)
 
 
 def _srgb_linear_lut() -> np.ndarray:
     """Return the 256-entry sRGB gamma linearisation table (float32, 0..1)."""
-    c = np.arange(256, dtype=np.float64) / 255.0
+    c = np.arange(256, dtype=np.float64) / 255.0  # the same curve as _linearize, for 8-bit inputs
     lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
     return lin.astype(np.float32)
 
 
-_LINEAR_LUT = _srgb_linear_lut()
+LINEAR_LUT = _srgb_linear_lut()
 
 
 @ngjit
@@ -43,18 +49,38 @@ def _lab_f(t):
     return t * _SLOPE + _OFFSET
 
 
+@ngjit
+def lab_pixel(lut, r8, g8, b8):
+    """CIELAB ``(L, a, b)`` of one 8-bit sRGB pixel; ``lut`` is :data:`LINEAR_LUT`."""
+    return _lab_from_linear(lut[r8], lut[g8], lut[b8])
+
+
+@ngjit
+def _lab_from_linear(r, g, b):
+    fx = _lab_f(_M00 * r + _M01 * g + _M02 * b)
+    fy = _lab_f(_M10 * r + _M11 * g + _M12 * b)
+    fz = _lab_f(_M20 * r + _M21 * g + _M22 * b)
+    return _F116 * fy - _F16, _F500 * (fx - fy), _F200 * (fy - fz)
+
+
+@ngjit
+def lab_from_mean(r, g, b):
+    """CIELAB ``(L, a, b)`` of an sRGB colour given as floats 0-255 (e.g. a block mean)."""
+    return _lab_from_linear(_linearize(r), _linearize(g), _linearize(b))
+
+
+@ngjit
+def _linearize(c):
+    c = c * _INV255
+    if c <= _GAMMA_KNEE:
+        return c * _INV1292
+    return ((c + _F0055) * _INV1055) ** _F24
+
+
 @ngjit_parallel
 def _srgb_to_lab_loop(rgb, lut, out):
     for i in prange(rgb.shape[0]):
-        r = lut[rgb[i, 0]]
-        g = lut[rgb[i, 1]]
-        b = lut[rgb[i, 2]]
-        fx = _lab_f(_M00 * r + _M01 * g + _M02 * b)
-        fy = _lab_f(_M10 * r + _M11 * g + _M12 * b)
-        fz = _lab_f(_M20 * r + _M21 * g + _M22 * b)
-        out[i, 0] = _F116 * fy - _F16
-        out[i, 1] = _F500 * (fx - fy)
-        out[i, 2] = _F200 * (fy - fz)
+        out[i, 0], out[i, 1], out[i, 2] = lab_pixel(lut, rgb[i, 0], rgb[i, 1], rgb[i, 2])
 
 
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
@@ -78,5 +104,5 @@ def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
         raise ValueError(f"rgb must have shape (..., 3), got {rgb.shape}")
     flat = np.ascontiguousarray(rgb).reshape(-1, 3)
     out = np.empty(flat.shape, dtype=np.float32)
-    _srgb_to_lab_loop(flat, _LINEAR_LUT, out)
+    _srgb_to_lab_loop(flat, LINEAR_LUT, out)
     return out.reshape(rgb.shape)

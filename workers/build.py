@@ -1,10 +1,27 @@
-"""`tessera build`: make a mosaic locally, without the queue (placeholder until the engine lands)."""
+"""`tessera build`: make a mosaic locally, without the queue."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
+import sys
+import time
+from pathlib import Path
 
-from config import Settings
+from config import LimitSettings, Settings
+from workers.errors import JobRejected, TesseraError
+from workers.fetch import Fetcher
+from workers.options import DEFAULT, Options, check_options, parse_grid
+from workers.package import JobPackage
+from workers.pipeline import build_mosaic
+from workers.progressbar import ProgressBar
+from workers.tiles import FETCH_THREADS
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp")
+OUTPUT_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png"}
+LOCAL_SIDE = 1024
+"""Cells per side allowed locally: the service's limits protect shared workers, not your own machine."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,5 +39,99 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cache.add_argument("--no-cache", action="store_true", help="neither read nor write the tile cache")
 
 
+class LocalSource:
+    """Image bytes from local paths; http(s) URLs go through the usual fetcher and its policy."""
+
+    def __init__(self, fetcher: Fetcher, refs: list[str]) -> None:
+        self.fetcher = fetcher
+        self.concurrency = FETCH_THREADS if any(_is_url(ref) for ref in refs) else 1
+        """Local reads are fastest from one thread; URLs want many."""
+
+    def get(self, ref: str) -> bytes:
+        if _is_url(ref):
+            return self.fetcher.get(ref)
+        try:
+            with open(ref, "rb") as f:
+                return f.read()
+        except OSError as exc:
+            raise JobRejected(f"cannot read {ref}: {exc.strerror}") from exc
+
+
+def _is_url(ref: str) -> bool:
+    return ref.startswith(("http://", "https://"))
+
+
+def tile_refs(tiles: str) -> list[str]:
+    """Image files of a folder (sorted), or the lines of a text file of URLs."""
+    path = Path(tiles)
+    if path.is_dir():
+        return sorted(str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise JobRejected(f"--tiles {tiles}: not a folder nor a readable text file of URLs ({exc})") from exc
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def local_settings(settings: Settings, args: argparse.Namespace) -> Settings:
+    """Settings for a local build: roomier grid limits, and the tile cache the flags ask for."""
+    limits: LimitSettings = settings.limits
+    limits = dataclasses.replace(limits, max_tiles=max(limits.max_tiles, 10**6),
+                                 max_cells_per_side=max(limits.max_cells_per_side, LOCAL_SIDE),
+                                 max_cells=max(limits.max_cells, LOCAL_SIDE**2),
+                                 max_output_pixels=max(limits.max_output_pixels, 2**31))
+    mosaic = settings.mosaic
+    if args.no_cache:
+        mosaic = dataclasses.replace(mosaic, tile_cache="")
+    elif args.cache:
+        mosaic = dataclasses.replace(mosaic, tile_cache=str(Path(args.cache).resolve()))
+    return dataclasses.replace(settings, limits=limits, mosaic=mosaic)
+
+
+def _options(args: argparse.Namespace, settings: Settings) -> Options:
+    cols, rows = parse_grid(args.grid or settings.jobs.default_grid)
+    options = Options(cols=cols, rows=rows, tile_px=args.tile_px or settings.jobs.default_tile_px, seed=args.seed,
+                      blend=DEFAULT if args.blend is None else float(args.blend),
+                      min_distance=DEFAULT if args.min_distance is None else args.min_distance,
+                      max_uses=DEFAULT if args.max_uses is None else args.max_uses)
+    check_options(options, settings.limits)
+    return options
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    raise NotImplementedError("tessera build comes with the mosaic engine")
+    started = time.perf_counter()
+    output = Path(args.output)
+    fmt = OUTPUT_FORMATS.get(output.suffix.lower())
+    if fmt is None:
+        print(f"tessera build: -o {output}: the name must end in .jpg, .jpeg or .png", file=sys.stderr)
+        return 1
+    settings = local_settings(settings, args)
+    bar = ProgressBar()
+    try:
+        refs = tile_refs(args.tiles)
+        package = JobPackage.create(args.target, refs, _options(args, settings))
+        result = build_mosaic(package, LocalSource(Fetcher(settings.fetch), [args.target, *refs]), settings, bar,
+                              fmt=fmt)
+        _write(output, result.data)
+    except TesseraError as exc:
+        bar.close()
+        print(f"tessera build: {exc.reason}", file=sys.stderr)
+        return 1
+    bar("done", 1.0)
+    bar.close()
+    d = result.details
+    print(f"wrote {output} ({d['width']}x{d['height']}, {d['grid']} cells, {d['tiles_used']} tiles, "
+          f"{d['distinct_tiles']} distinct, max reuse {d['max_reuse']}, blend {d['blend']:g} %) "
+          f"in {time.perf_counter() - started:.2f} s")
+    return 0
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise JobRejected(f"cannot write {path}: {exc.strerror}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -47,3 +47,17 @@ class Keys:
     def worker(self, node: str, pid: int | str) -> str:
         """A worker's heartbeat hash, expiring after HEARTBEAT_TTL."""
         return f"{self.prefix}:worker:{node}:{pid}"
+
+    @property
+    def nodes(self) -> str:
+        """The set of worker-node names the orchestrator has registered."""
+        return f"{self.prefix}:nodes"
+
+    def node(self, name: str) -> str:
+        """A worker node's registry hash: state, since, reason, failures (written by the orchestrator)."""
+        return f"{self.prefix}:node:{name}"
+
+    @property
+    def node_events(self) -> str:
+        """A capped list of node state changes, newest first (JSON: at, node, state, reason)."""
+        return f"{self.prefix}:nodes:events"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,16 +14,19 @@ from PIL import Image
 
 import kernels
 from config import Settings
-from workers.errors import JobRejected, TesseraError
-from workers.fetch import Fetcher
-from workers.images import decode, square_tile
+from workers.errors import JobRejected
+from workers.images import decode
 from workers.options import check_grid
+from workers.output import FORMATS, encode
 from workers.package import JobPackage
+from workers.tilecache import TileCache
+from workers.tiles import PreparedTiles, Source, TilePreparer, require_tiles
 
 Progress = Callable[[str, float], None]
 """Called with a stage description and the overall progress in [0, 1]."""
 
-FETCH_THREADS = 8
+# Where each stage ends on the overall progress scale.
+PREPARED, MATCHED, RENDERED = 0.6, 0.7, 0.97
 
 
 @dataclass
@@ -32,70 +36,142 @@ class BuildResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Rules:
+    """How cells get their tiles, options already resolved against the settings."""
+
+    k: int
+    lightness_weight: float
+    blend: float
+    min_distance: int
+    max_uses: int
+    penalty: float
+    candidates: int
+    seed: int
+
+
+class Timings:
+    """Wall seconds per stage, for the job's details."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - started, 4)
+
+
 def _no_progress(stage: str, fraction: float) -> None:
     pass
 
 
-def build_mosaic(
-    package: JobPackage, fetcher: Fetcher, settings: Settings, report: Progress = _no_progress
-) -> BuildResult:
-    limits, opts = settings.limits, package.options
-    report("fetching the photo", 0.02)
-    target = decode(fetcher.get(package.target), limits.max_image_pixels)
-    cols, rows = opts.grid_for(target.width, target.height)
-    check_grid(cols, rows, opts.tile_px, limits)
+def tile_cache(settings: Settings, px: int) -> TileCache | None:
+    """The node's tile cache for tiles of ``px`` (None when mosaic.tile_cache is "")."""
+    if not settings.mosaic.tile_cache:
+        return None
+    root = Path(settings.paths.root) / settings.mosaic.tile_cache
+    return TileCache(root, px, settings.mosaic.tile_cache_max_mb * 1024 * 1024)
+
+
+def build_mosaic(package: JobPackage, fetcher: Source, settings: Settings, report: Progress = _no_progress,
+                 fmt: str = "jpeg") -> BuildResult:
+    """Build the mosaic of ``package``; ``fmt`` is "jpeg" or "png"."""
+    limits, opts, timings = settings.limits, package.options, Timings()
+    report("fetching the photo", 0.01)
+    with timings.stage("target"):
+        target = decode(fetcher.get(package.target), limits.max_image_pixels)
+        cols, rows = opts.grid_for(target.width, target.height)
+        check_grid(cols, rows, opts.tile_px, limits)
     if len(package.tiles) > limits.max_tiles:
         raise JobRejected(f"{len(package.tiles)} tiles is over the limit of {limits.max_tiles}")
+    with timings.stage("tiles"):
+        prepared = _prepare_tiles(package, fetcher, settings, report)
+    report("matching cells to tiles", PREPARED)
+    rules = _rules(package, settings, prepared.tiles.shape[1], len(prepared.tiles))
+    with timings.stage("match"):
+        small = np.asarray(target.resize((cols * settings.mosaic.sample_px, rows * settings.mosaic.sample_px),
+                                         Image.Resampling.BOX), dtype=np.uint8)
+        del target
+        assignment = match(small, prepared.tiles, rows, cols, rules)
+        offsets = _offsets(small, prepared.tiles, assignment, rules.blend)
+    report(f"matched {rows * cols} cells; rendering", MATCHED)
+    with timings.stage("render_encode"):
+        data = encode(fmt, prepared.tiles, assignment, offsets, settings.mosaic.jpeg_quality,
+                      settings.mosaic.png_compress_level,
+                      lambda done: report("rendering", MATCHED + (RENDERED - MATCHED) * done))
+    report("rendered; storing", RENDERED)
+    return BuildResult(data=data, ext=FORMATS[fmt], details=_details(prepared, assignment, rules, timings, data))
 
-    tiles, skipped = _prepare_tiles(package, fetcher, settings, report)
-    report("matching cells to tiles", 0.65)
-    assignment = _match(target, tiles, cols, rows, settings)
-    report("rendering", 0.8)
-    mosaic = kernels.render(tiles, assignment)
-    report("encoding", 0.9)
-    data = _encode_jpeg(mosaic, settings.mosaic.jpeg_quality)
-    details = {"grid": f"{cols}x{rows}", "tiles_used": len(tiles), "tiles_skipped": len(skipped),
-               "distinct_tiles": int(np.unique(assignment).size), "width": mosaic.shape[1], "height": mosaic.shape[0]}
-    if skipped:
-        details["skipped_reasons"] = skipped[:5]
-    return BuildResult(data=data, ext="jpg", details=details)
 
-
-def _prepare_tiles(package: JobPackage, fetcher: Fetcher, settings: Settings,
-                   report: Progress) -> tuple[np.ndarray, list[str]]:
-    """Fetch and square every tile; a tile that fails is skipped and counted, not fatal."""
+def _prepare_tiles(package: JobPackage, source: Source, settings: Settings, report: Progress) -> PreparedTiles:
     px, total = package.options.tile_px, len(package.tiles)
-
-    def one(url: str) -> np.ndarray:
-        image = decode(fetcher.get(url), settings.limits.max_image_pixels, draft_px=px * 2)
-        return square_tile(image, px)
-
-    tiles: list[np.ndarray] = []
-    skipped: list[str] = []
-    with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, max(1, total))) as pool:
-        for done, future in enumerate([pool.submit(one, url) for url in package.tiles], start=1):
-            try:
-                tiles.append(future.result())
-            except TesseraError as exc:
-                skipped.append(exc.reason)
-            report(f"preparing tiles {done}/{total}", 0.05 + 0.6 * done / total)
-    minimum = settings.limits.min_tiles
-    if len(tiles) < max(1, minimum):
-        why = f" (first problem: {skipped[0]})" if skipped else ""
-        raise JobRejected(f"only {len(tiles)} of {total} tiles could be used; at least {max(1, minimum)} needed{why}")
-    return np.stack(tiles), skipped
+    preparer = TilePreparer(source, px, settings.limits.max_image_pixels, tile_cache(settings, px),
+                            settings.mosaic.decode_processes)
+    prepared = preparer.run(package.tiles,
+                            lambda done, n: report(f"preparing tiles {done}/{n}", 0.02 + (PREPARED - 0.02) * done / n))
+    require_tiles(prepared, total, settings.limits.min_tiles)
+    return prepared
 
 
-def _match(target: Image.Image, tiles: np.ndarray, cols: int, rows: int, settings: Settings) -> np.ndarray:
-    k = min(settings.mosaic.features_k, tiles.shape[1])
-    sample = max(k, settings.mosaic.sample_px)
-    small = target.resize((cols * sample, rows * sample), Image.Resampling.BOX)
-    cell_feats = kernels.cell_features(np.asarray(small, dtype=np.uint8), rows, cols, k)
-    tile_feats = kernels.tile_features(tiles, k)
-    return kernels.nearest_tiles(cell_feats, tile_feats).reshape(rows, cols)
+def _rules(package: JobPackage, settings: Settings, px: int, tiles: int) -> Rules:
+    mosaic = settings.mosaic
+    blend, min_distance, max_uses = package.options.rules(mosaic, tiles)
+    k = max(1, min(mosaic.features_k, px, mosaic.sample_px))
+    return Rules(k=k, lightness_weight=mosaic.lightness_weight, blend=blend, min_distance=min_distance,
+                 max_uses=max_uses, penalty=mosaic.reuse_penalty, candidates=max(1, mosaic.candidates),
+                 seed=package.options.seed)
 
 
-def _encode_jpeg(mosaic: np.ndarray, quality: int) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(mosaic, "RGB").save(out, "JPEG", quality=quality, optimize=False)
-    return out.getvalue()
+def match(small: np.ndarray, tiles: np.ndarray, rows: int, cols: int, rules: Rules) -> np.ndarray:
+    """Tile index per cell, (rows, cols); ``small`` is the target at ``rows*s`` x ``cols*s`` pixels."""
+    weights = np.ones(3 * rules.k * rules.k, dtype=np.float32)
+    weights[0::3] = rules.lightness_weight  # features are (L, a, b) per block
+    cell_feats = kernels.cell_features(small, rows, cols, rules.k) * weights
+    tile_feats = kernels.tile_features(tiles, rules.k) * weights
+    count = 1 if not (rules.min_distance or rules.max_uses or rules.penalty) else rules.candidates
+    if rules.min_distance:  # enough that the tiles already near a cell cannot block every candidate
+        count = max(count, (2 * rules.min_distance + 1) ** 2)
+    cand_idx, cand_d = kernels.nearest_candidates(cell_feats, tile_feats, count)
+    order = visiting_order(cand_d[:, 0], rules.seed)
+    return kernels.assign_tiles(cand_idx, cand_d, cell_feats, tile_feats, (rows, cols), order,
+                                rules.min_distance, rules.max_uses, rules.penalty)
+
+
+def visiting_order(best: np.ndarray, seed: int) -> np.ndarray:
+    """Cells with the closest best match first (they lose most when a neighbour takes their tile);
+    equal ones in a seeded random order, so no side of the picture is favoured."""
+    tie_break = np.random.default_rng(seed).permutation(best.size)
+    return np.lexsort((tie_break, best))
+
+
+def _offsets(small: np.ndarray, tiles: np.ndarray, assignment: np.ndarray, blend: float) -> np.ndarray | None:
+    if blend <= 0:
+        return None
+    rows, cols = assignment.shape
+    cell_rgb = kernels.block_means(small.astype(np.float32), rows, cols)
+    used = np.unique(assignment)
+    tile_rgb = np.zeros((tiles.shape[0], 3), dtype=np.float32)
+    tile_rgb[used] = tiles[used].reshape(used.size, -1, 3).mean(axis=1)
+    return kernels.blend_offsets(cell_rgb, tile_rgb, assignment, blend)
+
+
+def _details(prepared: PreparedTiles, assignment: np.ndarray, rules: Rules, timings: Timings,
+             data: bytes) -> dict[str, Any]:
+    uses = np.bincount(assignment.ravel())
+    rows, cols = assignment.shape
+    px = prepared.tiles.shape[1]
+    details: dict[str, Any] = {
+        "grid": f"{cols}x{rows}", "width": cols * px, "height": rows * px, "bytes": len(data),
+        "tiles_used": len(prepared.tiles), "tiles_skipped": len(prepared.skipped),
+        "duplicate_tiles": prepared.duplicates, "cache_hits": prepared.cache_hits, "decoded": prepared.decoded,
+        "distinct_tiles": int(np.count_nonzero(uses)), "max_reuse": int(uses.max()),
+        "blend": round(rules.blend * 100, 2), "min_distance": rules.min_distance, "max_uses": rules.max_uses,
+        "features_k": rules.k, "timings": timings.seconds,
+    }
+    if prepared.skipped:
+        details["skipped_reasons"] = prepared.skipped[:5]
+    return details

@@ -30,7 +30,10 @@ def role_keys(role: str, prefix: str) -> str:
 
 
 def acl_lines(settings: RedisSettings) -> list[str]:
-    lines = ["user default off"]
+    # `default` is off (no one can log in as it), yet keeps its permissions: Redis 7.0 replays
+    # MULTI/EXEC from the append-only file as the default user, and would drop every
+    # transaction (the whole queue) at restart if that user had none.
+    lines = ["user default off resetpass ~* &* +@all"]
     for role in ROLE_COMMANDS:
         password = settings.credentials(role)[1]
         lines.append(f"user {role} on >{password} resetchannels {role_keys(role, settings.prefix)} "

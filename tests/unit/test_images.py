@@ -12,6 +12,7 @@ from PIL import Image
 
 from workers.errors import BadImage, JobRejected, TooLarge
 from workers.images import decode, probe, square_tile, to_rgb
+from workers.tiles import decode_tile
 
 MAX = 10_000_000
 
@@ -216,3 +217,33 @@ def test_square_tile_tall(rng: np.random.Generator) -> None:
     tile = square_tile(Image.fromarray(array, "RGB"), 8)
     assert tile.shape == (8, 8, 3)
     assert np.array_equal(tile, array[16:24])
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "RGBA", "CMYK", "I;16"])
+def test_decode_tile_odd_modes(mode: str) -> None:
+    source = Image.new("RGB", (40, 30), (200, 100, 50))
+    if mode == "I;16":
+        image = Image.fromarray(np.full((30, 40), 65535, dtype=np.uint16))
+    else:
+        image = source.convert(mode)
+    fmt = "JPEG" if mode in ("L", "CMYK") else "PNG"
+    tile = decode_tile(encode(image, fmt), 8, MAX)
+    assert isinstance(tile, np.ndarray) and tile.shape == (8, 8, 3) and tile.dtype == np.uint8
+    if mode == "I;16":
+        assert tile.min() == 255
+
+
+def test_decode_tile_exif_orientation_with_draft() -> None:
+    # A big JPEG, left half red, stored rotated: EXIF 6 asks to turn it 90° clockwise when shown.
+    array = np.zeros((256, 512, 3), dtype=np.uint8)
+    array[:, :256] = (255, 0, 0)
+    image = Image.fromarray(array, "RGB").rotate(90, expand=True)  # as a camera held sideways stores it
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    tile = decode_tile(encode(image, "JPEG", exif=exif), 16, MAX)
+    assert isinstance(tile, np.ndarray) and tile.shape == (16, 16, 3)
+    assert tile[8, 2, 0] > 200 and tile[8, 13, 0] < 60  # red on the left again, after the crop to the centre
+
+
+def test_decode_tile_gives_the_reason_for_a_bad_tile() -> None:
+    assert "not an image" in str(decode_tile(b"hello", 8, MAX))

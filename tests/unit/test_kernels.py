@@ -5,7 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernels import block_means, cell_features, nearest_tiles, render, srgb_to_lab, tile_features, warm_up
+from kernels import (
+    assign_tiles,
+    blend_offsets,
+    block_means,
+    cell_features,
+    nearest_candidates,
+    nearest_tiles,
+    render,
+    srgb_to_lab,
+    tile_features,
+    warm_up,
+)
 
 H, W, ROWS, COLS, N, P, K = 37, 53, 5, 7, 13, 9, 3
 
@@ -118,7 +129,7 @@ def test_tile_features_matches_reference(rng: np.random.Generator) -> None:
     tiles = rng.integers(0, 256, size=(N, P, P, 3), dtype=np.uint8)
     got = tile_features(tiles, K)
     assert got.dtype == np.float32 and got.shape == (N, K * K * 3)
-    ref = np.stack([ref_block_means(ref_lab(t), K, K).reshape(-1) for t in tiles])
+    ref = np.stack([ref_lab(ref_block_means(t, K, K)).reshape(-1) for t in tiles])
     np.testing.assert_allclose(got, ref, atol=1e-3)
 
 
@@ -133,7 +144,6 @@ def test_cell_features_matches_reference(rng: np.random.Generator) -> None:
     target = rng.integers(0, 256, size=(H, W, 3), dtype=np.uint8)
     got = cell_features(target, ROWS, COLS, K)
     assert got.dtype == np.float32 and got.shape == (ROWS * COLS, K * K * 3)
-    lab = ref_lab(target)
     ref = np.empty((ROWS * COLS, K * K * 3))
     for r in range(ROWS):
         for c in range(COLS):
@@ -142,7 +152,7 @@ def test_cell_features_matches_reference(rng: np.random.Generator) -> None:
                 for j in range(K):
                     y0, y1 = (r * K + i) * H // (ROWS * K), (r * K + i + 1) * H // (ROWS * K)
                     x0, x1 = (c * K + j) * W // (COLS * K), (c * K + j + 1) * W // (COLS * K)
-                    feats[i, j] = lab[y0:y1, x0:x1].mean(axis=(0, 1))
+                    feats[i, j] = ref_lab(target[y0:y1, x0:x1].astype(np.float64).mean(axis=(0, 1)))
             ref[r * COLS + c] = feats.reshape(-1)
     np.testing.assert_allclose(got, ref, atol=1e-3)
 
@@ -235,6 +245,182 @@ def test_render_rejects_bad_input(rng: np.random.Generator) -> None:
         render(tiles, ok, out=np.zeros((ROWS * P, COLS * P + 1, 3), dtype=np.uint8))
     with pytest.raises(ValueError):
         render(tiles, ok, out=np.zeros((ROWS * P, COLS * P, 3), dtype=np.float32))
+
+
+# ---------------------------------------------------------------- candidates and assignment
+
+
+def ref_distances(cells: np.ndarray, tiles: np.ndarray) -> np.ndarray:
+    return ((cells[:, None, :].astype(np.float64) - tiles[None, :, :]) ** 2).mean(axis=-1)
+
+
+@pytest.mark.parametrize(("m", "n", "d", "count"), [(41, 13, 27, 5), (7, 3, 5, 9), (33, 50, 48, 1), (1, 1, 1, 1)])
+def test_nearest_candidates_matches_reference(rng: np.random.Generator, m: int, n: int, d: int, count: int) -> None:
+    cells = rng.random((m, d), dtype=np.float32) * 50
+    tiles = rng.random((n, d), dtype=np.float32) * 50
+    idx, dist = nearest_candidates(cells, tiles, count)
+    c = min(count, n)
+    assert idx.shape == dist.shape == (m, c) and idx.dtype == np.int32 and dist.dtype == np.float32
+    ref = ref_distances(cells, tiles)
+    order = np.argsort(ref, axis=1, kind="stable")[:, :c]
+    np.testing.assert_array_equal(idx, order)
+    np.testing.assert_allclose(dist, np.take_along_axis(ref, order, axis=1), rtol=1e-4, atol=1e-3)
+
+
+def test_nearest_candidates_ties_keep_lower_index() -> None:
+    tiles = np.array([[1, 0], [0, 1], [1, 0], [-1, 0]], dtype=np.float32)
+    idx, _ = nearest_candidates(np.array([[1, 0], [0, 0]], dtype=np.float32), tiles, 3)
+    np.testing.assert_array_equal(idx, [[0, 2, 1], [0, 1, 2]])
+
+
+def test_nearest_candidates_rejects_bad_input() -> None:
+    ok = np.zeros((3, 4), dtype=np.float32)
+    for bad in ((ok.astype(np.float64), ok, 1), (ok, np.zeros((2, 5), np.float32), 1), (ok, ok[:0], 1), (ok, ok, 0)):
+        with pytest.raises(ValueError):
+            nearest_candidates(*bad)  # type: ignore[arg-type]
+
+
+def ref_assign(cells: np.ndarray, tiles: np.ndarray, rows: int, cols: int, order: np.ndarray, min_distance: int,
+               max_uses: int, penalty: float) -> np.ndarray:
+    """Plain greedy: each cell in order takes the cheapest tile the rules allow (full scan, no candidates)."""
+    dist = ref_distances(cells, tiles)
+    out = np.full((rows, cols), -1)
+    uses = np.zeros(len(tiles), dtype=int)
+    for m in order:
+        r, c = divmod(int(m), cols)
+        near = out[max(0, r - min_distance) : r + min_distance + 1, max(0, c - min_distance) : c + min_distance + 1]
+        blocked = set(near[near >= 0].tolist()) if min_distance else set()
+        cost = dist[m] + penalty * uses
+        allowed = [t for t in range(len(tiles)) if t not in blocked and not (max_uses and uses[t] >= max_uses)]
+        best = min(allowed or range(len(tiles)), key=lambda t: (cost[t], t))
+        out[r, c] = best
+        uses[best] += 1
+    return out
+
+
+def uses_closer_than(assignment: np.ndarray, distance: int) -> list[tuple[int, int, int, int]]:
+    """Pairs of cells closer than ``distance`` (Chebyshev) holding the same tile."""
+    rows, cols = assignment.shape
+    bad = []
+    for r in range(rows):
+        for c in range(cols):
+            for dr in range(0, distance + 1):
+                for dc in range(-distance, distance + 1):
+                    rr, cc = r + dr, c + dc
+                    inside = 0 <= rr < rows and 0 <= cc < cols
+                    if (dr, dc) > (0, 0) and inside and assignment[rr, cc] == assignment[r, c]:
+                        bad.append((r, c, rr, cc))
+    return bad
+
+
+RULES = [(0, 0, 0.0), (1, 0, 0.0), (2, 0, 0.0), (0, 3, 0.0), (1, 4, 0.0), (0, 0, 5.0), (2, 0, 2.0)]
+
+
+@pytest.mark.parametrize(("min_distance", "max_uses", "penalty"), RULES)
+@pytest.mark.parametrize("count", [1, 4, 60])
+def test_assign_tiles_matches_reference(rng: np.random.Generator, min_distance: int, max_uses: int, penalty: float,
+                                        count: int) -> None:
+    rows, cols, n, d = 9, 7, 60, 12
+    cells = rng.random((rows * cols, d), dtype=np.float32) * 40
+    tiles = rng.random((n, d), dtype=np.float32) * 40
+    order = rng.permutation(rows * cols)
+    if penalty:  # with a penalty the choice is made among the candidates only: give it all of them
+        count = n
+    idx, dist = nearest_candidates(cells, tiles, count)
+    got = assign_tiles(idx, dist, cells, tiles, (rows, cols), order, min_distance, max_uses, penalty)
+    assert got.dtype == np.int32 and got.shape == (rows, cols)
+    np.testing.assert_array_equal(got, ref_assign(cells, tiles, rows, cols, order, min_distance, max_uses, penalty))
+
+
+@pytest.mark.parametrize("min_distance", [1, 2, 5])
+def test_assign_tiles_keeps_min_distance(rng: np.random.Generator, min_distance: int) -> None:
+    # A flat target: every cell wants the same tile, the hardest case for the rule.
+    rows, cols, n = 23, 31, (2 * min_distance + 1) ** 2 + 3
+    cells = np.full((rows * cols, 3), 50, dtype=np.float32)
+    tiles = rng.random((n, 3), dtype=np.float32) * 100
+    idx, dist = nearest_candidates(cells, tiles, 4)
+    got = assign_tiles(idx, dist, cells, tiles, (rows, cols), rng.permutation(rows * cols), min_distance)
+    assert uses_closer_than(got, min_distance) == []
+
+
+def test_assign_tiles_max_uses_cap(rng: np.random.Generator) -> None:
+    cells = np.zeros((40, 3), dtype=np.float32)
+    tiles = rng.random((10, 3), dtype=np.float32)
+    idx, dist = nearest_candidates(cells, tiles, 2)
+    got = assign_tiles(idx, dist, cells, tiles, (5, 8), np.arange(40), 0, 4)
+    assert np.bincount(got.ravel(), minlength=10).tolist() == [4] * 10
+
+
+def test_assign_tiles_relaxes_rules_only_without_choice() -> None:
+    cells = np.zeros((6, 3), dtype=np.float32)
+    tiles = np.array([[0, 0, 0], [9, 9, 9]], dtype=np.float32)
+    idx, dist = nearest_candidates(cells, tiles, 2)
+    got = assign_tiles(idx, dist, cells, tiles, (1, 6), np.arange(6), 3, 0)
+    assert got.min() >= 0 and set(got.ravel().tolist()) == {0, 1}
+
+
+def test_assign_tiles_rejects_bad_input(rng: np.random.Generator) -> None:
+    cells = rng.random((6, 3), dtype=np.float32)
+    tiles = rng.random((4, 3), dtype=np.float32)
+    idx, dist = nearest_candidates(cells, tiles, 2)
+    with pytest.raises(ValueError, match="grid"):
+        assign_tiles(idx, dist, cells, tiles, (2, 2), np.arange(6))
+    with pytest.raises(ValueError, match="permutation"):
+        assign_tiles(idx, dist, cells, tiles, (2, 3), np.zeros(6, dtype=int))
+    with pytest.raises(ValueError, match="negative"):
+        assign_tiles(idx, dist, cells, tiles, (2, 3), np.arange(6), -1)
+    with pytest.raises(ValueError):
+        assign_tiles(idx + 4, dist, cells, tiles, (2, 3), np.arange(6))
+    with pytest.raises(ValueError):
+        assign_tiles(idx.astype(np.int64), dist, cells, tiles, (2, 3), np.arange(6))
+
+
+# ---------------------------------------------------------------- colour correction
+
+
+def test_blend_offsets_and_render_with_offsets(rng: np.random.Generator) -> None:
+    tiles = rng.integers(0, 256, size=(N, P, P, 3), dtype=np.uint8)
+    assignment = rng.integers(0, N, size=(ROWS, COLS))
+    cell_rgb = rng.random((ROWS, COLS, 3), dtype=np.float32) * 255
+    tile_rgb = tiles.reshape(N, -1, 3).mean(axis=1).astype(np.float32)
+    offsets = blend_offsets(cell_rgb, tile_rgb, assignment, 0.3)
+    np.testing.assert_allclose(offsets, 0.3 * (cell_rgb - tile_rgb[assignment]), rtol=1e-5, atol=1e-4)
+    got = render(tiles, assignment, offsets=offsets)
+    shift = np.repeat(np.repeat(offsets, P, axis=0), P, axis=1)
+    ref = np.clip(np.floor(ref_render(tiles, assignment).astype(np.float64) + shift + 0.5), 0, 255)
+    assert np.abs(got.astype(int) - ref.astype(int)).max() <= 1  # float32 rounding at .5 boundaries
+    np.testing.assert_array_equal(render(tiles, assignment, offsets=np.zeros_like(offsets)),
+                                  ref_render(tiles, assignment))
+
+
+def test_full_blend_moves_tile_mean_to_cell_colour() -> None:
+    tiles = np.full((1, 4, 4, 3), 100, dtype=np.uint8)
+    tiles[0, 0, 0] = 120
+    assignment = np.zeros((1, 1), dtype=np.int32)
+    cell = np.array([[[160.0, 90.0, 40.0]]], dtype=np.float32)
+    out = render(tiles, assignment, offsets=blend_offsets(cell, tiles.reshape(1, -1, 3).mean(axis=1), assignment, 1.0))
+    np.testing.assert_allclose(out.reshape(-1, 3).mean(axis=0), cell[0, 0], atol=0.6)
+    assert out[0, 0, 0] - out[1, 1, 0] == 20  # texture kept
+
+
+def test_blend_and_offsets_reject_bad_input(rng: np.random.Generator) -> None:
+    tiles = rng.integers(0, 256, size=(N, P, P, 3), dtype=np.uint8)
+    assignment = np.zeros((ROWS, COLS), dtype=np.int32)
+    with pytest.raises(ValueError):
+        blend_offsets(np.zeros((ROWS, COLS, 3), np.float32), np.zeros((N, 3), np.float32), assignment, 1.5)
+    with pytest.raises(ValueError):
+        blend_offsets(np.zeros((ROWS, 3), np.float32), np.zeros((N, 3), np.float32), assignment, 0.5)
+    with pytest.raises(ValueError):
+        render(tiles, assignment, offsets=np.zeros((ROWS, COLS, 3), np.float64))
+
+
+def test_render_into_strided_view(rng: np.random.Generator) -> None:
+    tiles = rng.integers(0, 256, size=(N, P, P, 3), dtype=np.uint8)
+    assignment = rng.integers(0, N, size=(ROWS, COLS))
+    canvas = np.zeros((ROWS * P, COLS * P, 4), dtype=np.uint8)
+    render(tiles, assignment, out=canvas[:, :, :3])
+    np.testing.assert_array_equal(canvas[:, :, :3], ref_render(tiles, assignment))
+    assert not canvas[:, :, 3].any()
 
 
 # ---------------------------------------------------------------- package

@@ -9,7 +9,8 @@ import pytest
 import config
 from config import LimitSettings
 from workers.errors import JobRejected, TooLarge
-from workers.options import Options, check_grid, check_options, parse_grid, parse_options
+from workers.options import DEFAULT, Options, check_grid, check_options, fitting_distance, parse_grid, parse_options
+from workers.package import JobPackage
 
 
 @pytest.fixture(scope="module")
@@ -106,4 +107,39 @@ def test_grid_for(cols: int, rows: int, size: tuple[int, int], expected: tuple[i
 
 
 def test_to_json() -> None:
-    assert Options(1, 2, 3, 4).to_json() == {"cols": 1, "rows": 2, "tile_px": 3, "seed": 4, "noop": False}
+    assert Options(1, 2, 3, 4).to_json() == {"cols": 1, "rows": 2, "tile_px": 3, "seed": 4, "noop": False,
+                                             "blend": -1.0, "min_distance": -1, "max_uses": -1}
+
+
+def test_parse_rules_default_to_the_workers_settings(limits: LimitSettings) -> None:
+    options = parse_options({}, limits, "40", 32)
+    assert (options.blend, options.min_distance, options.max_uses) == (DEFAULT, DEFAULT, DEFAULT)
+    mosaic = config.load(env={}).mosaic
+    assert options.rules(mosaic, 10**6) == (mosaic.blend / 100, mosaic.min_distance, mosaic.max_uses)
+    assert options.rules(mosaic, 64)[1] == 0 and options.rules(mosaic, 200)[1] == min(2, mosaic.min_distance)
+
+
+@pytest.mark.parametrize(("tiles", "distance"), [(0, 0), (71, 0), (72, 1), (199, 1), (200, 2), (968, 5)])
+def test_fitting_distance(tiles: int, distance: int) -> None:
+    assert fitting_distance(tiles) == distance
+
+
+def test_parse_rules_given(limits: LimitSettings) -> None:
+    options = parse_options({"blend": "25%", "min_distance": "3", "max_uses": 40}, limits, "40", 32)
+    assert (options.blend, options.min_distance, options.max_uses) == (25.0, 3, 40)
+    assert options.rules(config.load(env={}).mosaic, 10) == (0.25, 3, 40)
+
+
+@pytest.mark.parametrize("raw", [{"blend": "101"}, {"blend": "-5"}, {"blend": "nan"}, {"blend": "much"},
+                                 {"min_distance": "17"}, {"min_distance": "-2"}, {"max_uses": "-3"}, {"blend": True}])
+def test_parse_rules_refused(limits: LimitSettings, raw: dict[str, object]) -> None:
+    with pytest.raises(JobRejected):
+        parse_options(raw, limits, "40", 32)
+
+
+def test_rules_travel_in_the_package(limits: LimitSettings) -> None:
+    options = parse_options({"blend": "12.5", "min_distance": "2", "max_uses": "7"}, limits, "40", 32)
+    package = JobPackage.create("https://example.test/t.jpg", ["https://example.test/a.jpg"], options)
+    assert JobPackage.decode(package.encode(), limits).options == options
+    raw = package.encode().replace('"blend":12.5', '"blend":12')
+    assert JobPackage.decode(raw, limits).options.blend == 12

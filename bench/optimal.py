@@ -1,0 +1,77 @@
+"""Is optimal assignment worth it? Greedy (ours) against scipy's linear_sum_assignment under the same use cap.
+
+    .venv/bin/python bench/optimal.py --data /tmp/bench-data [--cap 5] [--cells 64]
+
+W1 tiles (1,000) on every target: each tile may be used at most --cap times, no distance rule, no blend.
+The optimal solver minimises the total feature distance exactly; it needs a cells x (tiles*cap) cost
+matrix, so it only fits small libraries. Prints time and quality (as bench/mosaic.py measures it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy.optimize import linear_sum_assignment
+from skimage.color import deltaE_ciede2000, rgb2lab
+from skimage.metrics import structural_similarity
+
+import kernels
+from workers.tiles import decode_tile
+
+PX, K, LIGHTNESS, SAMPLES = 32, 4, 3.0, 4
+
+
+def score(mosaic: np.ndarray, target: Image.Image, cells: int) -> tuple[float, float]:
+    side = cells * SAMPLES
+    a = np.asarray(Image.fromarray(mosaic).resize((side, side), Image.Resampling.BOX))
+    b = np.asarray(target.resize((side, side), Image.Resampling.BOX))
+    return (float(structural_similarity(a, b, channel_axis=-1, data_range=255)),
+            float(deltaE_ciede2000(rgb2lab(a), rgb2lab(b)).mean()))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path("/tmp/bench-data"))
+    parser.add_argument("--cap", type=int, default=5)
+    parser.add_argument("--cells", type=int, default=64)
+    args = parser.parse_args()
+    kernels.warm_up()
+    tiles = np.stack([t for t in (decode_tile(p.read_bytes(), PX, 10**8)
+                                  for p in sorted((args.data / "tiles-1000").glob("*.jpg"))) if not isinstance(t, str)])
+    n, cells = len(tiles), args.cells
+    weights = np.ones(3 * K * K, np.float32)
+    weights[0::3] = LIGHTNESS
+    tile_feats = kernels.tile_features(tiles, K) * weights
+    print(f"{n} tiles, {cells}x{cells} cells, cap {args.cap} uses per tile\n")
+    print("| target | method | seconds | SSIM | ΔE2000 | total distance |")
+    print("|---|---|---:|---:|---:|---:|")
+    for path in sorted((args.data / "targets").glob("*.png")):
+        target = Image.open(path).convert("RGB")
+        small = np.asarray(target.resize((cells * 8, cells * 8), Image.Resampling.BOX))
+        cell_feats = kernels.cell_features(small, cells, cells, K) * weights
+        started = time.perf_counter()
+        idx, dist = kernels.nearest_candidates(cell_feats, tile_feats, 32)
+        order = np.lexsort((np.random.default_rng(0).permutation(cells * cells), dist[:, 0]))
+        greedy = kernels.assign_tiles(idx, dist, cell_feats, tile_feats, (cells, cells), order, 0, args.cap)
+        greedy_s = time.perf_counter() - started
+        started = time.perf_counter()
+        cost = ((cell_feats[:, None, :] - tile_feats[None, :, :]) ** 2).mean(axis=-1)
+        rows, cols = linear_sum_assignment(np.repeat(cost, args.cap, axis=1))
+        optimal = np.empty(cells * cells, np.int64)
+        optimal[rows] = cols // args.cap
+        optimal_s = time.perf_counter() - started
+        for name, assignment, seconds in (("greedy", greedy.ravel(), greedy_s), ("optimal", optimal, optimal_s)):
+            ssim, delta_e = score(kernels.render(tiles, assignment.reshape(cells, cells)), target, cells)
+            total = cost[np.arange(cells * cells), assignment].sum()
+            print(f"| {path.stem} | {name} | {seconds:.2f} | {ssim:.3f} | {delta_e:.2f} | {total:.0f} |")
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

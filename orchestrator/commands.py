@@ -1,0 +1,109 @@
+"""`tessera orchestrator`, `tessera nodes` and `tessera scale --dry-run`."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import redis
+
+from config import ConfigError, Settings
+from config.scaling import SCALING_FILE, ScalingSettings, load_scaling
+from orchestrator.loop import Orchestrator, read_load
+from orchestrator.policy import Memory, NodeRecord, decide
+from orchestrator.registry import Registry
+from workers import report
+from workers.connection import REDIS_DOWN, connect
+from workers.exitcodes import RET_CONFIG, RET_CONNECT, RET_ERROR, RET_OK
+from workers.keys import Keys
+
+
+def scaling_file(settings: Settings, path: str | None) -> Path:
+    """--config FILE, else config/scaling.yaml under paths.root."""
+    return Path(path) if path else Path(settings.paths.root) / SCALING_FILE
+
+
+def _load(settings: Settings, path: str | None, command: str) -> ScalingSettings | None:
+    """The scaling file; without --config and without config/scaling.yaml: no nodes, nothing to scale."""
+    if path is None and not scaling_file(settings, None).exists():
+        print(f"tessera {command}: no {scaling_file(settings, None)}: no candidate nodes", file=sys.stderr)
+        return ScalingSettings()
+    try:
+        return load_scaling(scaling_file(settings, path))
+    except ConfigError as exc:
+        print(f"tessera {command}: {exc}", file=sys.stderr)
+        return None
+
+
+def run_orchestrator(settings: Settings, path: str | None) -> int:
+    scaling = _load(settings, path, "orchestrator")
+    if scaling is None:
+        return RET_CONFIG
+    orchestrator = Orchestrator(settings, scaling)
+    orchestrator.install_signal_handlers()
+    return orchestrator.run()
+
+
+def scale(settings: Settings, path: str | None, dry_run: bool) -> int:
+    """Print what the policy would do now and why; without --dry-run, also do it (one pass) and wait."""
+    scaling = _load(settings, path, "scale")
+    if scaling is None:
+        return RET_CONFIG
+    print(f"{scaling_file(settings, path)}: ok ({len(scaling.nodes)} nodes, min {scaling.min_nodes}, "
+          f"max {scaling.max_nodes})")
+    if not dry_run:
+        orchestrator = Orchestrator(settings, scaling)
+        print(orchestrator.tick())
+        orchestrator.wait_idle()
+        return RET_OK
+    r, keys = connect(settings.redis, "orchestrator"), Keys(settings.redis.prefix)
+    load = read_load(r, keys)
+    try:
+        records = Registry(r, keys).all()
+    except REDIS_DOWN as exc:
+        records = {}
+        print(f"registry unavailable: {exc}")
+    decision, _ = decide(scaling, load, records, Memory(), time.time())
+    print(f"would {decision}")
+    print("(timers start with this pass: sustained load is judged by the running orchestrator)")
+    return RET_OK if load is not None else RET_CONNECT
+
+
+def print_nodes(settings: Settings, path: str | None) -> int:
+    """Table: node, state, workers, jobs done, last heartbeat, reason."""
+    scaling = _load(settings, path, "nodes")
+    r, keys = connect(settings.redis, "orchestrator"), Keys(settings.redis.prefix)
+    try:
+        records = Registry(r, keys).all()
+        beats = report.workers(r, keys)
+        done = _jobs_done(r, keys)
+    except REDIS_DOWN as exc:
+        print(f"tessera nodes: redis unreachable: {exc}", file=sys.stderr)
+        return RET_CONNECT
+    names = list(dict.fromkeys([*(s.name for s in (scaling.nodes if scaling else ())), *records]))
+    now = time.time()
+    print(f"{'node':<16} {'state':<9} {'since':>7} {'workers':>7} {'jobs done':>9} {'last beat':>9}  reason")
+    for name in names:
+        rec = records.get(name, NodeRecord(name))
+        mine = [b for b in beats if b.get("node") == name]
+        last = max((float(b.get("at") or 0) for b in mine), default=0.0)
+        since = f"{now - rec.since:.0f}s" if rec.since else "-"
+        beat = f"{now - last:.1f}s" if last else "-"
+        print(f"{name:<16} {rec.state.value:<9} {since:>7} {len(mine):>7} {done.get(name, 0):>9} {beat:>9}  "
+              f"{rec.reason}")
+    return RET_OK if scaling is not None else RET_ERROR
+
+
+def _jobs_done(r: redis.Redis, keys: Keys) -> dict[str, int]:
+    """Finished jobs per node, from the status hashes still kept (their worker is '<node>-<slot>')."""
+    client = r
+    counts: dict[str, int] = {}
+    pipe = client.pipeline(transaction=False)
+    for key in client.scan_iter(match=keys.job("*"), count=1000):
+        pipe.hmget(key, ["state", "worker"])
+    for state, worker in pipe.execute():
+        if state == "done" and worker:
+            node = str(worker).rsplit("-", 1)[0]
+            counts[node] = counts.get(node, 0) + 1
+    return counts

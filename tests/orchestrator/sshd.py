@@ -1,0 +1,98 @@
+"""Real OpenSSH servers acting as separate machines: own host keys, own port, own folder, key auth only."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+from support import free_port, stop_process, wait_until
+
+SSHD = "/usr/sbin/sshd"
+
+
+def keygen(path: Path) -> str:
+    """A new ed25519 key pair at ``path``; its public line."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", str(path)], check=True,
+                   capture_output=True, timeout=30)
+    return Path(f"{path}.pub").read_text().strip()
+
+
+@dataclass
+class SshServer:
+    name: str
+    folder: Path
+    port: int
+    host_key_line: str
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def known_hosts_line(self) -> str:
+        kind, key = self.host_key_line.split()[:2]
+        return f"[127.0.0.1]:{self.port} {kind} {key}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.folder / "sshd_config")],
+                                        stdout=subprocess.DEVNULL, stderr=open(self.folder / "sshd.log", "ab"))
+        wait_until(self._banner, timeout=15, what=f"sshd {self.name} on port {self.port}")
+
+    def _banner(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(f"sshd {self.name} exited: {(self.folder / 'sshd.log').read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                return sock.recv(64).startswith(b"SSH-2.0")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process, timeout=10)
+            self.process = None
+
+
+def start_sshd(folder: Path, name: str, authorized_keys: Path) -> SshServer:
+    folder.mkdir(parents=True, exist_ok=True)
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # Debian's sshd wants its privilege-separation dir
+    host_key = folder / "host_key"
+    line = keygen(host_key)
+    port = free_port()
+    (folder / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile {folder}/sshd.pid\n"
+        f"AuthorizedKeysFile {authorized_keys}\nPubkeyAuthentication yes\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
+        "Subsystem sftp internal-sftp\nLogLevel ERROR\nMaxStartups 50\nMaxSessions 50\n")
+    server = SshServer(name=name, folder=folder, port=port, host_key_line=line)
+    server.start()
+    return server
+
+
+def kill_tree(pidfile: Path) -> list[int]:
+    """SIGKILL the process in ``pidfile`` (a node's supervisord, started through our sshd) and its children."""
+    if not pidfile.exists():
+        return []
+    try:
+        root = psutil.Process(int(pidfile.read_text().strip()))
+        if "supervisord" not in " ".join(root.cmdline()):
+            return []  # a stale pidfile: that pid is not ours
+    except (psutil.NoSuchProcess, ValueError):
+        return []
+    victims = [root, *root.children(recursive=True)]
+    for proc in victims:
+        try:
+            os.kill(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    psutil.wait_procs(victims, timeout=10)
+    return [p.pid for p in victims]
+
+
+def assert_tools() -> None:
+    assert os.path.exists(SSHD), "openssh-server is not installed (make test installs it)"
+    assert shutil.which("ssh-keygen"), "ssh-keygen is not installed"

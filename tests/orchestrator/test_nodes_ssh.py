@@ -1,0 +1,103 @@
+"""Node control against real sshd servers: host keys, remote commands, SFTP results, a refused node."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import paramiko
+import pytest
+from conftest import ClusterFactory
+from sshd import keygen
+
+from config.scaling import NodeSpec
+from config.settings import ResultSettings
+from orchestrator.nodes import NodeControl, NodeUnreachable, Ssh
+from orchestrator.policy import NodeState
+from workers.errors import TransientError
+from workers.results import SftpResultStore
+
+pytestmark = pytest.mark.integration
+
+
+def test_remote_commands_quote_arguments_and_stream_large_output(cluster: ClusterFactory) -> None:
+    c = cluster(names=("a",))
+    spec = c.scaling.node("a")
+    ssh = Ssh(spec, c.scaling.ssh)
+    try:
+        tricky = "it's $HOME; `rm -rf /` && echo \"x\""
+        assert ssh.run("printf", "%s", tricky).stdout == tricky
+        big = ssh.run("sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' o; head -c 2000000 /dev/zero >&2",
+                      timeout=60)
+        assert len(big.stdout) == 1 << 20 and set(big.stdout) == {"o"}  # the tail is kept, nothing blocked
+        assert len(big.stderr) == 1 << 20
+        failed = ssh.run("sh", "-c", "echo oops >&2; exit 7", check=False)
+        assert (failed.rc, failed.stderr) == (7, "oops\n")
+    finally:
+        ssh.close()
+
+
+def test_unknown_and_changed_host_keys_are_refused(cluster: ClusterFactory, tmp_path: Path) -> None:
+    c = cluster(names=("a",))
+    spec = c.scaling.node("a")
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    with pytest.raises(NodeUnreachable, match="unknown host key"):
+        NodeControl(dataclasses.replace(spec, known_hosts=str(empty)), c.scaling.ssh).check()
+    assert not empty.read_text()  # never added on the fly
+    with pytest.raises(NodeUnreachable, match="authentication failed"):
+        keygen(tmp_path / "stranger")
+        NodeControl(dataclasses.replace(spec, key_file=str(tmp_path / "stranger")), c.scaling.ssh).check()
+    c.servers["a"].stop()
+    with pytest.raises(NodeUnreachable, match="cannot connect"):
+        NodeControl(spec, c.scaling.ssh).check()
+
+
+def test_a_node_whose_host_key_changed_is_marked_failed(cluster: ClusterFactory) -> None:
+    c = cluster(names=("a",), min_nodes=1, max_nodes=1)
+    server = c.servers["a"]
+    server.stop()
+    for name in ("host_key", "host_key.pub"):
+        (server.folder / name).unlink()
+    keygen(server.folder / "host_key")  # the "same machine" comes back with a new key
+    server.start()
+    c.start_orchestrator()
+    c.wait_state("a", NodeState.FAILED, timeout=30)
+    record = c.registry().get("a")
+    assert "host key mismatch" in record.reason and record.failures == 1
+    assert not (c.install("a") / "supervisord.conf").exists()  # nothing was done on it
+    assert c.orchestrator is not None and c.thread is not None and c.thread.is_alive()
+
+
+def test_results_reach_the_web_host_over_sftp(cluster: ClusterFactory, tmp_path: Path) -> None:
+    c = cluster(names=("a",), min_nodes=1, max_nodes=1)
+    c.start_orchestrator()
+    c.wait_state("a", NodeState.ACTIVE, timeout=120)
+    [job] = c.submit(1)
+    final = c.wait_final([job], timeout=120)[job]
+    assert final["state"] == "done", final
+    assert final["worker"].startswith("a-")  # made on the node, not here
+    media = Path(c.settings.paths.media)
+    assert (media / f"{job}.jpg").stat().st_size > 1000
+    assert not list(media.glob(".*.part"))
+    # the store itself: atomic replace on a second run, refused with a wrong host key
+    results = c.scaling.remote.results
+    store = SftpResultStore(ResultSettings(store="sftp", host="127.0.0.1", port=results.port, user="root",
+                                           key_file=results.key_file, known_hosts=results.known_hosts,
+                                           path=str(media), timeout=5))
+    assert store.put(job, b"second run", "jpg") == f"{job}.jpg"
+    assert (media / f"{job}.jpg").read_bytes() == b"second run"
+    store.close()
+    wrong = tmp_path / "wrong_known_hosts"
+    kind, key = keygen(tmp_path / "other").split()[:2]
+    wrong.write_text(f"[127.0.0.1]:{results.port} {kind} {key}\n")
+    bad = SftpResultStore(ResultSettings(store="sftp", host="127.0.0.1", port=results.port, user="root",
+                                         key_file=results.key_file, known_hosts=str(wrong), path=str(media),
+                                         timeout=5))
+    with pytest.raises(TransientError, match="BadHostKey"):
+        bad.put(job, b"x", "jpg")
+    assert paramiko  # imported for the types used by the store
+
+
+def test_spec_defaults() -> None:
+    assert NodeSpec(name="n", install_path="/srv/t/").venv_path == "/srv/t/venv"

@@ -1,0 +1,110 @@
+"""config/scaling.yaml: validation naming file and key, `tessera scale --dry-run`, and the files a node gets."""
+
+from __future__ import annotations
+
+import configparser
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from config import ConfigError, Settings
+from config.scaling import SCALING_FILE, NodeSpec, load_scaling
+from orchestrator import nodeconf
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+NODE = "nodes:\n  - {name: a, host: 10.0.0.1, key_file: /k, known_hosts: /kh}\n"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "scaling.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_committed_file_loads_and_manages_no_nodes() -> None:
+    scaling = load_scaling(ROOT / SCALING_FILE)
+    assert scaling.nodes == () and scaling.max_nodes == 0
+
+
+def test_a_full_file_loads(tmp_path: Path) -> None:
+    scaling = load_scaling(write(tmp_path, "min_nodes: 1\nmax_nodes: 1\nscale_up: {for_seconds: 3}\n"
+                                 "remote: {settings: {queue: {claim_idle: 5}}}\n" + NODE))
+    assert scaling.scale_up.for_seconds == 3 and scaling.scale_up.max_step == 1
+    assert scaling.nodes[0] == NodeSpec(name="a", host="10.0.0.1", key_file="/k", known_hosts="/kh")
+    assert scaling.nodes[0].venv_path == "/opt/tessera/venv"
+    assert scaling.remote.settings == {"queue": {"claim_idle": 5}}
+
+
+@pytest.mark.parametrize("text, where", [
+    ("min_nodes: 2\nmax_nodes: 1\n" + NODE, "min_nodes: 2 is above max_nodes (1)"),
+    ("max_nodes: 2\n" + NODE, "max_nodes: 2 is more than the 1 nodes"),
+    ("scale_up: {for_secs: 3}\n", "scale_up.for_secs: unknown key"),
+    ("scale_down: {idle_seconds: soon}\n", "scale_down.idle_seconds: not a number: 'soon'"),
+    ("scale_down: {backlog_per_worker: 9}\n", "scale_down.backlog_per_worker: 9.0 must be below"),
+    ("nodes:\n  - {name: a, host: h}\n", "nodes[0].key_file: required"),
+    ("nodes: {a: 1}\n", "nodes: must be a list"),
+    (NODE + "  - {name: a, host: h, key_file: k, known_hosts: kh}\n", "nodes[1].name: 'a' is listed twice"),
+    ("remote: {results: {store: ftp}}\n", "remote.results.store: must be local or sftp"),
+    ("min_nodes: [\n", "not valid YAML"),
+])
+def test_errors_name_file_and_key(tmp_path: Path, text: str, where: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_scaling(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert where in str(caught.value)
+
+
+def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"TESSERA_REDIS_URL": settings.redis.url, "TESSERA_REDIS_PASSWORD": settings.redis.password,
+           "TESSERA_REDIS_PREFIX": settings.redis.prefix, "TESSERA_WEB_SIGNING_KEY": "k",
+           "TESSERA_PATHS_ROOT": settings.paths.root, "PATH": "/usr/bin:/bin"}
+    local = Path(settings.paths.root) / "empty-local.yaml"  # not this checkout's config/local.yaml
+    local.write_text("{}\n")
+    return subprocess.run([sys.executable, "-m", "workers", "--config", str(local), *args], capture_output=True,
+                          text=True, timeout=60, env=env, cwd=ROOT)
+
+
+@pytest.mark.integration
+def test_scale_dry_run_refuses_an_inconsistent_file(settings: Settings, tmp_path: Path) -> None:
+    path = write(tmp_path, "min_nodes: 3\nmax_nodes: 1\n" + NODE)
+    done = run_cli(settings, "scale", "--dry-run", "--config", str(path))
+    assert done.returncode == 2
+    assert f"{path}: min_nodes: 3 is above max_nodes (1)" in done.stderr
+
+
+@pytest.mark.integration
+def test_scale_dry_run_says_what_and_why(settings: Settings, tmp_path: Path) -> None:
+    path = write(tmp_path, "min_nodes: 1\nmax_nodes: 1\n" + NODE)
+    done = run_cli(settings, "scale", "--dry-run", "--config", str(path))
+    assert done.returncode == 0, done.stderr
+    assert "would add a: 0 nodes up, below min_nodes 1" in done.stdout
+    done = run_cli(settings, "nodes", "--config", str(path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1].split()[:2] == ["a", "removed"]
+
+
+def test_node_files(settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "key").write_text("KEY")
+    (tmp_path / "kh").write_text("KH")
+    scaling = load_scaling(write(tmp_path, NODE.replace("/k,", "/k, workers: 3, venv: /shared/venv,") +
+                                 f"remote:\n  redis_url: redis://10.1.1.1:6389/0\n  results:\n    store: sftp\n"
+                                 f"    host: 10.1.1.1\n    key_file: {tmp_path}/key\n"
+                                 f"    known_hosts: {tmp_path}/kh\n  settings: {{queue: {{claim_idle: 5}}}}\n"))
+    spec = scaling.nodes[0]
+    files = nodeconf.files(settings, scaling, spec)
+    conf = configparser.RawConfigParser()
+    conf.read_string(files["supervisord.conf"][0].decode())
+    assert set(conf.sections()) == set(nodeconf.NODE_SECTIONS)  # no redis, web or orchestrator
+    assert conf["program:worker"]["numprocs"] == "3"
+    assert conf["program:worker"]["command"].startswith("/shared/venv/bin/tessera --config %(here)s/config/local")
+    local = yaml.safe_load(files["config/local.yaml"][0])
+    assert files["config/local.yaml"][1] == 0o600
+    assert local["node"] == "a" and local["redis"]["url"] == "redis://10.1.1.1:6389/0"
+    assert local["redis"]["password"] == settings.redis.password and local["redis"]["embedded"] is False
+    assert local["results"]["store"] == "sftp" and local["results"]["path"] == settings.paths.media
+    assert local["queue"] == {"claim_idle": 5}
+    assert files["config/results_key"] == (b"KEY", 0o600)

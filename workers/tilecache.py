@@ -1,0 +1,128 @@
+"""A per-node cache of prepared tiles, keyed by the hash of the image bytes, so a tile set used again skips decoding.
+
+Layout: ``ROOT/v1-<px>px/<pack>.tiles.npy`` (uint8 ``(n, px, px, 3)``) beside ``<pack>.keys`` (n keys of
+KEY_BYTES each). A job adds at most one pack, written under a temporary name and renamed, tiles first and
+keys last: a pack is visible only when complete, so worker processes on a node share the cache without locks.
+Past ``max_bytes`` the packs least recently used are removed; a pack that vanishes under a reader is a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+KEY_BYTES = 16
+VERSION = 1
+"""Bump when the way tiles are prepared changes, so old entries are not used."""
+
+
+def content_key(data: bytes) -> bytes:
+    """The cache key of an image: a 128-bit BLAKE2b hash of its bytes."""
+    return hashlib.blake2b(data, digest_size=KEY_BYTES).digest()
+
+
+class TileCache:
+    """Prepared ``px`` x ``px`` tiles under ``root``; see the module docstring."""
+
+    def __init__(self, root: str | os.PathLike[str], px: int, max_bytes: int) -> None:
+        self.dir = Path(root) / f"v{VERSION}-{px}px"
+        self.px = px
+        self.max_bytes = max_bytes
+        self._known: dict[bytes, tuple[Path, int]] | None = None
+
+    def _packs(self) -> list[Path]:
+        try:
+            return sorted(self.dir.glob("*.keys"))
+        except OSError:
+            return []
+
+    def _index(self) -> dict[bytes, tuple[Path, int]]:
+        if self._known is None:
+            self._known = {}
+            for keys_path in self._packs():
+                try:
+                    raw = keys_path.read_bytes()
+                except OSError:
+                    continue
+                for row in range(len(raw) // KEY_BYTES):
+                    self._known.setdefault(raw[row * KEY_BYTES : (row + 1) * KEY_BYTES], (keys_path, row))
+        return self._known
+
+    def get(self, keys: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+        """The cached tiles among ``keys``: (positions in ``keys``, uint8 ``(len(positions), px, px, 3)``).
+
+        The packs are listed once per TileCache object: make one per job."""
+        index = self._index()
+        by_pack: dict[Path, tuple[list[int], list[int]]] = {}
+        for position, key in enumerate(keys):
+            if key in index:
+                pack, row = index[key]
+                positions, rows = by_pack.setdefault(pack, ([], []))
+                positions.append(position)
+                rows.append(row)
+        found_positions: list[int] = []
+        found: list[np.ndarray] = []
+        for keys_path, (positions, rows) in by_pack.items():
+            try:
+                found.append(np.asarray(np.load(_tiles_path(keys_path), mmap_mode="r")[rows]))
+                os.utime(keys_path)  # recently used: evicted last
+            except (OSError, ValueError, IndexError) as exc:
+                log.info("tile cache pack %s unreadable (%s); decoding its tiles", keys_path.name, exc)
+                continue
+            found_positions.extend(positions)
+        tiles = np.concatenate(found) if found else np.empty((0, self.px, self.px, 3), np.uint8)
+        return np.asarray(found_positions, dtype=np.int64), tiles
+
+    def put(self, keys: list[bytes], tiles: np.ndarray) -> None:
+        """Add tiles (uint8 ``(n, px, px, 3)``) as one pack; best effort, a full disk only logs."""
+        if not keys:
+            return
+        if tiles.shape != (len(keys), self.px, self.px, 3) or tiles.dtype != np.uint8:
+            raise ValueError(f"tiles must be uint8 {(len(keys), self.px, self.px, 3)}, got {tiles.dtype} {tiles.shape}")
+        name = secrets.token_hex(8)
+        keys_path = self.dir / f"{name}.keys"
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            _write_atomic(_tiles_path(keys_path), lambda f: np.save(f, tiles, allow_pickle=False))
+            _write_atomic(keys_path, lambda f: f.write(b"".join(keys)))
+            self._evict()
+        except OSError as exc:
+            log.warning("tile cache: cannot write %s: %s", self.dir, exc)
+
+    def _evict(self) -> None:
+        packs = []
+        for keys_path in self._packs():
+            try:
+                packs.append((keys_path.stat().st_mtime, _tiles_path(keys_path).stat().st_size, keys_path))
+            except OSError:
+                continue
+        total = sum(size for _, size, _ in packs)
+        for _, size, keys_path in sorted(packs)[:-1]:  # oldest first; the newest pack always stays
+            if total <= self.max_bytes:
+                break
+            keys_path.unlink(missing_ok=True)
+            _tiles_path(keys_path).unlink(missing_ok=True)
+            total -= size
+
+
+def _tiles_path(keys_path: Path) -> Path:
+    return keys_path.with_suffix(".tiles.npy")
+
+
+def _write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
