@@ -61,7 +61,7 @@ class Node:
         table = {}
         for line in self.ctl("status").stdout.splitlines():
             parts = line.split()
-            pid = int(parts[3].rstrip(",")) if len(parts) > 3 and parts[2] == "pid" else 0
+            pid = int(parts[3].rstrip(",")) if len(parts) > 3 and parts[2] == "pid" else 0  # 0: no process
             table[parts[0]] = (parts[1], pid)
         return table
 

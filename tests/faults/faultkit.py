@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from nodes import Node, lay_out, wait_all_final
-from support import encode, make_target, make_tiles
+from support import TileServers, encode, make_target
 
 from workers import client
 
@@ -46,42 +42,11 @@ def make_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[...
         node.stop()
 
 
-class _DelayHandler(SimpleHTTPRequestHandler):
-    delay = 0.0
-
-    def do_GET(self) -> None:
-        time.sleep(self.delay)
-        super().do_GET()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass  # a worker killed mid-fetch breaks the pipe: expected here
-
-
 @pytest.fixture
 def tile_server(tmp_path: Path) -> Iterator[Callable[[float, int], list[str]]]:
     """serve(delay, count) → tile URLs on 127.0.0.1 whose every answer takes ``delay`` seconds."""
-    servers: list[ThreadingHTTPServer] = []
-
-    def serve(delay: float, count: int = 8) -> list[str]:
-        folder = tmp_path / f"tiles-{len(servers)}"
-        folder.mkdir()
-        for number, tile in enumerate(make_tiles(count)):
-            (folder / f"t{number}.png").write_bytes(encode(tile))
-        handler = type("Handler", (_DelayHandler,), {"delay": delay})
-        server = _QuietServer(("127.0.0.1", 0), partial(handler, directory=str(folder)))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return [f"http://127.0.0.1:{server.server_address[1]}/t{n}.png" for n in range(count)]
-
-    yield serve
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    with TileServers(tmp_path) as servers:
+        yield servers.serve
 
 
 TARGET = encode(make_target(120, 80))

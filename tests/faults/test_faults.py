@@ -116,18 +116,24 @@ def test_node_booted_while_redis_down_recovers_by_itself(make_node: NodeFactory,
 
 def test_poison_job_is_dead_lettered_others_done(make_node: NodeFactory, tile_server: TileServer) -> None:
     node = make_node({"queue": {"max_deliveries": 3}})
-    poison = submit(node, tile_server(1.0, 8), count=1)[0]
+    poison = submit(node, tile_server(3.0, 8), count=1)[0]
     others = submit(node, tile_server(0.0, 4), count=5)
-    started, kills = time.monotonic(), 0
+    started, kills, seen = time.monotonic(), 0, 0
     while time.monotonic() - started < 120:
-        if node.redis().hget(f"tessera:job:{poison}", "state") in ("done", "failed"):
+        job = node.redis().hgetall(f"tessera:job:{poison}")
+        if job.get("state") in ("done", "failed"):
             break
-        pid = busy_workers(node).get(poison)
-        if pid:
+        if job.get("state") == "running" and int(job.get("deliveries", 0)) > seen:
+            slot = job["worker"].rsplit("-", 1)[1]  # consumer <node>-<slot> runs as worker:worker-<slot>
+            pid = node.processes().get(f"worker:worker-{slot}", ("", 0))[1]  # RUNNING or still STARTING
+            if pid <= 0:
+                time.sleep(0.05)  # no pid reported yet: never signal 0 (our own process group)
+                continue
+            seen = int(job["deliveries"])
             os.kill(pid, signal.SIGKILL)  # its worker dies every time it runs it
             kills += 1
             wait_until(partial(_gone, node, pid), timeout=10, what="killed worker gone")
-        time.sleep(0.2)
+        time.sleep(0.05)
     final = wait_all_final(node, [poison, *others], timeout=60)
     report("poison", f"jobs=6 faults={kills} poison={final[poison]['state']} deliveries={final[poison]['deliveries']}"
                      f" seconds={time.monotonic() - started:.1f}")

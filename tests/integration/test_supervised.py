@@ -85,8 +85,11 @@ def test_a_worker_restarted_by_supervisorctl_comes_back(node: Node) -> None:
 def test_tessera_status_shows_workers_queue_and_last_jobs(node: Node) -> None:
     import subprocess
 
-    wait_until(lambda: len(list(node.redis().scan_iter("tessera:worker:*"))) == 2, timeout=30,
-               what="two heartbeats")
+    def both_ready() -> bool:
+        beats = [node.redis().hget(key, "state") for key in node.redis().scan_iter("tessera:worker:*")]
+        return sorted(beats) == ["idle", "idle"]
+
+    wait_until(both_ready, timeout=60, what="two idle workers")
     out = subprocess.run([str(node.here / ".venv/bin/tessera"), "--config", "config/local.yaml", "status"],
                          cwd=node.here, capture_output=True, text=True, timeout=30).stdout
     assert "queue   length" in out and "dead 0" in out

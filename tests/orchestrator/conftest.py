@@ -123,11 +123,14 @@ class Cluster:
     def install(self, name: str) -> Path:
         return Path(self.scaling.node(name).install_path)
 
-    def submit(self, count: int, grid: str = "48x32", seed: int = 1) -> list[str]:
+    def submit(self, count: int, grid: str = "48x32", seed: int = 1, tile_urls: list[str] | None = None) -> list[str]:
+        """Jobs with uploaded tiles, or with ``tile_urls`` (made unique per job, past the fetch cache)."""
         target, tiles = encode(make_target(320, 200, seed=seed)), [encode(t) for t in make_tiles(48)]
         ids = []
-        for _ in range(count):
-            status, reply = client.submit(self.web_url, target, tiles, {"grid": grid, "tile_px": "8"})
+        for number in range(count):
+            urls = [f"{url}?job={number}" for url in tile_urls] if tile_urls else None
+            status, reply = client.submit(self.web_url, target, [] if urls else tiles, {"grid": grid, "tile_px": "8"},
+                                          tile_urls=urls)
             assert status == 202, reply
             ids.append(reply["id"])
         return ids

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-from conftest import ClusterFactory
+from conftest import Cluster, ClusterFactory
 from sshd import kill_tree
-from support import wait_until
+from support import TileServers, wait_until
 
 from orchestrator.policy import NodeState
 from workers import report
@@ -47,12 +48,17 @@ def test_a_burst_scales_from_min_to_max_and_back(cluster: ClusterFactory) -> Non
     assert not any(e["state"] == "failed" for e in events)
 
 
-def test_a_node_killed_mid_run_is_failed_and_its_jobs_finish_elsewhere(cluster: ClusterFactory) -> None:
+def test_a_node_killed_mid_run_is_failed_and_its_jobs_finish_elsewhere(cluster: ClusterFactory,
+                                                                       tmp_path: Path) -> None:
     c = cluster(names=("a", "b"), min_nodes=2, max_nodes=2)
     c.start_orchestrator()
     c.wait_state("a", NodeState.ACTIVE, timeout=120)
     c.wait_state("b", NodeState.ACTIVE, timeout=120)
-    ids = c.submit(12)
+    with TileServers(tmp_path) as slow:
+        _kill_b_mid_run(c, c.submit(12, tile_urls=slow.serve(1.5, 8)))
+
+
+def _kill_b_mid_run(c: Cluster, ids: list[str]) -> None:
     held: list[str] = []
 
     def b_is_busy() -> bool:

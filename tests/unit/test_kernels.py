@@ -12,6 +12,7 @@ from kernels import (
     cell_features,
     nearest_candidates,
     nearest_tiles,
+    principal_axes,
     render,
     srgb_to_lab,
     tile_features,
@@ -280,6 +281,45 @@ def test_nearest_candidates_rejects_bad_input() -> None:
             nearest_candidates(*bad)  # type: ignore[arg-type]
 
 
+def clustered(rng: np.random.Generator, m: int, n: int, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cells and tiles with a dominant direction and runs of similar cells, as photos give: the pruning bites."""
+    scale = np.geomspace(40, 1, d).astype(np.float32)
+    tiles = (rng.standard_normal((n, d)) * scale).astype(np.float32)
+    base = (rng.standard_normal((m // 5 + 1, d)) * scale).repeat(5, axis=0)[:m]
+    cells = (base + rng.standard_normal((m, d)) * scale * 0.2).astype(np.float32)
+    return cells, tiles
+
+
+@pytest.mark.parametrize("bound_dims", [0, 1, 3, 8, 99])
+@pytest.mark.parametrize("rotate", [False, True])
+def test_nearest_candidates_exact_for_any_bound(rng: np.random.Generator, bound_dims: int, rotate: bool) -> None:
+    # More cells than one run of seeded cells (64), so seeds, windows and run starts are all exercised.
+    cells, tiles = clustered(rng, 203, 157, 12)
+    if rotate:
+        cells, tiles = principal_axes(cells, tiles)
+    idx, dist = nearest_candidates(cells, tiles, 7, bound_dims)
+    ref = ref_distances(cells, tiles)
+    order = np.argsort(ref, axis=1, kind="stable")[:, :7]
+    np.testing.assert_array_equal(idx, order)
+    np.testing.assert_allclose(dist, np.take_along_axis(ref, order, axis=1), rtol=1e-4, atol=1e-3)
+    # The same candidates whatever the bound (the distances summed the same way, so equal to the bit).
+    idx0, dist0 = nearest_candidates(cells, tiles, 7, 0)
+    np.testing.assert_array_equal(idx, idx0)
+    np.testing.assert_array_equal(dist, dist0)
+
+
+def test_principal_axes_keep_distances_and_order_spread(rng: np.random.Generator) -> None:
+    cells, tiles = clustered(rng, 31, 77, 9)
+    tiles = tiles @ np.linalg.qr(rng.standard_normal((9, 9)))[0].astype(np.float32)  # spread over every axis
+    rc, rt = principal_axes(cells, tiles)
+    assert rc.dtype == rt.dtype == np.float32 and rc.shape == cells.shape and rt.shape == tiles.shape
+    np.testing.assert_allclose(ref_distances(rc, rt), ref_distances(cells, tiles), rtol=1e-4, atol=1e-2)
+    spread = rt.var(axis=0)
+    assert np.all(np.diff(spread) <= 1e-3 * spread[0]) and abs(rt.mean(axis=0)).max() < 1e-3 * spread[0] ** 0.5
+    with pytest.raises(ValueError):
+        principal_axes(cells, tiles[:, :4])
+
+
 def ref_assign(cells: np.ndarray, tiles: np.ndarray, rows: int, cols: int, order: np.ndarray, min_distance: int,
                max_uses: int, penalty: float) -> np.ndarray:
     """Plain greedy: each cell in order takes the cheapest tile the rules allow (full scan, no candidates)."""
@@ -318,16 +358,24 @@ RULES = [(0, 0, 0.0), (1, 0, 0.0), (2, 0, 0.0), (0, 3, 0.0), (1, 4, 0.0), (0, 0,
 
 @pytest.mark.parametrize(("min_distance", "max_uses", "penalty"), RULES)
 @pytest.mark.parametrize("count", [1, 4, 60])
+@pytest.mark.parametrize("data", ["uniform", "clustered"])
 def test_assign_tiles_matches_reference(rng: np.random.Generator, min_distance: int, max_uses: int, penalty: float,
-                                        count: int) -> None:
+                                        count: int, data: str) -> None:
+    # Few candidates: many cells fall back to the (pruned) full scan, which must pick what the plain scan picks.
     rows, cols, n, d = 9, 7, 60, 12
-    cells = rng.random((rows * cols, d), dtype=np.float32) * 40
-    tiles = rng.random((n, d), dtype=np.float32) * 40
+    if data == "uniform":
+        cells = rng.random((rows * cols, d), dtype=np.float32) * 40
+        tiles = rng.random((n, d), dtype=np.float32) * 40
+    else:
+        cells, tiles = principal_axes(*clustered(rng, rows * cols, n, d))
     order = rng.permutation(rows * cols)
     if penalty:  # with a penalty the choice is made among the candidates only: give it all of them
         count = n
     idx, dist = nearest_candidates(cells, tiles, count)
     got = assign_tiles(idx, dist, cells, tiles, (rows, cols), order, min_distance, max_uses, penalty)
+    for bound_dims in (0, 2, d):  # the bound only prunes: same result
+        again = assign_tiles(idx, dist, cells, tiles, (rows, cols), order, min_distance, max_uses, penalty, bound_dims)
+        np.testing.assert_array_equal(again, got)
     assert got.dtype == np.int32 and got.shape == (rows, cols)
     np.testing.assert_array_equal(got, ref_assign(cells, tiles, rows, cols, order, min_distance, max_uses, penalty))
 

@@ -137,6 +137,22 @@ def test_min_distance_holds_on_the_output(files: dict[str, bytes], min_distance:
         assert np.count_nonzero(near == assignment[r, c]) == 1
 
 
+@pytest.mark.parametrize(("min_distance", "max_uses"), [(2, 0), (1, 4), (0, 4)])  # 50 tiles x 4 uses >= 180 cells
+def test_few_candidates_give_the_same_assignment(min_distance: int, max_uses: int) -> None:
+    # Cells whose few candidates are all blocked fall back to the full scan: the greedy result is the one that
+    # candidates covering the whole library give.
+    rng = np.random.default_rng(3)
+    tiles = rng.integers(0, 256, (50, 4, 4, 3), dtype=np.uint8)
+    small = np.repeat(np.repeat(rng.integers(0, 256, (12, 15, 3), dtype=np.uint8), 4, 0), 4, 1)
+    small[:24] = 120  # a flat band, where neighbours want the same tiles
+    rules = Rules(k=2, lightness_weight=3.0, blend=0.0, min_distance=min_distance, max_uses=max_uses, penalty=0.0,
+                  candidates=2, seed=5)
+    few = match(small, tiles, 12, 15, rules)
+    np.testing.assert_array_equal(few, match(small, tiles, 12, 15, dataclasses.replace(rules, candidates=50)))
+    if max_uses:
+        assert np.bincount(few.ravel()).max() <= max_uses
+
+
 def test_unusable_and_duplicate_tiles_are_counted(files: dict[str, bytes], settings: Settings) -> None:
     source = MemorySource({**files, "bad.jpg": b"not an image", "dup.jpg": files["tile0.jpg"]})
     job = dataclasses.replace(package(), tiles=(*package().tiles, "bad.jpg", "dup.jpg", "missing.jpg"))
