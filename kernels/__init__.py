@@ -11,11 +11,11 @@ import numpy as np
 from .assign import assign_tiles
 from .color import srgb_to_lab
 from .features import block_means, cell_features, tile_features
-from .match import nearest_candidates, nearest_tiles
+from .match import nearest_candidates, nearest_tiles, principal_axes
 from .render import blend_offsets, render
 
 __all__ = ["srgb_to_lab", "block_means", "tile_features", "cell_features", "nearest_tiles", "nearest_candidates",
-           "assign_tiles", "blend_offsets", "render", "warm_up"]
+           "principal_axes", "assign_tiles", "blend_offsets", "render", "warm_up"]
 
 
 def warm_up() -> None:
@@ -27,6 +27,7 @@ def warm_up() -> None:
     cell_feats = cell_features(target, 2, 2, 2)
     block_means(srgb_to_lab(target), 2, 2)
     nearest_tiles(cell_feats, tile_feats)
+    cell_feats, tile_feats = principal_axes(cell_feats, tile_feats)
     cand_idx, cand_d = nearest_candidates(cell_feats, tile_feats, 2)
     assignment = assign_tiles(cand_idx, cand_d, cell_feats, tile_feats, (2, 2), np.arange(4), 1, 0, 0.5)
     render(tiles, assignment)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import ngjit
+from .match import _bounds, _finish, _window, sorted_tiles
 
 __all__ = ["assign_tiles"]
 
@@ -20,28 +21,83 @@ def _mark_neighbours(out, r, c, rows, cols, radius, stamp, step):
 
 
 @ngjit
-def _scan_all(cell, tiles, uses, stamp, step, max_uses, penalty, strict):
+def _try(cell, tiles, ids, q, start, d, uses, stamp, step, max_uses, penalty, strict, scale, best, best_cost):
+    # Cost of sorted tile q (its first ``start`` features already summed in d) if allowed and not beaten, else inf.
+    t = ids[q]
+    if strict and (stamp[t] == step or (max_uses > 0 and uses[t] >= max_uses)):
+        return np.inf
+    extra = penalty * uses[t]
+    limit = np.float32(np.inf)
+    if best >= 0:
+        room = best_cost - extra
+        if room < 0:
+            return np.inf
+        limit = np.float32(room / scale * 1.001 + 1e-6)  # safely above any distance that could still win
+        if d > limit:
+            return np.inf
+    d = _finish(cell, tiles, q, start, d, limit)
+    if d > limit:
+        return np.inf
+    return np.float32(d * scale) + extra
+
+
+@ngjit
+def _scan_all(cell, tiles, ids, bound_t, lb, uses, stamp, step, max_uses, penalty, strict):
     # Best tile over the whole library; with strict, skip stamped and used-up tiles (-1 if none is left).
+    # Distances as in nearest_candidates (float32, feature by feature, divided by D). ``tiles`` are sorted by their
+    # first feature: a few allowed tiles nearest on it give a first bound; then only the window of tiles whose first
+    # term is within it is scanned, a tile skipped when its partial sum over the bound features already costs more
+    # than the best so far. Ties go to the lowest original index.
     best = -1
     best_cost = np.inf
-    scale = 1.0 / max(1, tiles.shape[1])
-    for t in range(tiles.shape[0]):
-        if strict and (stamp[t] == step or (max_uses > 0 and uses[t] >= max_uses)):
+    scale = np.float32(1.0 / max(1, tiles.shape[1]))
+    n = tiles.shape[0]
+    c0 = cell[0]
+    lo, top = 0, n
+    while lo < top:  # first sorted position with key >= c0
+        mid = (lo + top) // 2
+        if tiles[mid, 0] < c0:
+            lo = mid + 1
+        else:
+            top = mid
+    up, down, found = lo, lo - 1, 0
+    while found < 8 and (up < n or down >= 0):
+        if up < n and (down < 0 or tiles[up, 0] - c0 <= c0 - tiles[down, 0]):
+            q = up
+            up += 1
+        else:
+            q = down
+            down -= 1
+        cost = _try(cell, tiles, ids, q, 0, np.float32(0.0), uses, stamp, step, max_uses, penalty, strict, scale,
+                    -1, best_cost)
+        if cost < np.inf:
+            found += 1
+            if cost < best_cost or (cost == best_cost and ids[q] < best):
+                best_cost = cost
+                best = ids[q]
+    if best < 0:
+        return best
+    p = bound_t.shape[0]
+    lo, top = 0, n
+    if p > 0:
+        lo, top = _window(bound_t[0], c0, np.float32(best_cost / scale * 1.001 + 1e-6))
+    _bounds(cell, bound_t, lb, lo, top)
+    for q in range(lo, top):
+        if np.float32(lb[q] * scale) > best_cost:
             continue
-        d = 0.0
-        for j in range(tiles.shape[1]):
-            diff = cell[j] - tiles[t, j]
-            d += diff * diff
-        cost = d * scale + penalty * uses[t]
-        if cost < best_cost:
+        cost = _try(cell, tiles, ids, q, p, lb[q], uses, stamp, step, max_uses, penalty, strict, scale, best,
+                    best_cost)
+        if cost < best_cost or (cost == best_cost and ids[q] < best):
             best_cost = cost
-            best = t
+            best = ids[q]
     return best
 
 
 @ngjit
-def _assign_loop(cand_idx, cand_d, cells, tiles, order, rows, cols, radius, max_uses, penalty, out, uses):
+def _assign_loop(cand_idx, cand_d, cells, tiles, ids, bound_t, order, rows, cols, radius, max_uses, penalty, out,
+                 uses):
     stamp = np.full(tiles.shape[0], -1, dtype=np.int64)
+    lb = np.empty(tiles.shape[0], dtype=np.float32)
     for step in range(order.shape[0]):
         m = order[step]
         r = m // cols
@@ -60,9 +116,9 @@ def _assign_loop(cand_idx, cand_d, cells, tiles, order, rows, cols, radius, max_
             if penalty == 0.0:
                 break  # candidates are sorted: the first allowed one is the best
         if best < 0:
-            best = _scan_all(cells[m], tiles, uses, stamp, step, max_uses, penalty, True)
+            best = _scan_all(cells[m], tiles, ids, bound_t, lb, uses, stamp, step, max_uses, penalty, True)
         if best < 0:  # nothing satisfies the rules (too few tiles): relax them for this cell
-            best = _scan_all(cells[m], tiles, uses, stamp, step, max_uses, penalty, False)
+            best = _scan_all(cells[m], tiles, ids, bound_t, lb, uses, stamp, step, max_uses, penalty, False)
         out[m] = best
         uses[best] += 1
 
@@ -77,13 +133,15 @@ def assign_tiles(
     min_distance: int = 0,
     max_uses: int = 0,
     penalty: float = 0.0,
+    bound_dims: int = 4,
 ) -> np.ndarray:
     """Give each cell a tile, visiting cells in ``order``, under repetition rules.
 
     Each cell takes its cheapest allowed candidate, cost = distance + ``penalty`` * uses so far.
     A tile is not allowed where it already lies within ``min_distance`` cells (Chebyshev:
     ``max(|dr|, |dc|) <= min_distance``) or has been used ``max_uses`` times (0: no cap). When no
-    candidate is allowed the whole library is scanned; only when no tile at all is allowed (too
+    candidate is allowed the whole library is scanned (exactly, but pruned: fastest on features in
+    principal axes, see :func:`kernels.principal_axes`); only when no tile at all is allowed (too
     few tiles for the rules) is the rule relaxed for that cell. With a penalty, a cell chooses among its
     candidates (pass more of them for a wider choice).
 
@@ -101,6 +159,9 @@ def assign_tiles(
         Repetition rules (0 turns a rule off).
     penalty : float
         Cost added per earlier use of a tile (same unit as the distances).
+    bound_dims : int
+        Features that bound a tile's distance in the full scan, as in :func:`kernels.nearest_candidates`
+        (any value gives the same result).
 
     Returns
     -------
@@ -127,7 +188,8 @@ def assign_tiles(
         raise ValueError(f"rules must not be negative: {min_distance=}, {max_uses=}, {penalty=}")
     out = np.full(m, -1, dtype=np.int32)
     uses = np.zeros(n, dtype=np.int64)
+    tiles, ids, _, bound_t = sorted_tiles(tile_feats, bound_dims)
     _assign_loop(np.ascontiguousarray(cand_idx), np.ascontiguousarray(cand_d), np.ascontiguousarray(cell_feats),
-                 np.ascontiguousarray(tile_feats), order.astype(np.int64), rows, cols, int(min_distance),
+                 tiles, ids, bound_t, order.astype(np.int64), rows, cols, int(min_distance),
                  int(max_uses), float(penalty), out, uses)
     return out.reshape(rows, cols)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from ._jit import ngjit, ngjit_parallel, ngjit_parallel_fast
+from ._jit import ngjit, ngjit_parallel
 
-__all__ = ["nearest_tiles", "nearest_candidates"]
+__all__ = ["nearest_tiles", "nearest_candidates", "principal_axes", "sorted_tiles"]
 
 
 @ngjit_parallel
@@ -118,33 +118,183 @@ def _offer(hd, hi, size, d, t):
     return size
 
 
-@ngjit_parallel_fast
-def _candidates_loop(cells, tiles, tile_sq, out_idx, out_d):
-    # Per cell: |c - t|^2 - |c|^2 = |t|^2 - 2 c.t for every tile, the best kept in a max-heap, then heap-sorted.
-    count = out_idx.shape[1]
-    for m in prange(cells.shape[0]):
-        hd = out_d[m]
-        hi = out_idx[m]
-        c = cells[m]
-        size = 0
-        for t in range(tiles.shape[0]):
-            dot = np.float32(0.0)
-            for j in range(tiles.shape[1]):
-                dot += c[j] * tiles[t, j]
-            d = tile_sq[t] - np.float32(2.0) * dot
-            if size < count or d < hd[0]:
-                size = _offer(hd, hi, size, d, t)
-        for end in range(count - 1, 0, -1):
-            _swap(hd, hi, 0, end)
-            _sift_down(hd, hi, 0, end)
+@ngjit
+def _bounds(c, bound_t, lb, lo, hi):
+    # lb[t] = sum over the first p features of (c - t)^2 for t in [lo, hi), in feature order: the start of the
+    # full sum.
+    for t in range(lo, hi):
+        lb[t] = np.float32(0.0)
+    for j in range(bound_t.shape[0]):
+        cj = c[j]
+        row = bound_t[j]
+        for t in range(lo, hi):
+            e = cj - row[t]
+            lb[t] += e * e
 
 
-def nearest_candidates(cell_feats: np.ndarray, tile_feats: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``count`` nearest tiles of every cell, nearest first.
+@ngjit
+def _finish(c, tiles, t, start, d, limit):
+    # Add the features from ``start`` on to ``d``; stop early (returning > limit) once d > limit.
+    for j in range(start, tiles.shape[1]):
+        e = c[j] - tiles[t, j]
+        d += e * e
+        if d > limit:
+            return d
+    return d
+
+
+@ngjit
+def _window(key, c0, limit):
+    # Positions [lo, hi) of the sorted first features whose own term (c0 - key)^2 is <= limit. The term grows
+    # monotonically away from c0 on both sides, so two binary searches find the ends.
+    n = key.shape[0]
+    lo, top = 0, n
+    while lo < top:  # first position that is not (left of c0 and beyond the limit)
+        mid = (lo + top) // 2
+        e = c0 - key[mid]
+        if key[mid] < c0 and e * e > limit:
+            lo = mid + 1
+        else:
+            top = mid
+    hi, top = lo, n
+    while hi < top:  # first position right of c0 and beyond the limit
+        mid = (hi + top) // 2
+        e = c0 - key[mid]
+        if key[mid] > c0 and e * e > limit:
+            top = mid
+        else:
+            hi = mid + 1
+    return lo, hi
+
+
+@ngjit
+def _cell_candidates(c, tiles, key, rank, ids, bound_t, lb, seen, mark, seeds, hd, hi):
+    # Exact top-C of one cell. ``tiles`` are sorted by their first feature (``ids``: their original indices,
+    # ``rank``: the inverse). Seeds (a neighbour's candidates) fill the heap first, so its worst entry bounds the
+    # search at once: only tiles whose first term alone is within it (a window of the sort) are looked at, and
+    # of those only the ones whose partial sum over the bound features is within it are finished.
+    count = hd.shape[0]
+    n = tiles.shape[0]
+    p = bound_t.shape[0]
+    size = 0
+    for s in range(seeds.shape[0]):
+        t = seeds[s]
+        q = rank[t]
+        seen[q] = mark
+        size = _offer(hd, hi, size, _finish(c, tiles, q, 0, np.float32(0.0), np.float32(np.inf)), t)
+    lo, top = 0, n
+    if size == count:
+        lo, top = _window(key, c[0], hd[0])
+    _bounds(c, bound_t, lb, lo, top)
+    # Outward from the cell's own first feature, nearer side first: good tiles come early and tighten the bound,
+    # and a side ends once its first term alone is beyond the heap's worst.
+    c0 = c[0]
+    up = lo
+    while up < top and key[up] < c0:
+        up += 1
+    down = up - 1
+    up_open, down_open = up < top, down >= lo
+    while up_open or down_open:
+        if up_open and (not down_open or key[up] - c0 <= c0 - key[down]):
+            q = up
+            up += 1
+            up_open = up < top
+            side_up = True
+        else:
+            q = down
+            down -= 1
+            down_open = down >= lo
+            side_up = False
+        if seen[q] == mark:
+            continue
+        if size < count:
+            size = _offer(hd, hi, size, _finish(c, tiles, q, p, lb[q], np.float32(np.inf)), ids[q])
+            continue
+        e = c0 - key[q]
+        if e * e > hd[0]:
+            if side_up:
+                up_open = False
+            else:
+                down_open = False
+            continue
+        if lb[q] <= hd[0]:
+            d = _finish(c, tiles, q, p, lb[q], hd[0])
+            if d <= hd[0]:
+                size = _offer(hd, hi, size, d, ids[q])
+    for end in range(count - 1, 0, -1):
+        _swap(hd, hi, 0, end)
+        _sift_down(hd, hi, 0, end)
+
+
+@ngjit_parallel
+def _candidates_loop(cells, tiles, key, rank, ids, bound_t, chunk, out_idx, out_d):
+    # Parallel over runs of ``chunk`` cells; inside a run each cell is seeded with the previous cell's candidates
+    # (neighbours look alike). The result does not depend on the seeds: they only make the pruning bite sooner.
+    m_total, n = cells.shape[0], tiles.shape[0]
+    for b in prange((m_total + chunk - 1) // chunk):
+        lb = np.empty(n, dtype=np.float32)
+        seen = np.full(n, -1, dtype=np.int64)
+        start = b * chunk
+        for m in range(start, min(m_total, start + chunk)):
+            seeds = out_idx[m - 1] if m > start else out_idx[m, :0]
+            _cell_candidates(cells[m], tiles, key, rank, ids, bound_t, lb, seen, m, seeds, out_d[m], out_idx[m])
+
+
+def sorted_tiles(tile_feats: np.ndarray, bound_dims: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The tiles sorted by their first feature (stable), for the pruned searches.
+
+    Returns ``(tiles, ids, rank, bound_t)``: the sorted float32 ``(N, D)`` features, int64 original index of
+    each sorted row, int64 sorted row of each original index, and the first ``bound_dims`` (0..D) features
+    transposed ``(p, N)`` for the vectorised bound pass.
+    """
+    ids = np.argsort(tile_feats[:, 0], kind="stable").astype(np.int64)
+    rank = np.empty_like(ids)
+    rank[ids] = np.arange(ids.size, dtype=np.int64)
+    tiles = np.ascontiguousarray(tile_feats[ids])
+    p = max(0, min(int(bound_dims), tile_feats.shape[1]))
+    return tiles, ids, rank, np.ascontiguousarray(tiles[:, :p].T)
+
+
+def principal_axes(cell_feats: np.ndarray, tile_feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both feature sets in the tiles' principal axes (centred, largest variance first).
+
+    The rotation is orthonormal, so distances are kept (up to float32 rounding); what changes is that the
+    first few features carry most of the spread, which lets :func:`nearest_candidates` and
+    :func:`kernels.assign_tiles` prune most tiles on their first ``bound_dims`` features alone.
+
+    Returns
+    -------
+    (np.ndarray, np.ndarray)
+        float32 ``(M, D)`` and ``(N, D)``, C-contiguous.
+    """
+    cells = _check_feats("cell_feats", cell_feats)
+    tiles = _check_feats("tile_feats", tile_feats)
+    if cells.shape[1] != tiles.shape[1] or tiles.shape[0] < 1:
+        raise ValueError(f"bad shapes: cell_feats {cells.shape}, tile_feats {tiles.shape}")
+    mean = tiles.mean(axis=0, dtype=np.float64)
+    centred = tiles.astype(np.float64) - mean
+    _, vectors = np.linalg.eigh(centred.T @ centred)
+    rot = np.ascontiguousarray(vectors[:, ::-1])
+    # Fix each axis's sign (eigh may flip it between platforms): largest component positive.
+    signs = np.sign(rot[np.abs(rot).argmax(axis=0), np.arange(rot.shape[1])])
+    rot *= np.where(signs == 0, 1.0, signs)
+    rot32, mean32 = rot.astype(np.float32), mean.astype(np.float32)
+    return (np.ascontiguousarray((cells - mean32) @ rot32, dtype=np.float32),
+            np.ascontiguousarray((tiles - mean32) @ rot32, dtype=np.float32))
+
+
+def nearest_candidates(cell_feats: np.ndarray, tile_feats: np.ndarray, count: int,
+                       bound_dims: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """The ``count`` nearest tiles of every cell, nearest first (exact).
 
     Distances are squared Euclidean divided by the feature length (mean squared difference per
-    feature value). One fused pass per cell over all tiles, the best kept in a heap (no distance
-    matrix is stored); parallel over cells.
+    feature value), summed feature by feature. Per cell, only the tiles whose first feature alone
+    keeps them within the worst of a neighbouring cell's candidates are looked at (a window of the
+    tiles sorted on it); of those, the partial sums over the first ``bound_dims`` features are
+    computed in one vectorised pass, a tile whose partial sum already exceeds the worst of the best
+    ``count`` so far is skipped, others are finished (stopping early once past it). The result is
+    the same for any ``bound_dims``; it is fast when the first features carry most of the spread
+    (see :func:`principal_axes`). Parallel over cells.
 
     Parameters
     ----------
@@ -154,12 +304,14 @@ def nearest_candidates(cell_feats: np.ndarray, tile_feats: np.ndarray, count: in
         float32 array ``(N, D)``, ``N >= 1``.
     count : int
         Candidates per cell; at most ``N`` are returned.
+    bound_dims : int
+        Features used for the pruning bound (0..D).
 
     Returns
     -------
     (np.ndarray, np.ndarray)
         int32 tile indices ``(M, C)`` and float32 distances ``(M, C)``, ``C = min(count, N)``,
-        sorted by distance (ties by index, up to float32 rounding).
+        sorted by distance, ties by index.
     """
     cells = _check_feats("cell_feats", cell_feats)
     tiles = _check_feats("tile_feats", tile_feats)
@@ -172,8 +324,7 @@ def nearest_candidates(cell_feats: np.ndarray, tile_feats: np.ndarray, count: in
     c = min(int(count), tiles.shape[0])
     out_idx = np.zeros((cells.shape[0], c), dtype=np.int32)
     out_d = np.zeros((cells.shape[0], c), dtype=np.float32)
-    _candidates_loop(cells, tiles, (tiles * tiles).sum(axis=1), out_idx, out_d)
-    out_d += (cells * cells).sum(axis=1)[:, None]
-    np.maximum(out_d, 0, out=out_d)
+    ordered, ids, rank, bound_t = sorted_tiles(tiles, bound_dims)
+    _candidates_loop(cells, ordered, np.ascontiguousarray(ordered[:, 0]), rank, ids, bound_t, 64, out_idx, out_d)
     out_d *= np.float32(1.0 / max(1, tiles.shape[1]))
     return out_idx, out_d
