@@ -6,7 +6,6 @@ and the consistency rules (min_nodes ≤ max_nodes, down threshold below the up 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import typing
 from dataclasses import dataclass, field
@@ -15,8 +14,7 @@ from typing import Any
 
 import yaml
 
-from config.converters import convert
-from config.settings import ConfigError
+from config.build import ConfigError, build
 
 SCALING_FILE = Path("config") / "scaling.yaml"
 
@@ -125,41 +123,10 @@ def load_scaling(path: str | os.PathLike[str]) -> ScalingSettings:
         raise ConfigError(f"{source}: cannot read: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
-    scaling = typing.cast(ScalingSettings, _build(ScalingSettings, data, source, ""))
+    scaling = typing.cast(ScalingSettings, build(ScalingSettings, data, lambda _path: source))
     for where, problem in _inconsistencies(scaling):
         raise ConfigError(f"{source}: {where}: {problem}")
     return scaling
-
-
-def _build(cls: type, data: Any, source: str, prefix: str) -> Any:
-    where = prefix.rstrip(".") or "(top level)"
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: {where}: must be a mapping")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in names:
-            raise ConfigError(f"{source}: {prefix}{key}: unknown key")
-    values: dict[str, Any] = {}
-    for name, value in data.items():
-        hint, path = hints[name], prefix + name
-        if dataclasses.is_dataclass(hint):
-            values[name] = _build(typing.cast(type, hint), value, source, path + ".")
-        elif typing.get_origin(hint) is tuple:
-            if not isinstance(value, list):
-                raise ConfigError(f"{source}: {path}: must be a list")
-            item = typing.get_args(hint)[0]
-            values[name] = tuple(_build(item, entry, source, f"{path}[{i}].") for i, entry in enumerate(value))
-        elif typing.get_origin(hint) is dict:
-            if not isinstance(value, dict):
-                raise ConfigError(f"{source}: {path}: must be a mapping")
-            values[name] = value
-        else:
-            try:
-                values[name] = convert(hint, value)
-            except ValueError as exc:
-                raise ConfigError(f"{source}: {path}: {exc}") from exc
-    return cls(**values)
 
 
 def _inconsistencies(s: ScalingSettings) -> list[tuple[str, str]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,14 +16,10 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from config.converters import convert
+from config.build import ConfigError, build
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
 ENV_PREFIX = "TESSERA_"
-
-
-class ConfigError(ValueError):
-    """A configuration file or env var holds an unknown key or a bad value."""
 
 
 def _secret_repr(value: str) -> str:
@@ -208,7 +203,7 @@ def load(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | No
     if path is not None:
         _merge(merged, sources, _read_yaml(Path(path)), str(path))
     _merge(merged, sources, _env_layer(merged, env), "environment")
-    settings = _build(Settings, merged, sources, "")
+    settings = build(Settings, merged, lambda path: sources.get(path, "config"))
     return _finish(settings)
 
 
@@ -246,31 +241,6 @@ def _env_layer(merged: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]
         elif f"{ENV_PREFIX}{key}".upper() in env:
             layer[key] = env[f"{ENV_PREFIX}{key}".upper()]
     return layer
-
-
-def _build(cls: type, data: Any, sources: dict[str, str], prefix: str) -> Any:
-    where = prefix.rstrip(".") or "(top level)"
-    if not isinstance(data, dict):
-        raise ConfigError(f"{sources.get(prefix.rstrip('.'), 'config')}: {where}: must be a mapping")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in names:
-            raise ConfigError(f"{sources.get(prefix + str(key), 'config')}: {prefix}{key}: unknown key")
-    values = {}
-    for name in names:
-        path = prefix + name
-        if name not in data:
-            raise ConfigError(f"config: {path}: missing")
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            values[name] = _build(typing.cast(type, hint), data[name], sources, path + ".")
-            continue
-        try:
-            values[name] = convert(hint, data[name])
-        except ValueError as exc:
-            raise ConfigError(f"{sources.get(path, 'config')}: {path}: {exc}") from exc
-    return cls(**values)
 
 
 def _finish(settings: Settings) -> Settings:
