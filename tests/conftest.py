@@ -9,17 +9,15 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import redis
-import waitress.server
-from support import RedisServer, free_port, start_redis, stop_process
+from support import RedisServer, start_redis, stop_process
+from webapp import SettingsFactory, WebServer, serving
 
 import config
 from config import Settings
@@ -34,9 +32,6 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = start_redis(tmp_path_factory.mktemp("redis"))
     yield server
     stop_process(server.process)
-
-
-SettingsFactory = Callable[..., Settings]
 
 
 @pytest.fixture
@@ -75,40 +70,6 @@ def r(settings: Settings) -> Iterator[redis.Redis]:
     if keys:
         client.delete(*keys)
     client.close()
-
-
-@dataclass(frozen=True)
-class WebServer:
-    base_url: str
-    settings: Settings
-
-
-@contextmanager
-def serving(make_settings: SettingsFactory, **env: str) -> Iterator[WebServer]:
-    """The real Bottle app on waitress, in a thread, on a free port."""
-    from web.app import make_app
-
-    port = free_port()
-    settings = make_settings(TESSERA_WEB_PORT=str(port), TESSERA_WEB_PUBLIC_URL=f"http://127.0.0.1:{port}", **env)
-    server = waitress.server.create_server(make_app(settings), host="127.0.0.1", port=port, threads=4,
-                                           max_request_body_size=settings.limits.max_request_bytes)
-    stopping = threading.Event()
-
-    def run() -> None:
-        try:
-            server.run()
-        except OSError:
-            if not stopping.is_set():  # closing the socket under the loop is how waitress stops here
-                raise
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        yield WebServer(base_url=f"http://127.0.0.1:{port}", settings=settings)
-    finally:
-        stopping.set()
-        server.close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import socket
 
-from conftest import SettingsFactory
 from support import free_port
+from webapp import SettingsFactory
 
 from workers.preflight import check_ports
 

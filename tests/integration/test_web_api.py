@@ -8,8 +8,8 @@ import urllib.request
 
 import pytest
 import redis
-from conftest import SettingsFactory, WebServer, serving
 from support import encode, free_port, make_target, make_tiles
+from webapp import SettingsFactory, WebServer, serving
 
 from workers import client
 from workers.keys import Keys

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import redis
-from conftest import WebServer
 from PIL import Image
 from support import encode, make_target, make_tiles, resemblance
+from webapp import WebServer
 
 from workers import client, stream
 from workers.daemon import Worker

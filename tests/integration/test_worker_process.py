@@ -14,8 +14,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import WebServer
 from support import encode, make_target, make_tiles, stop_process, wait_until
+from webapp import WebServer
 
 from workers import client
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import paramiko
 import pytest
-from conftest import ClusterFactory
+from cluster import ClusterFactory
 from sshd import keygen
 
 from config.scaling import NodeSpec

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import Cluster, ClusterFactory
+from cluster import Cluster, ClusterFactory
 from sshd import kill_tree
 from support import TileServers, wait_until
 

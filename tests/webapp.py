@@ -1,0 +1,49 @@
+"""The real Bottle app on a real waitress server in a thread, for tests that talk HTTP to it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import waitress.server
+from support import free_port
+
+from config import Settings
+
+SettingsFactory = Callable[..., Settings]
+
+
+@dataclass(frozen=True)
+class WebServer:
+    base_url: str
+    settings: Settings
+
+
+@contextmanager
+def serving(make_settings: SettingsFactory, **env: str) -> Iterator[WebServer]:
+    """The real Bottle app on waitress, in a thread, on a free port."""
+    from web.app import make_app
+
+    port = free_port()
+    settings = make_settings(TESSERA_WEB_PORT=str(port), TESSERA_WEB_PUBLIC_URL=f"http://127.0.0.1:{port}", **env)
+    server = waitress.server.create_server(make_app(settings), host="127.0.0.1", port=port, threads=4,
+                                           max_request_body_size=settings.limits.max_request_bytes)
+    stopping = threading.Event()
+
+    def run() -> None:
+        try:
+            server.run()
+        except OSError:
+            if not stopping.is_set():  # closing the socket under the loop is how waitress stops here
+                raise
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield WebServer(base_url=f"http://127.0.0.1:{port}", settings=settings)
+    finally:
+        stopping.set()
+        server.close()
+        thread.join(timeout=5)
