@@ -6,9 +6,11 @@ import argparse
 import dataclasses
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
+import kernels
 from config import LimitSettings, Settings
 from workers.errors import JobRejected, TesseraError
 from workers.fetch import Fetcher
@@ -65,7 +67,8 @@ def tile_refs(tiles: str) -> list[str]:
     """Image files of a folder (sorted), or the lines of a text file of URLs."""
     path = Path(tiles)
     if path.is_dir():
-        return sorted(str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        with os.scandir(path) as entries:  # scandir knows the file type without a stat per file
+            return sorted(e.path for e in entries if e.name.lower().endswith(IMAGE_SUFFIXES) and e.is_file())
     try:
         lines = path.read_text().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -106,6 +109,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"tessera build: -o {output}: the name must end in .jpg, .jpeg or .png", file=sys.stderr)
         return 1
     settings = local_settings(settings, args)
+    # Load the compiled kernels while the tiles are read and decoded (mostly I/O and other processes).
+    threading.Thread(target=kernels.warm_up, name="warm-up", daemon=True).start()
     bar = ProgressBar()
     try:
         refs = tile_refs(args.tiles)
