@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 import numpy as np
+from PIL import Image
 
+from workers import fastjpeg
 from workers.errors import JobRejected, TesseraError
 from workers.images import decode, square_tile
 from workers.tilecache import TileCache, content_key
@@ -39,6 +41,8 @@ def concurrency(source: Source) -> int:
 class PreparedTiles:
     tiles: np.ndarray
     """uint8 (N, px, px, 3), in the order of the job's tile list, unusable and duplicate tiles left out."""
+    sources: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    """int64 (N,): the index in the job's tile list of each tile in ``tiles``."""
     skipped: list[str] = field(default_factory=list)
     duplicates: int = 0
     cache_hits: int = 0
@@ -48,7 +52,9 @@ class PreparedTiles:
 def decode_tile(data: bytes, px: int, max_pixels: int) -> np.ndarray | str:
     """A square px×px tile, or the reason it cannot be used (a string: it crosses process boundaries)."""
     try:
-        return square_tile(decode(data, max_pixels, draft_px=px), px)
+        fast = fastjpeg.decode_small(data, px, max_pixels)
+        image = Image.fromarray(fast, "RGB") if fast is not None else decode(data, max_pixels, draft_px=px)
+        return square_tile(image, px)
     except TesseraError as exc:
         return exc.reason
 
@@ -98,6 +104,7 @@ class TilePreparer:
                 if self._pool is not None:
                     self._pool.shutdown()
         result.tiles = result.tiles[usable]
+        result.sources = np.flatnonzero(usable)
         return result
 
     def _fetch(self, threads: Executor, refs: Sequence[str]) -> list[bytes | str]:
