@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 CTL := $(BIN)/supervisorctl -c supervisord.conf
 export NUMBA_CACHE_DIR := $(CURDIR)/var/numba-cache
 
-.PHONY: demo test stop status lint typecheck unit system-deps deps
+.PHONY: demo test stop status lint typecheck unit system-deps deps vendor
 
 demo: deps
 	@mkdir -p var/log
@@ -47,11 +47,13 @@ unit: deps
 
 deps: system-deps $(STAMP) config/local.yaml
 
-# redis-server and openssh-server (sshd for the orchestrator's tests) come from Debian; the rest lives in the virtualenv.
+# redis-server, openssh-server (sshd for the orchestrator's tests) and chromium (the browser tests) come from
+# Debian; the rest lives in the virtualenv.
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	test -x /usr/sbin/sshd || missing="$$missing openssh-server"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" != 0 ]; then \
@@ -70,3 +72,16 @@ $(STAMP): setup.cfg pyproject.toml
 
 config/local.yaml: | $(STAMP)
 	$(BIN)/tessera init --path $@
+
+# OpenSeadragon from the npm registry at the version pinned in web/frontend/package-lock.json, copied into
+# web/static/vendor/ (committed: neither `make demo` nor CI needs npm). Run after changing the pin.
+OSD_BUILD := web/frontend/node_modules/openseadragon/build/openseadragon
+OSD_VENDOR := web/static/vendor/openseadragon
+vendor:
+	cd web/frontend && npm ci --ignore-scripts --no-audit --no-fund
+	rm -rf $(OSD_VENDOR) && mkdir -p $(OSD_VENDOR)
+	cp $(OSD_BUILD)/openseadragon.min.js $(OSD_VENDOR)/
+	cp -r $(OSD_BUILD)/images $(OSD_VENDOR)/images
+	cp web/frontend/node_modules/openseadragon/LICENSE.txt $(OSD_VENDOR)/LICENSE.txt
+	version=$$(node -p 'require("./web/frontend/node_modules/openseadragon/package.json").version'); \
+	printf 'openseadragon %s\nfrom the npm registry by `make vendor` (web/frontend/package-lock.json)\nlicense: BSD-3-Clause, see LICENSE.txt\n' "$$version" > $(OSD_VENDOR)/VERSION

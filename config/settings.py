@@ -36,6 +36,8 @@ class RedisSettings:
     prefix: str
     data_dir: str
     embedded: bool
+    monitor_password: str = field(default="", repr=False)
+    """The read-only `monitor` user of /admin and /metrics; "" = no such user (those pages answer 503)."""
 
     def __repr__(self) -> str:
         parts = urlsplit(self.url)
@@ -49,11 +51,12 @@ class RedisSettings:
         return bool(self.web_password and self.worker_password and self.orchestrator_password)
 
     def credentials(self, role: str) -> tuple[str | None, str | None]:
-        """(username, password) for a role: web, worker, orchestrator or admin."""
+        """(username, password) for a role: web, worker, orchestrator, monitor or admin."""
         if not self.acl:
             return None, self.password or None
         passwords = {"web": self.web_password, "worker": self.worker_password,
-                     "orchestrator": self.orchestrator_password, "admin": self.password}
+                     "orchestrator": self.orchestrator_password, "monitor": self.monitor_password,
+                     "admin": self.password}
         return role, passwords[role]
 
     @property
@@ -75,6 +78,8 @@ class WebSettings:
     input_url_ttl: int
     rate_limit_per_minute: int
     max_active_jobs: int
+    admin_password: str = field(default="", repr=False)
+    """HTTP Basic password of user `admin` on /admin; "" = /admin answers 404."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,7 @@ class MosaicSettings:
     lightness_weight: float
     candidates: int
     blend: float
+    blend_grid: int
     min_distance: int
     max_uses: int
     reuse_penalty: float
@@ -169,6 +175,8 @@ class ResultSettings:
     known_hosts: str
     path: str
     timeout: float
+    deepzoom: bool = True
+    """Also store a Deep Zoom pyramid, thumbnail and tile map (`<id>.dz/`) for jobs the worker daemon builds."""
 
 
 @dataclass(frozen=True)

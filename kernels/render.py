@@ -7,7 +7,7 @@ from numba import prange
 
 from ._jit import ngjit_parallel
 
-__all__ = ["render", "blend_offsets"]
+__all__ = ["render", "blend_offsets", "field_weights"]
 
 
 @ngjit_parallel
@@ -22,43 +22,82 @@ def _render_loop(tiles, assignment, out):
 
 
 @ngjit_parallel
-def _render_shift_loop(tiles, assignment, offsets, out):
+def _render_field_loop(tiles, assignment, offsets, y0, y1, wy, x0, x1, wx, out):
+    # Each tile pixel gets its cell's offset field (g x g values) interpolated bilinearly between the sub-cell
+    # centres, clamped at the tile's edges (no bleed between cells); per axis, pixel i lies between field
+    # rows y0[i] and y1[i] at weight wy[i]. g = 1 is one flat shift per cell.
     ph, pw = tiles.shape[1], tiles.shape[2]
     cols = assignment.shape[1]
     for y in prange(assignment.shape[0] * ph):
         r = y // ph
         ty = y - r * ph
+        a0, a1, fy = y0[ty], y1[ty], wy[ty]
         for c in range(cols):
             t = assignment[r, c]
+            field = offsets[r, c]
             for x in range(pw):
+                b0, b1, fx = x0[x], x1[x], wx[x]
                 for ch in range(3):
-                    v = np.float32(tiles[t, ty, x, ch]) + offsets[r, c, ch]
+                    top = field[a0, b0, ch] + fx * (field[a0, b1, ch] - field[a0, b0, ch])
+                    bottom = field[a1, b0, ch] + fx * (field[a1, b1, ch] - field[a1, b0, ch])
+                    v = np.float32(tiles[t, ty, x, ch]) + top + fy * (bottom - top)
                     v = min(max(v, np.float32(0.0)), np.float32(255.0))
                     out[y, c * pw + x, ch] = np.uint8(v + np.float32(0.5))
 
 
+def _offset_field(offsets: object, rows: int, cols: int) -> np.ndarray:
+    """``offsets`` as a C-contiguous float32 ``(rows, cols, g, g, 3)`` field (a flat shift is g = 1)."""
+    if isinstance(offsets, np.ndarray) and offsets.dtype == np.float32:
+        if offsets.shape == (rows, cols, 3):
+            return np.ascontiguousarray(offsets).reshape(rows, cols, 1, 1, 3)
+        g = offsets.shape[2] if offsets.ndim == 5 else 0
+        if g >= 1 and offsets.shape == (rows, cols, g, g, 3):
+            return np.ascontiguousarray(offsets)
+    got = f"{offsets.dtype} {offsets.shape}" if isinstance(offsets, np.ndarray) else type(offsets).__name__
+    raise ValueError(f"offsets must be float32 of shape {(rows, cols, 3)} or ({rows}, {cols}, g, g, 3), got {got}")
+
+
+def field_weights(p: int, g: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each of ``p`` pixels along a tile side: the two field rows around it and the weight of the second.
+
+    The field's ``g`` values sit at the centres of ``g`` equal parts of the side; pixels before the first
+    centre or after the last take that value (clamped, not extrapolated).
+    """
+    pos = np.clip((np.arange(p) + 0.5) * g / p - 0.5, 0, g - 1)
+    first = np.floor(pos).astype(np.int64)
+    return first, np.minimum(first + 1, g - 1), (pos - first).astype(np.float32)
+
+
 def blend_offsets(cell_rgb: np.ndarray, tile_rgb: np.ndarray, assignment: np.ndarray, blend: float) -> np.ndarray:
-    """Per-cell colour shift that moves each placed tile ``blend`` of the way to its cell's mean colour.
+    """Per-cell colour shift that moves each placed tile ``blend`` of the way to its cell's colours.
+
+    With one colour per cell and tile the tile's mean moves toward the cell's mean; with a ``g`` x ``g``
+    grid of sub-cell means each part of the tile moves toward its part of the cell (rendered as a smooth
+    field, see :func:`render`), so the correction follows the picture inside a cell while the tile's own
+    texture stays.
 
     Parameters
     ----------
     cell_rgb : np.ndarray
-        float32 ``(rows, cols, 3)``: the mean sRGB colour of each target cell.
+        float32 ``(rows, cols, 3)`` or ``(rows, cols, g, g, 3)``: mean sRGB colour of each target cell
+        (or of each of its ``g`` x ``g`` parts).
     tile_rgb : np.ndarray
-        float32 ``(N, 3)``: the mean sRGB colour of each tile.
+        float32 ``(N, 3)`` or ``(N, g, g, 3)``: the same for each tile.
     assignment : np.ndarray
         Integer ``(rows, cols)`` tile indices.
     blend : float
-        0 (no correction) to 1 (tile mean equals cell mean, up to clipping).
+        0 (no correction) to 1 (tile means equal cell means, up to clipping).
 
     Returns
     -------
     np.ndarray
-        float32 ``(rows, cols, 3)`` offsets to add to every pixel of the cell's tile.
+        float32 offsets of ``cell_rgb``'s shape, for :func:`render`.
     """
     if not 0.0 <= blend <= 1.0:
         raise ValueError(f"blend must be between 0 and 1, got {blend!r}")
-    if cell_rgb.shape != assignment.shape + (3,) or tile_rgb.ndim != 2 or tile_rgb.shape[1] != 3:
+    grid = cell_rgb.shape[2:-1]
+    if cell_rgb.shape[:2] != assignment.shape or cell_rgb.shape[2:] != tile_rgb.shape[1:] \
+            or cell_rgb.shape[-1] != 3 or grid not in ((), grid[:1] * 2):
         raise ValueError(f"shapes do not agree: cell_rgb {cell_rgb.shape}, tile_rgb {tile_rgb.shape}, "
                          f"assignment {assignment.shape}")
     shift = cell_rgb.astype(np.float32) - tile_rgb.astype(np.float32)[assignment]
@@ -78,8 +117,9 @@ def render(tiles: np.ndarray, assignment: np.ndarray, out: np.ndarray | None = N
     out : np.ndarray, optional
         uint8 array ``(rows*P, cols*P, 3)`` to write into (may be a strided view); allocated if omitted.
     offsets : np.ndarray, optional
-        float32 ``(rows, cols, 3)`` added to every pixel of the cell's tile, then rounded and
-        clipped to 0-255 (see :func:`blend_offsets`).
+        float32 ``(rows, cols, 3)`` added to every pixel of the cell's tile, or ``(rows, cols, g, g, 3)``:
+        a field interpolated bilinearly between the centres of the tile's ``g`` x ``g`` parts (clamped at
+        its edges); then rounded and clipped to 0-255 (see :func:`blend_offsets`).
 
     Returns
     -------
@@ -114,8 +154,8 @@ def render(tiles: np.ndarray, assignment: np.ndarray, out: np.ndarray | None = N
     if offsets is None:
         _render_loop(tiles, assignment, out)
         return out
-    if not isinstance(offsets, np.ndarray) or offsets.dtype != np.float32 or offsets.shape != (rows, cols, 3):
-        got = f"{offsets.dtype} {offsets.shape}" if isinstance(offsets, np.ndarray) else type(offsets).__name__
-        raise ValueError(f"offsets must be a float32 array of shape {(rows, cols, 3)}, got {got}")
-    _render_shift_loop(tiles, assignment, np.ascontiguousarray(offsets), out)
+    field = _offset_field(offsets, rows, cols)
+    g = field.shape[2]
+    _render_field_loop(tiles, assignment, field, *field_weights(ph, g), *field_weights(pw, g),
+                       out)
     return out

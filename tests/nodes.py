@@ -111,8 +111,10 @@ def lay_out(here: Path, overrides: dict[str, Any] | None = None) -> Node:
     node = Node(here=here, redis_port=free_port(), web_port=free_port(), password=secrets.token_urlsafe(16))
     settings = {
         "redis": {"url": f"redis://127.0.0.1:{node.redis_port}/0", "password": node.password,
-                  **{f"{role}_password": f"{node.password}-{role}" for role in ("web", "worker", "orchestrator")}},
-        "web": {"port": node.web_port, "public_url": node.base_url, "signing_key": node.password + "-sign"},
+                  **{f"{role}_password": f"{node.password}-{role}"
+                     for role in ("web", "worker", "orchestrator", "monitor")}},
+        "web": {"port": node.web_port, "public_url": node.base_url, "signing_key": node.password + "-sign",
+                "admin_password": node.password + "-page"},
         "fetch": {"allow_hosts": ["127.0.0.1"]},
     }
     text = yaml.safe_dump(_merge(settings, overrides or {}))

@@ -20,6 +20,8 @@ import numpy as np
 import redis
 from PIL import Image
 
+from workers.errors import JobRejected
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -59,8 +61,10 @@ class RedisServer:
 
 
 def start_redis(folder: Path, port: int | None = None, password: str | None = None,
-                appendonly: bool = False, acl: list[str] | None = None) -> RedisServer:
-    """A redis-server of the test's own; with ``acl`` lines instead of requirepass (``password`` is admin's)."""
+                appendonly: bool = False, acl: list[str] | None = None, bind: str = "127.0.0.1") -> RedisServer:
+    """A redis-server of the test's own; with ``acl`` lines instead of requirepass (``password`` is admin's).
+
+    ``bind``: the addresses it listens on (e.g. also a test network's host address), 127.0.0.1 among them."""
     binary = shutil.which("redis-server")
     assert binary, "redis-server is not installed (make test installs it)"
     port = port or free_port()
@@ -68,7 +72,7 @@ def start_redis(folder: Path, port: int | None = None, password: str | None = No
     folder.mkdir(parents=True, exist_ok=True)
     conf = folder / "redis.conf"
     auth = "\n".join(acl) if acl else f'requirepass "{password}"'
-    conf.write_text(f'port {port}\nbind 127.0.0.1\n{auth}\ndir {folder}\nsave ""\n'
+    conf.write_text(f'port {port}\nbind {bind}\n{auth}\ndir {folder}\nsave ""\n'
                     f"appendonly {'yes' if appendonly else 'no'}\nmaxmemory-policy noeviction\n")
     process = subprocess.Popen([binary, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     client = redis.Redis(port=port, username="admin" if acl else None, password=password)
@@ -147,10 +151,10 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class TileServers:
-    """Static tile servers on 127.0.0.1 whose every answer takes a set delay (slow jobs on demand)."""
+    """Static tile servers (on 127.0.0.1, or ``host``) whose every answer takes a set delay (slow jobs on demand)."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    def __init__(self, folder: Path, host: str = "127.0.0.1") -> None:
+        self.folder, self.host = folder, host
         self.servers: list[ThreadingHTTPServer] = []
 
     def serve(self, delay: float, count: int = 8) -> list[str]:
@@ -159,10 +163,10 @@ class TileServers:
         for number, tile in enumerate(make_tiles(count)):
             (folder / f"t{number}.png").write_bytes(encode(tile))
         handler = type("Handler", (_DelayHandler,), {"delay": delay})
-        server = _QuietServer(("127.0.0.1", 0), partial(handler, directory=str(folder)))
+        server = _QuietServer((self.host, 0), partial(handler, directory=str(folder)))
         threading.Thread(target=server.serve_forever, daemon=True).start()
         self.servers.append(server)
-        return [f"http://127.0.0.1:{server.server_address[1]}/t{n}.png" for n in range(count)]
+        return [f"http://{self.host}:{server.server_address[1]}/t{n}.png" for n in range(count)]
 
     def __enter__(self) -> TileServers:
         return self
@@ -171,3 +175,17 @@ class TileServers:
         for server in self.servers:
             server.shutdown()
             server.server_close()
+
+
+class MemorySource:
+    """Image bytes by name, as a fetcher would give them (a Source for build_mosaic without files)."""
+
+    concurrency = 1
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = files
+
+    def get(self, ref: str) -> bytes:
+        if ref not in self.files:
+            raise JobRejected(f"no such file {ref}")
+        return self.files[ref]

@@ -13,8 +13,10 @@ from bottle import BaseRequest, Bottle, HTTPResponse, request, response
 
 import config
 from config import Settings
+from web import admin, metrics, mine
 from web.inputs import InputStore
 from web.routes import Context, json_error, register
+from workers import logs
 from workers.connection import connect
 from workers.fetch import UrlPolicy
 from workers.keys import Keys
@@ -42,6 +44,9 @@ def make_app(settings: Settings) -> Bottle:
     ctx = Context(settings=settings, redis=connect(settings.redis, "web"), keys=Keys(settings.redis.prefix),
                   inputs=inputs, policy=UrlPolicy(settings.fetch.allow_hosts))
     register(app, ctx)
+    mine.register(app, ctx)  # My mosaics: /mine, /api/mine
+    metrics.register(app, settings)  # /metrics for Prometheus, as the read-only monitor user
+    admin.register(app, settings)  # /admin, the operator's page (off without web.admin_password)
     app.add_hook("after_request", _security_headers)
     for code in (400, 404, 405, 413, 500):
         app.error(code)(_error_page)
@@ -78,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tessera-web", description="Serve the Tessera web app.")
     parser.add_argument("--config", help="local YAML config (default: $TESSERA_CONFIG or config/local.yaml)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.setup("web")
     try:
         settings = config.load(config.locate(args.config))
         settings.require_secrets()

@@ -12,7 +12,7 @@ import redis
 from bottle import Bottle, HTTPResponse, request, static_file, template
 
 from config import Settings
-from web import ratelimit
+from web import mine, ratelimit
 from web.inputs import InputStore
 from web.submit import check_submission, read_submission, store_submission
 from workers import status, stream
@@ -25,7 +25,9 @@ HERE = Path(__file__).parent
 VIEWS = str(HERE / "views")
 STATIC = str(HERE / "static")
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-MEDIA_NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}\.(?:jpg|png)$")
+MEDIA_NAME = re.compile(r"[A-Za-z0-9_-]{16,64}(?:\.jpg|\.png|\.dz/(?:image\.dzi|map\.json|thumb\.jpg"
+                        r"|image_files/[0-9]{1,2}/[0-9]{1,6}_[0-9]{1,6}\.jpg))")
+"""A result, or a file of its zoomable view (workers/deepzoom.py); nothing else is served from the media folder."""
 RETRY_AFTER = "5"
 
 
@@ -80,8 +82,10 @@ def register(app: Bottle, ctx: Context) -> None:
     def index() -> str:
         page_limits = {"max_tiles": limits.max_tiles, "max_cells_per_side": limits.max_cells_per_side,
                        "tile_px_min": limits.tile_px_min, "tile_px_max": limits.tile_px_max,
-                       "max_upload_mb": limits.max_upload_bytes // 2**20}
-        defaults = {"grid": settings.jobs.default_grid, "tile_px": settings.jobs.default_tile_px}
+                       "max_upload_mb": limits.max_upload_bytes // 2**20, "max_cells": limits.max_cells,
+                       "max_output_pixels": limits.max_output_pixels}
+        defaults = {"grid": settings.jobs.default_grid, "tile_px": settings.jobs.default_tile_px,
+                    "blend": settings.mosaic.blend}
         return template("index", template_lookup=[VIEWS], title="Make a mosaic", limits=page_limits,
                         defaults=defaults)
 
@@ -107,8 +111,10 @@ def register(app: Bottle, ctx: Context) -> None:
             ratelimit.remember_job(ctx.redis, ctx.keys, client, package.id, settings.jobs.result_ttl)
         except REDIS_DOWN:
             return queue_down()
-        return json_response(202, {"id": package.id, "status_url": f"/api/mosaics/{package.id}",
-                                   "page_url": f"/mosaics/{package.id}"})
+        reply = json_response(202, {"id": package.id, "status_url": f"/api/mosaics/{package.id}",
+                                    "page_url": f"/mosaics/{package.id}"})
+        mine.remember_submission(ctx, request, reply, package.id)
+        return reply
 
     @app.get("/api/mosaics/<job_id>")
     def job_status(job_id: str) -> HTTPResponse:
@@ -129,11 +135,12 @@ def register(app: Bottle, ctx: Context) -> None:
         return template("job", template_lookup=[VIEWS], title="Your mosaic", job_id=job_id,
                         status_url=f"/api/mosaics/{job_id}")
 
-    @app.get("/media/<name>")
+    @app.get("/media/<name:path>")
     def media(name: str) -> HTTPResponse:
-        if not MEDIA_NAME.match(name):
+        if not MEDIA_NAME.fullmatch(name):
             return HTTPResponse("not found", status=404)
-        return static_file(name, root=settings.paths.media)
+        mimetype: str | bool = "application/xml" if name.endswith(".dzi") else True  # True: from the name
+        return static_file(name, root=settings.paths.media, mimetype=mimetype)
 
     @app.get("/inputs/<job_id>/<name>")
     def inputs(job_id: str, name: str) -> HTTPResponse:

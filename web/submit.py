@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ from workers.errors import BadImage, JobRejected, TooLarge
 from workers.fetch import UrlPolicy
 from workers.images import Probe, probe
 from workers.options import Options, check_grid, parse_options
-from workers.package import JobPackage, new_job_id
+from workers.package import MAX_TILE_NAME, JobPackage, new_job_id
 
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp"}
 
@@ -29,6 +30,8 @@ class Submission:
     target_file: bytes | None = None
     tile_urls: list[str] = field(default_factory=list)
     tile_files: list[bytes] = field(default_factory=list)
+    tile_names: list[str] = field(default_factory=list)
+    """The original file name of each tile file (base name only), shown when the mosaic is explored."""
 
 
 def read_submission(request: LocalRequest, settings: Settings) -> Submission:
@@ -79,7 +82,15 @@ def _from_form(request: LocalRequest, settings: Settings) -> Submission:
         target_url=None if targets else forms.get("target_url"),
         tile_urls=_clean_urls((forms.getunicode("tile_urls") or "").splitlines()),
         tile_files=[_read_upload(f, max_bytes) for f in uploads],
+        tile_names=[upload_name(f.raw_filename, number) for number, f in enumerate(uploads, 1)],
     )
+
+
+def upload_name(raw: str | None, number: int) -> str:
+    """The client's file name without any folder or control characters, else "tile N"."""
+    base = re.split(r"[/\\]", raw or "")[-1]
+    name = "".join(ch for ch in base if ch.isprintable()).strip()[:MAX_TILE_NAME]
+    return name or f"tile {number}"
 
 
 def _clean_urls(lines: Iterable[str]) -> list[str]:
@@ -138,4 +149,10 @@ def store_submission(sub: Submission, target: Probe | None, tiles: list[Probe], 
     urls = list(sub.tile_urls)
     for number, (data, tile) in enumerate(zip(sub.tile_files, tiles, strict=True)):
         urls.append(inputs.save(job_id, f"tile-{number:05d}.{EXTENSIONS[tile.format]}", data))
-    return JobPackage.create(target_url, urls, sub.options, job_id=job_id)
+    names = [""] * len(sub.tile_urls) + _names(sub) if sub.tile_files else []  # "": a URL is its own label
+    return JobPackage.create(target_url, urls, sub.options, job_id=job_id, tile_names=names)
+
+
+def _names(sub: Submission) -> list[str]:
+    names = sub.tile_names[: len(sub.tile_files)]
+    return names + [f"tile {n}" for n in range(len(names) + 1, len(sub.tile_files) + 1)]

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import config
 from config import Settings
-from workers import build
+from workers import build, logs
 from workers.exitcodes import RET_CONFIG, RET_ERROR, RET_OK
 
 NO_SECRETS = ("build", "preflight")
 """Commands that run without Redis or the web host."""
+SERVICES = ("worker", "watchdog", "orchestrator")
+"""Long-running commands under supervisord: they log JSON lines (workers/logs.py)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,7 +53,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command in SERVICES:
+        logs.setup(args.command)
+    else:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "init":
         from workers.local_config import write_local_config
 

@@ -21,7 +21,7 @@ import redis
 
 import kernels
 from config import Settings
-from workers import status, stream
+from workers import logs, status, stream
 from workers.backoff import backoff
 from workers.connection import REDIS_DOWN, connect
 from workers.errors import BadPackage, JobRejected, TransientError
@@ -75,6 +75,7 @@ class Worker:
         signal.signal(signum, signal.SIG_DFL)
 
     def run(self) -> int:
+        logs.bind(worker=self.consumer)  # every log line of this process names the worker
         try:
             self.redis.ping()
         except REDIS_DOWN as exc:
@@ -118,7 +119,8 @@ class Worker:
             return False
         if entry is None:
             return False
-        self.handle(*entry)
+        with logs.bound(job_id=entry[1].get("id", "")):  # log lines while handling it carry the job id
+            self.handle(*entry)
         return True
 
     def _next_entry(self) -> stream.Taken | None:
@@ -232,7 +234,7 @@ class Worker:
         tries = self.settings.queue.transient_tries
         for attempt in range(tries):
             try:
-                result = build_mosaic(package, self.fetcher, self.settings, self._reporter(package.id))
+                result = build_mosaic(package, self.fetcher, self.settings, self._reporter(package.id), deepzoom=True)
                 return JobState.DONE, self._store(package, result, time.monotonic() - started)
             except JobRejected as exc:
                 return JobState.FAILED, {"error": exc.reason, "error_code": exc.code}
@@ -255,9 +257,13 @@ class Worker:
         return JobState.DONE, {}
 
     def _store(self, package: JobPackage, result: BuildResult, seconds: float) -> dict[str, Any]:
-        name = self.store.put(package.id, result.data, result.ext)
+        """Store the results (the zoomable view first: once the image is there, its view is too); the note."""
+        note: dict[str, Any] = {}
+        if result.deepzoom is not None:
+            note["deepzoom"] = self.store.put_folder(package.id, result.deepzoom.files)
+        note["result"] = self.store.put(package.id, result.data, result.ext)
         details = {**result.details, "build_seconds": round(seconds, 3), "worker": self.consumer}
-        return {"result": name, "details": json.dumps(details)}
+        return {**note, "details": json.dumps(details)}
 
     def _dead_letter(self, job_id: str, entry_id: str, fields: dict[str, str], deliveries: int) -> None:
         last = str(self.redis.hget(self.keys.job(job_id), "last_error") or "its worker stopped while running it")

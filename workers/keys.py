@@ -10,6 +10,12 @@ GROUP = "workers"
 HEARTBEAT_TTL = 15
 """Seconds a worker heartbeat key lives without a refresh."""
 
+STATS_MINUTE_TTL = 7200
+"""Seconds a per-minute done/failed count is kept (the admin chart shows the last hour)."""
+
+BROWSER_JOBS = 50
+"""Most job ids kept per browser for "My mosaics" (older ones drop off the list)."""
+
 
 @dataclass(frozen=True)
 class Keys:
@@ -40,6 +46,10 @@ class Keys:
         """The set of a client's jobs that may still be unfinished."""
         return f"{self.prefix}:client:{client}"
 
+    def browser_jobs(self, browser: str) -> str:
+        """A capped list of the job ids one browser (signed cookie id) submitted, newest first ("My mosaics")."""
+        return f"{self.prefix}:browser:{browser}"
+
     def job(self, job_id: str) -> str:
         """The status hash of one job (state, progress, package, result)."""
         return f"{self.prefix}:job:{job_id}"
@@ -47,6 +57,15 @@ class Keys:
     def worker(self, node: str, pid: int | str) -> str:
         """A worker's heartbeat hash, expiring after HEARTBEAT_TTL."""
         return f"{self.prefix}:worker:{node}:{pid}"
+
+    @property
+    def stats(self) -> str:
+        """Cluster-wide counters: submitted, done, failed, and the build-seconds histogram."""
+        return f"{self.prefix}:stats"
+
+    def stats_minute(self, minute: int) -> str:
+        """Done and failed counts of one minute (epoch seconds // 60), kept STATS_MINUTE_TTL."""
+        return f"{self.prefix}:stats:minute:{minute}"
 
     @property
     def nodes(self) -> str:

@@ -13,8 +13,10 @@ redis:
   web_password: "{web}"
   worker_password: "{worker}"
   orchestrator_password: "{orchestrator}"
+  monitor_password: "{monitor}"
 web:
   signing_key: "{signing_key}"
+  admin_password: "{admin}"
 """
 
 
@@ -24,7 +26,8 @@ def write_local_config(path: Path) -> bool:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
     text = TEMPLATE.format(**{name: secrets.token_urlsafe(32)
-                              for name in ("password", "web", "worker", "orchestrator", "signing_key")})
+                              for name in ("password", "web", "worker", "orchestrator", "monitor", "signing_key",
+                                           "admin")})
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(text)

@@ -44,16 +44,24 @@ def _render_strips(tiles: np.ndarray, assignment: np.ndarray, offsets: np.ndarra
         step(r1 / rows)
 
 
-def encode_jpeg(tiles: np.ndarray, assignment: np.ndarray, offsets: np.ndarray | None, quality: int,
-                step: Step) -> bytes:
+def render_image(tiles: np.ndarray, assignment: np.ndarray, offsets: np.ndarray | None, step: Step) -> Image.Image:
+    """The whole mosaic as one RGBX image (Pillow encodes RGBX in place, with no RGB copy)."""
     rows, cols = assignment.shape
     px = tiles.shape[1]
     canvas = np.empty((rows * px, cols * px, 4), dtype=np.uint8)
     _render_strips(tiles, assignment, offsets, canvas, step, _strip_rows(rows, cols * px, px))
-    image = Image.frombuffer("RGBX", (cols * px, rows * px), canvas, "raw", "RGBX", 0, 1)  # shares canvas
+    return Image.frombuffer("RGBX", (cols * px, rows * px), canvas, "raw", "RGBX", 0, 1)  # shares canvas
+
+
+def jpeg_bytes(image: Image.Image, quality: int) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", quality=quality, optimize=False)
     return out.getvalue()
+
+
+def encode_jpeg(tiles: np.ndarray, assignment: np.ndarray, offsets: np.ndarray | None, quality: int,
+                step: Step) -> bytes:
+    return jpeg_bytes(render_image(tiles, assignment, offsets, step), quality)
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:

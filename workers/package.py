@@ -20,6 +20,8 @@ from workers.options import Options, check_options
 VERSION = 1
 ID_BYTES = 16
 """Job ids carry 128 random bits: unguessable, so an id is the only key to a job."""
+MAX_TILE_NAME = 200
+"""Longest tile name (an upload's original file name, shown when the mosaic is explored)."""
 
 
 def new_job_id() -> str:
@@ -36,13 +38,17 @@ class JobPackage:
     options: Options
     created_at: float = field(default_factory=time.time)
     v: int = VERSION
+    tile_names: tuple[str, ...] = ()
+    """Empty, or one name per tile: an upload's original file name ("" for a tile given by URL)."""
 
     @classmethod
-    def create(cls, target: str, tiles: list[str], options: Options, job_id: str | None = None) -> JobPackage:
-        return cls(id=job_id or new_job_id(), target=target, tiles=tuple(tiles), options=options)
+    def create(cls, target: str, tiles: list[str], options: Options, job_id: str | None = None,
+               tile_names: list[str] | None = None) -> JobPackage:
+        return cls(id=job_id or new_job_id(), target=target, tiles=tuple(tiles), options=options,
+                   tile_names=tuple(tile_names or ()))
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "v": self.v,
             "id": self.id,
             "created_at": self.created_at,
@@ -50,6 +56,9 @@ class JobPackage:
             "tiles": list(self.tiles),
             "options": self.options.to_json(),
         }
+        if self.tile_names:
+            data["tile_names"] = list(self.tile_names)
+        return data
 
     def encode(self) -> str:
         return json.dumps(self.to_json(), separators=(",", ":"))
@@ -87,7 +96,9 @@ class JobPackage:
         created_at = data.get("created_at", time.time())
         if isinstance(created_at, bool) or not isinstance(created_at, (int, float)):
             raise JobRejected("created_at must be a number")
-        return cls(id=job_id, target=target, tiles=tuple(tiles), options=options, created_at=created_at)
+        names = _tile_names(data.get("tile_names"), len(tiles))
+        return cls(id=job_id, target=target, tiles=tuple(tiles), options=options, created_at=created_at,
+                   tile_names=names)
 
 
 REQUIRED_OPTIONS = ("cols", "rows", "tile_px", "seed")
@@ -107,6 +118,17 @@ def _optional(opts: dict[str, Any]) -> dict[str, Any]:
             raise JobRejected(f"option {name} must be of type {expected.__name__}, not {str(value)[:20]!r}")
         values[name] = value
     return values
+
+
+def _tile_names(value: Any, count: int) -> tuple[str, ...]:
+    """Optional (packages before it have none): one string per tile, each at most MAX_TILE_NAME long."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) != count:
+        raise JobRejected("tile_names must be a list with one name per tile")
+    if not all(isinstance(name, str) and len(name) <= MAX_TILE_NAME for name in value):
+        raise JobRejected(f"tile_names must be strings of at most {MAX_TILE_NAME} characters")
+    return tuple(value)
 
 
 def _whole(value: Any, name: str) -> int:

@@ -14,10 +14,11 @@ from PIL import Image
 
 import kernels
 from config import Settings
+from workers import deepzoom as dz
 from workers.errors import JobRejected
 from workers.images import decode
 from workers.options import check_grid
-from workers.output import FORMATS, encode
+from workers.output import FORMATS, encode, jpeg_bytes, render_image
 from workers.package import JobPackage
 from workers.tilecache import TileCache
 from workers.tiles import PreparedTiles, Source, TilePreparer, require_tiles
@@ -27,8 +28,12 @@ Progress = Callable[[str, float], None]
 
 # Where each stage ends on the overall progress scale.
 PREPARED, MATCHED, RENDERED = 0.6, 0.7, 0.97
+ZOOM_FROM = 0.88
+"""Where rendering ends and the zoomable view begins, when one is made."""
 BOUND_DIMS = 4
 """Principal features that bound a tile's distance before the rest is summed (fastest of 0/4/8/16 on W2)."""
+PARTS_CHUNK = 1024
+"""Tiles converted to float at once for their part means."""
 
 
 @dataclass
@@ -36,6 +41,8 @@ class BuildResult:
     data: bytes
     ext: str
     details: dict[str, Any] = field(default_factory=dict)
+    deepzoom: dz.DeepZoom | None = None
+    """The ``<id>.dz/`` folder's files, when asked for."""
 
 
 @dataclass(frozen=True)
@@ -80,8 +87,10 @@ def tile_cache(settings: Settings, px: int) -> TileCache | None:
 
 
 def build_mosaic(package: JobPackage, fetcher: Source, settings: Settings, report: Progress = _no_progress,
-                 fmt: str = "jpeg") -> BuildResult:
-    """Build the mosaic of ``package``; ``fmt`` is "jpeg" or "png"."""
+                 fmt: str = "jpeg", deepzoom: bool = False) -> BuildResult:
+    """Build the mosaic of ``package``; ``fmt`` is "jpeg" or "png".
+
+    With ``deepzoom`` (and results.deepzoom on, and JPEG) the result also holds the zoomable view."""
     limits, opts, timings = settings.limits, package.options, Timings()
     report("fetching the photo", 0.01)
     with timings.stage("target"):
@@ -99,14 +108,36 @@ def build_mosaic(package: JobPackage, fetcher: Source, settings: Settings, repor
                                          Image.Resampling.BOX), dtype=np.uint8)
         del target
         assignment = match(small, prepared.tiles, rows, cols, rules)
-        offsets = _offsets(small, prepared.tiles, assignment, rules.blend)
+        offsets = _offsets(small, prepared.tiles, assignment, rules.blend, settings.mosaic.blend_grid)
     report(f"matched {rows * cols} cells; rendering", MATCHED)
-    with timings.stage("render_encode"):
-        data = encode(fmt, prepared.tiles, assignment, offsets, settings.mosaic.jpeg_quality,
-                      settings.mosaic.png_compress_level,
-                      lambda done: report("rendering", MATCHED + (RENDERED - MATCHED) * done))
+    if deepzoom and settings.results.deepzoom and fmt == "jpeg":
+        data, zoom = _render_with_zoom(package, prepared, assignment, offsets, settings, timings, report)
+    else:
+        zoom = None
+        with timings.stage("render_encode"):
+            data = encode(fmt, prepared.tiles, assignment, offsets, settings.mosaic.jpeg_quality,
+                          settings.mosaic.png_compress_level,
+                          lambda done: report("rendering", MATCHED + (RENDERED - MATCHED) * done))
     report("rendered; storing", RENDERED)
-    return BuildResult(data=data, ext=FORMATS[fmt], details=_details(prepared, assignment, rules, timings, data))
+    return BuildResult(data=data, ext=FORMATS[fmt], details=_details(prepared, assignment, rules, timings, data),
+                       deepzoom=zoom)
+
+
+def _render_with_zoom(package: JobPackage, prepared: PreparedTiles, assignment: np.ndarray,
+                      offsets: np.ndarray | None, settings: Settings, timings: Timings,
+                      report: Progress) -> tuple[bytes, dz.DeepZoom]:
+    """The JPEG and the zoomable view from one rendered canvas (never rendered twice)."""
+    quality = settings.mosaic.jpeg_quality
+    with timings.stage("render_encode"):
+        image = render_image(prepared.tiles, assignment, offsets,
+                             lambda done: report("rendering", MATCHED + (ZOOM_FROM - MATCHED) * done))
+        data = jpeg_bytes(image, quality)
+    report("making the zoomable view", ZOOM_FROM)
+    with timings.stage("deepzoom"):
+        labels = dz.tile_labels(package.tiles, package.tile_names)
+        zoom = dz.make(image, assignment, [labels[i] for i in prepared.sources.tolist()], quality,
+                       lambda done: report("making the zoomable view", ZOOM_FROM + (RENDERED - ZOOM_FROM) * done))
+    return data, zoom
 
 
 def _prepare_tiles(package: JobPackage, source: Source, settings: Settings, report: Progress) -> PreparedTiles:
@@ -152,15 +183,27 @@ def visiting_order(best: np.ndarray, seed: int) -> np.ndarray:
     return np.lexsort((tie_break, best))
 
 
-def _offsets(small: np.ndarray, tiles: np.ndarray, assignment: np.ndarray, blend: float) -> np.ndarray | None:
+def _offsets(small: np.ndarray, tiles: np.ndarray, assignment: np.ndarray, blend: float,
+             grid: int) -> np.ndarray | None:
+    """The colour-correction field: each ``grid`` x ``grid`` part of a tile moved ``blend`` of the way to its
+    part of the cell (grid 1: one shift per cell)."""
     if blend <= 0:
         return None
     rows, cols = assignment.shape
-    cell_rgb = kernels.block_means(small.astype(np.float32), rows, cols)
+    g = max(1, min(grid, tiles.shape[1], small.shape[0] // rows, small.shape[1] // cols))
+    cell_rgb = _parts(kernels.block_means(small.astype(np.float32), rows * g, cols * g), rows, cols, g)
     used = np.unique(assignment)
-    tile_rgb = np.zeros((tiles.shape[0], 3), dtype=np.float32)
-    tile_rgb[used] = tiles[used].reshape(used.size, -1, 3).mean(axis=1)
+    tile_rgb = np.zeros((tiles.shape[0], g, g, 3), dtype=np.float32)
+    for start in range(0, used.size, PARTS_CHUNK):  # bounded float copies of the tiles
+        chunk = used[start : start + PARTS_CHUNK]
+        column = tiles[chunk].astype(np.float32).reshape(-1, tiles.shape[2], 3)  # the tiles stacked vertically
+        tile_rgb[chunk] = _parts(kernels.block_means(column, chunk.size * g, g), chunk.size, 1, g)[:, 0]
     return kernels.blend_offsets(cell_rgb, tile_rgb, assignment, blend)
+
+
+def _parts(means: np.ndarray, rows: int, cols: int, g: int) -> np.ndarray:
+    """(rows*g, cols*g, 3) block means as (rows, cols, g, g, 3): each cell's g x g parts."""
+    return np.ascontiguousarray(means.reshape(rows, g, cols, g, 3).transpose(0, 2, 1, 3, 4))
 
 
 def _details(prepared: PreparedTiles, assignment: np.ndarray, rules: Rules, timings: Timings,

@@ -11,11 +11,13 @@ from config import RedisSettings
 
 # What each role may run (allowlists; anything else, FLUSHALL, CONFIG, KEYS, DEBUG… included, is denied).
 ROLE_COMMANDS = {
-    "web": "+ping +hello +auth +multi +exec +discard +hset +hget +hgetall +expire +xadd +incr +incrby "
-           "+sadd +srem +smembers",
+    "web": "+ping +hello +auth +multi +exec +discard +hset +hget +hgetall +hmget +expire +xadd +incr +incrby "
+           "+sadd +srem +smembers +lpush +ltrim +lrange +hincrby",
     "worker": "+ping +hello +auth +multi +exec +discard +xreadgroup +xack +xdel +xautoclaim +xclaim +xgroup|create "
-              "+xadd +hset +hget +hgetall +hincrby +expire +del +eval +lpush +ltrim",
+              "+xadd +hset +hget +hgetall +hincrby +hincrbyfloat +expire +del +eval +lpush +ltrim",
     "orchestrator": "+@read +@write +@connection +multi +exec +discard -@dangerous",
+    # /admin and /metrics only read: queue numbers, heartbeats, recent jobs and the stats.
+    "monitor": "+ping +hello +auth +xlen +xinfo +xpending +exists +hget +hgetall +hmget +lrange +scan +type",
     "admin": "+@all -@dangerous",
 }
 
@@ -23,9 +25,14 @@ ROLE_COMMANDS = {
 def role_keys(role: str, prefix: str) -> str:
     """Key patterns per role: the web tier never sees worker heartbeats or the dead letters."""
     if role == "web":
-        return " ".join(f"~{prefix}:{pattern}" for pattern in ("job:*", "jobs", "rate:*", "client:*"))
+        return " ".join(f"~{prefix}:{pattern}" for pattern in ("job:*", "jobs", "rate:*", "client:*", "browser:*",
+                                                                  "stats"))
     if role == "worker":
-        return " ".join(f"~{prefix}:{pattern}" for pattern in ("job:*", "jobs", "dead", "worker:*", "recent"))
+        return " ".join(f"~{prefix}:{pattern}" for pattern in ("job:*", "jobs", "dead", "worker:*", "recent",
+                                                                  "stats", "stats:*"))
+    if role == "monitor":  # %R~: read access only, whatever the command
+        return " ".join(f"%R~{prefix}:{pattern}" for pattern in ("jobs", "dead", "worker:*", "job:*", "recent",
+                                                                 "stats", "stats:*"))
     return f"~{prefix}:*"
 
 
@@ -36,6 +43,8 @@ def acl_lines(settings: RedisSettings) -> list[str]:
     lines = ["user default off resetpass ~* &* +@all"]
     for role in ROLE_COMMANDS:
         password = settings.credentials(role)[1]
+        if not password:  # only monitor may be unset (configs from before it existed): no such user then
+            continue
         lines.append(f"user {role} on >{password} resetchannels {role_keys(role, settings.prefix)} "
                      f"-@all {ROLE_COMMANDS[role]}")
     return lines

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import posixpath
 import secrets
+import shutil
+import stat
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -17,10 +20,36 @@ from config import Settings
 from config.settings import ResultSettings
 from workers.errors import TransientError
 
+FOLDER_SUFFIX = ".dz"
+"""A job's folder of extra files (the zoomable view) is ``<id>.dz``."""
+REPLACE_TRIES = 3
+"""Tries to swap a folder into place when another run of the same job swaps at the same moment."""
+
+Files = Mapping[str, bytes]
+"""Files of a folder: relative ``/``-separated path → bytes."""
+
 
 class ResultStore(Protocol):
     def put(self, job_id: str, data: bytes, ext: str) -> str:
         """Store a finished mosaic; the file name the web host serves it under."""
+
+    def put_folder(self, job_id: str, files: Files) -> str:
+        """Store a folder of files as a whole (``<id>.dz``); its name, as the web host serves it."""
+
+
+def _relative_parts(path: str) -> tuple[str, ...]:
+    """The parts of a relative path inside a folder; anything that could leave it is refused."""
+    parts = tuple(path.split("/"))
+    if any(part in ("", ".", "..") or "\\" in part or "\0" in part for part in parts):
+        raise ValueError(f"not a plain relative path: {path!r}")
+    return parts
+
+
+def _folders(files: Files) -> list[str]:
+    """Every folder the files need, parents before children."""
+    found = {"/".join(_relative_parts(name)[:depth]) for name in files
+             for depth in range(1, len(_relative_parts(name)))}
+    return sorted(found, key=lambda folder: (folder.count("/"), folder))
 
 
 class LocalResultStore:
@@ -45,6 +74,44 @@ class LocalResultStore:
             Path(tmp).unlink(missing_ok=True)
             raise
         return name
+
+    def put_folder(self, job_id: str, files: Files) -> str:
+        """Write a temporary folder in the media folder, then rename it into place (an old one is moved away
+        first, then removed: a rename cannot replace a folder that has files)."""
+        self.media_dir.mkdir(parents=True, exist_ok=True)
+        name = job_id + FOLDER_SUFFIX
+        tmp = Path(tempfile.mkdtemp(prefix=f".{job_id}.", suffix=".part", dir=self.media_dir))
+        try:
+            for folder in _folders(files):
+                (tmp / folder).mkdir(mode=0o755)
+            for rel, data in files.items():
+                (tmp / rel).write_bytes(data)  # umask gives 0644 at most, as the web host needs
+            os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
+            _swap_folder(tmp, self.media_dir / name)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return name
+
+
+def _swap_folder(tmp: Path, final: Path) -> None:
+    """Rename ``tmp`` to ``final``; a folder already there is moved away first, then removed."""
+    for attempt in range(REPLACE_TRIES):
+        away = final.with_name(f".{final.name}.{secrets.token_hex(4)}.old")
+        try:
+            os.rename(final, away)
+            old: Path | None = away
+        except FileNotFoundError:
+            old = None
+        try:
+            os.rename(tmp, final)
+            return
+        except OSError:
+            if attempt + 1 == REPLACE_TRIES:  # another run of the job keeps putting its own in place
+                raise
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
 
 
 class StoreUnavailable(TransientError):
@@ -81,6 +148,38 @@ class SftpResultStore:
                 raise StoreUnavailable(f"sftp {self.settings.host}: cannot store {name}: {exc}") from exc
         return name
 
+    def put_folder(self, job_id: str, files: Files) -> str:
+        """Write a temporary folder next to the results (pipelined writes), then posix-rename it into place;
+        an old one is renamed away first, then removed."""
+        name = job_id + FOLDER_SUFFIX
+        root = self.settings.path
+        tmp = posixpath.join(root, f".{job_id}.{secrets.token_hex(4)}.part")
+        with self._lock:
+            sftp = self._connect()
+            try:
+                sftp.mkdir(tmp, 0o755)
+                for folder in _folders(files):
+                    sftp.mkdir(posixpath.join(tmp, folder), 0o755)
+                for rel, data in files.items():
+                    with sftp.open(posixpath.join(tmp, rel), "wb") as out:  # sftp-server's umask: 0644
+                        out.set_pipelined(True)
+                        out.write(data)
+                self._swap(sftp, tmp, posixpath.join(root, name))
+            except (OSError, paramiko.SSHException) as exc:
+                self.close()  # what is left of tmp is swept once it expires
+                raise StoreUnavailable(f"sftp {self.settings.host}: cannot store {name}: {exc}") from exc
+        return name
+
+    def _swap(self, sftp: paramiko.SFTPClient, tmp: str, final: str) -> None:
+        old = posixpath.join(posixpath.dirname(final), f".{posixpath.basename(final)}.{secrets.token_hex(4)}.old")
+        try:
+            sftp.posix_rename(final, old)
+        except FileNotFoundError:
+            old = ""
+        sftp.posix_rename(tmp, final)
+        if old:
+            _remove_tree(sftp, old)
+
     def _connect(self) -> paramiko.SFTPClient:
         if self._sftp is not None:
             return self._sftp
@@ -104,6 +203,17 @@ class SftpResultStore:
         self._client = self._sftp = None
 
 
+def _remove_tree(sftp: paramiko.SFTPClient, path: str) -> None:
+    """Remove a folder over SFTP: files, then the emptied folders."""
+    for entry in sftp.listdir_attr(path):
+        child = posixpath.join(path, entry.filename)
+        if stat.S_ISDIR(entry.st_mode or 0):
+            _remove_tree(sftp, child)
+        else:
+            sftp.remove(child)
+    sftp.rmdir(path)
+
+
 def make_store(settings: Settings) -> ResultStore:
     """The store that ``results.store`` names: local (paths.media) or sftp (the web host's media folder)."""
     if settings.results.store == "sftp":
@@ -112,14 +222,28 @@ def make_store(settings: Settings) -> ResultStore:
 
 
 def sweep(folder: str, max_age: float, now: float | None = None) -> int:
-    """Delete files older than ``max_age`` seconds (expired results and inputs); returns the count."""
+    """Delete files older than ``max_age`` seconds (expired results and inputs), then the folders that held
+    only such files (``<id>.dz``, an upload's folder); returns the count of files deleted."""
     now = time.time() if now is None else now
     removed = 0
-    for path in Path(folder).rglob("*"):
-        try:
-            if path.is_file() and now - path.stat().st_mtime > max_age:
-                path.unlink()
-                removed += 1
+    expired_dirs: list[str] = []
+    for current, _, names in os.walk(folder):
+        try:  # the folder's age before its files go (removing them makes it look new)
+            if current != folder and now - os.stat(current).st_mtime > max_age:
+                expired_dirs.append(current)
         except OSError:
-            continue  # another process removed it first
+            pass
+        for name in names:
+            path = os.path.join(current, name)
+            try:
+                if now - os.lstat(path).st_mtime > max_age:
+                    os.unlink(path)
+                    removed += 1
+            except OSError:
+                continue  # another process removed it first
+    for path in reversed(expired_dirs):  # children before their parents
+        try:
+            os.rmdir(path)  # only if empty: a folder still in use keeps newer files
+        except OSError:
+            continue
     return removed

@@ -9,7 +9,8 @@ from typing import Any
 
 import redis
 
-from workers.keys import GROUP, Keys
+from workers import stats
+from workers.keys import GROUP, STATS_MINUTE_TTL, Keys
 from workers.package import JobPackage
 
 
@@ -23,19 +24,30 @@ class JobState(enum.StrEnum):
 FINAL = (JobState.DONE.value, JobState.FAILED.value)
 
 # Set the completion note only if the job is not already done or failed, so a job
-# that runs twice leaves one note; a written note also goes on the recent list.
+# that runs twice leaves one note; a written note also goes on the recent list and is
+# counted (workers/stats.py): done or failed, in total and per minute, and the build time.
 # With an entry id, the stream entry is then acknowledged and deleted, in the same script:
-# never an ack without its note. KEYS: status hash, recent list, jobs stream.
-# ARGV: TTL, recent length, job id, group, entry id or '', then field/value pairs.
+# never an ack without its note. KEYS: status hash, recent list, jobs stream, stats hash,
+# this minute's stats hash. ARGV: TTL, recent length, job id, group, entry id or '',
+# histogram bucket field or '', build seconds, minute TTL, then field/value pairs (the
+# first pair is the state).
 _FINISH = """
 local function note()
   local state = redis.call('HGET', KEYS[1], 'state')
   if not state then return -1 end
   if state == 'done' or state == 'failed' then return 0 end
-  redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+  redis.call('HSET', KEYS[1], unpack(ARGV, 9))
   redis.call('EXPIRE', KEYS[1], ARGV[1])
   redis.call('LPUSH', KEYS[2], ARGV[3])
   redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
+  redis.call('HINCRBY', KEYS[4], ARGV[10], 1)
+  redis.call('HINCRBY', KEYS[5], ARGV[10], 1)
+  redis.call('EXPIRE', KEYS[5], ARGV[8])
+  if ARGV[6] ~= '' then
+    redis.call('HINCRBY', KEYS[4], ARGV[6], 1)
+    redis.call('HINCRBY', KEYS[4], 'build_seconds_count', 1)
+    redis.call('HINCRBYFLOAT', KEYS[4], 'build_seconds_sum', ARGV[7])
+  end
   return 1
 end
 local written = note()
@@ -99,12 +111,25 @@ def requeue(r: redis.Redis, keys: Keys, job_id: str, reason: str) -> bool:
 
 def finish_command(keys: Keys, job_id: str, ttl: int, state: JobState, recent: int = 50,
                    ack_entry: str | None = None, **fields: Any) -> tuple[Any, ...]:
-    """EVAL arguments for :func:`finish`, for callers that pipeline it with their next command."""
-    note = {"state": state.value, "finished_at": time.time(), **fields}
+    """EVAL arguments for :func:`finish`, for callers that pipeline it with their next command.
+
+    A done job whose ``details`` carry ``build_seconds`` also goes into the build-time histogram."""
+    now = time.time()
+    note = {"state": state.value, "finished_at": now, **fields}
     if state is JobState.DONE:
         note.update(progress=1, stage="done")
-    return (_FINISH, 3, keys.job(job_id), keys.recent, keys.jobs, ttl, recent, job_id, GROUP, ack_entry or "",
-            *_pairs(note))
+    seconds = _build_seconds(fields) if state is JobState.DONE else None
+    bucket = stats.bucket_field(seconds) if seconds is not None else ""
+    return (_FINISH, 5, keys.job(job_id), keys.recent, keys.jobs, keys.stats, keys.stats_minute(stats.minute_of(now)),
+            ttl, recent, job_id, GROUP, ack_entry or "", bucket, seconds or 0, STATS_MINUTE_TTL, *_pairs(note))
+
+
+def _build_seconds(fields: dict[str, Any]) -> float | None:
+    try:
+        seconds = json.loads(fields.get("details") or "{}").get("build_seconds")
+    except (ValueError, AttributeError):
+        return None
+    return float(seconds) if isinstance(seconds, int | float) and seconds >= 0 else None
 
 
 def finish(r: redis.Redis, keys: Keys, job_id: str, ttl: int, state: JobState, recent: int = 50,
@@ -130,6 +155,9 @@ def public_view(job_id: str, raw: dict[str, str], media_prefix: str = "/media/")
     }
     if raw.get("result"):
         view["result_url"] = media_prefix + raw["result"]
+    if raw.get("deepzoom"):  # the zoomable view: pyramid, tile map, thumbnail (workers/deepzoom.py)
+        folder = media_prefix + raw["deepzoom"]
+        view.update(dzi_url=f"{folder}/image.dzi", tilemap_url=f"{folder}/map.json", thumb_url=f"{folder}/thumb.jpg")
     if raw.get("error"):
         view["error"] = raw["error"]
     if raw.get("details"):

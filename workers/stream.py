@@ -7,7 +7,7 @@ from typing import Any, cast
 
 import redis
 
-from workers import status
+from workers import stats, status
 from workers.keys import GROUP, Keys
 from workers.package import JobPackage
 
@@ -28,6 +28,7 @@ def queue_in(pipe: redis.client.Pipeline, keys: Keys, package: JobPackage) -> No
     encoded = package.encode()
     pipe.hset(keys.job(package.id), mapping=status.initial_fields(package, encoded))  # type: ignore[arg-type]
     pipe.xadd(keys.jobs, {"id": package.id, "package": encoded})  # the id lets TAKE start it in Redis
+    pipe.hincrby(keys.stats, stats.SUBMITTED, 1)  # counted in the same transaction as the job itself
 
 
 def enqueue(r: redis.Redis, keys: Keys, package: JobPackage) -> str:

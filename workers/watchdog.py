@@ -22,6 +22,7 @@ import psutil
 from supervisor import childutils
 
 from config import Settings
+from workers import logs
 from workers.backoff import backoff
 from workers.connection import REDIS_DOWN, connect
 from workers.keys import Keys
@@ -44,8 +45,7 @@ class Watchdog:
         self.termed: set[int] = set()
 
     def run(self, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
-        logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logs.setup("watchdog")  # stderr: stdout carries the event-listener protocol
         self.rpc = self.rpc or childutils.getRPCInterface(os.environ)
         log.info("watchdog watching group %r", WORKER_GROUP)
         while True:

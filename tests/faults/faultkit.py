@@ -77,8 +77,9 @@ class Ledger:
         results: dict[str, list[str]] = {job: [] for job in job_ids}
         for path in node.media.iterdir():
             job = path.name.split(".")[0].lstrip(".")
-            if job in results:
-                results[job].append(hashlib.sha256(path.read_bytes()).hexdigest()[:12] + ":" + path.name)
+            if job in results and path.name != f"{job}.dz":  # <id>.dz: the image's zoomable view, not a result
+                digest = "folder" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+                results[job].append(digest + ":" + path.name)
         return cls(states={job: s["state"] for job, s in final.items()},
                    deliveries={job: int(s.get("deliveries", 0)) for job, s in final.items()},
                    results=results, notes=Counter(node.redis().lrange("tessera:recent", 0, -1)))

@@ -58,6 +58,14 @@ def test_each_role_only_gets_what_it_needs(node: Node) -> None:
     for forbidden in (worker.flushdb, lambda: worker.config_set("appendonly", "no"), lambda: worker.get("x")):
         with pytest.raises(redis.exceptions.NoPermissionError):
             forbidden()
+    monitor = node.redis("monitor")  # /admin and /metrics: reads, never writes
+    assert monitor.hgetall(beat_key) and monitor.xlen("tessera:dead") == 0
+    for forbidden in (monitor.flushall, lambda: monitor.hset(beat_key, "state", "idle"),
+                      lambda: monitor.delete(beat_key), lambda: monitor.xadd("tessera:jobs", {"id": "x"}),
+                      lambda: monitor.eval("return 1", 0),
+                      lambda: monitor.hincrby("tessera:stats", "done", 1), lambda: monitor.get("x")):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            forbidden()
     with pytest.raises(redis.exceptions.NoPermissionError):
         node.redis().flushall()  # not even the admin user
 
@@ -95,6 +103,23 @@ def test_tessera_status_shows_workers_queue_and_last_jobs(node: Node) -> None:
     assert "queue   length" in out and "dead 0" in out
     assert out.count(" idle ") + out.count(" busy ") == 2, out
     assert "last jobs" in out and " done " in out  # the job of the whole-loop test
+
+
+def test_operators_get_metrics_the_admin_page_and_json_logs(node: Node) -> None:
+    import base64
+    import json
+
+    with urllib.request.urlopen(node.base_url + "/metrics") as got:
+        metrics = got.read().decode()
+    assert "tessera_jobs_done_total" in metrics and "tessera_jobs_done_total 0.0" not in metrics  # the loop's job
+    assert "tessera_workers{node=" in metrics
+    token = base64.b64encode(f"admin:{node.password}-page".encode()).decode()
+    request = urllib.request.Request(node.base_url + "/admin", headers={"Authorization": f"Basic {token}"})
+    with urllib.request.urlopen(request) as got:
+        assert got.status == 200 and "Operations" in got.read().decode()
+    for program in ("web", "worker-0"):
+        lines = [line for line in node.log(program).splitlines() if line.startswith("{")]
+        assert lines and all(json.loads(line)["component"] in ("web", "worker") for line in lines), program
 
 
 def test_control_socket_is_private_and_secrets_stay_out_of_logs(node: Node) -> None:

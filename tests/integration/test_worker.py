@@ -106,7 +106,8 @@ def test_a_job_run_twice_keeps_one_result_and_one_note(web: WebServer, r: redis.
     r.xadd(keys.jobs, {"package": package})  # the same job delivered again
     run_all(Worker(web.settings, slot=1))
     assert r.hgetall(keys.job(reply["id"])) == first
-    assert sorted(p.name for p in Path(web.settings.paths.media).iterdir()) == [f"{reply['id']}.jpg"]
+    media = sorted(p.name for p in Path(web.settings.paths.media).iterdir())
+    assert media == [f"{reply['id']}.dz", f"{reply['id']}.jpg"]  # the image and its zoomable view
 
 
 def test_restarted_worker_takes_its_own_pending_entry_first(web: WebServer, r: redis.Redis) -> None:

@@ -441,6 +441,63 @@ def test_blend_offsets_and_render_with_offsets(rng: np.random.Generator) -> None
                                   ref_render(tiles, assignment))
 
 
+def ref_field(offsets: np.ndarray, p: int) -> np.ndarray:
+    """Plain NumPy: a (rows, cols, g, g, 3) field to (rows*p, cols*p, 3) per-pixel shifts, interpolated
+    bilinearly between the centres of each tile's g x g parts, clamped at the tile's edges."""
+    rows, cols, g = offsets.shape[:3]
+    out = np.zeros((rows * p, cols * p, 3))
+    centres = (np.arange(g) + 0.5) * p / g - 0.5
+    for r in range(rows):
+        for c in range(cols):
+            for y in range(p):
+                for x in range(p):
+                    out[r * p + y, c * p + x] = [
+                        _interp2(np.clip(y, centres[0], centres[-1]), np.clip(x, centres[0], centres[-1]),
+                                 centres, offsets[r, c, :, :, ch].astype(np.float64)) for ch in range(3)]
+    return out
+
+
+def _interp2(y: float, x: float, centres: np.ndarray, grid: np.ndarray) -> float:
+    rows = [np.interp(x, centres, grid[i]) for i in range(grid.shape[0])]
+    return float(np.interp(y, centres, rows))
+
+
+@pytest.mark.parametrize(("g", "p"), [(1, 5), (2, 7), (2, 8), (3, 7)])
+def test_render_with_an_offset_field_matches_numpy(rng: np.random.Generator, g: int, p: int) -> None:
+    rows, cols, n = 3, 5, 4
+    tiles = rng.integers(0, 256, size=(n, p, p, 3), dtype=np.uint8)
+    assignment = rng.integers(0, n, size=(rows, cols))
+    offsets = (rng.random((rows, cols, g, g, 3), dtype=np.float32) - 0.5) * 200
+    got = render(tiles, assignment, offsets=offsets)
+    ref = np.clip(np.floor(ref_render(tiles, assignment).astype(np.float64) + ref_field(offsets, p) + 0.5), 0, 255)
+    assert np.abs(got.astype(int) - ref.astype(int)).max() <= 1  # float32 rounding at .5 boundaries
+
+
+def test_a_flat_field_equals_a_flat_shift(rng: np.random.Generator) -> None:
+    tiles = rng.integers(0, 256, size=(N, P, P, 3), dtype=np.uint8)
+    assignment = rng.integers(0, N, size=(ROWS, COLS))
+    shift = (rng.random((ROWS, COLS, 3), dtype=np.float32) - 0.5) * 100
+    field = np.repeat(np.repeat(shift[:, :, None, None, :], 2, axis=2), 2, axis=3)
+    np.testing.assert_array_equal(render(tiles, assignment, offsets=field), render(tiles, assignment, offsets=shift))
+
+
+def test_blend_offsets_on_a_grid_move_each_part_toward_its_part_of_the_cell() -> None:
+    tiles = np.full((1, 8, 8, 3), 100, dtype=np.uint8)
+    assignment = np.zeros((1, 1), dtype=np.int32)
+    cell = np.zeros((1, 1, 2, 2, 3), dtype=np.float32)
+    cell[0, 0, :, 0], cell[0, 0, :, 1] = 40.0, 200.0  # dark left half, bright right half
+    tile_rgb = np.full((1, 2, 2, 3), 100.0, dtype=np.float32)
+    offsets = blend_offsets(cell, tile_rgb, assignment, 1.0)
+    assert offsets.shape == (1, 1, 2, 2, 3)
+    out = render(tiles, assignment, offsets=offsets).astype(int)
+    assert out[:, :2].max() == 40 and out[:, -2:].min() == 200  # beyond the part centres: clamped, not overshot
+    assert (np.diff(out[0, :, 0]) >= 0).all()  # a smooth ramp in between
+    with pytest.raises(ValueError):
+        blend_offsets(cell, np.zeros((1, 3), np.float32), assignment, 0.5)
+    with pytest.raises(ValueError):
+        render(tiles, assignment, offsets=np.zeros((1, 1, 2, 3, 3), np.float32))
+
+
 def test_full_blend_moves_tile_mean_to_cell_colour() -> None:
     tiles = np.full((1, 4, 4, 3), 100, dtype=np.uint8)
     tiles[0, 0, 0] = 120

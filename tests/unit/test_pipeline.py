@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from support import MemorySource
 
 import config
 from config import Settings
@@ -21,20 +22,6 @@ from workers.pipeline import Rules, build_mosaic, match, visiting_order
 from workers.progressbar import render_line
 
 TILES = 150
-
-
-class MemorySource:
-    """Image bytes by name, as a fetcher would give them."""
-
-    concurrency = 1
-
-    def __init__(self, files: dict[str, bytes]) -> None:
-        self.files = files
-
-    def get(self, ref: str) -> bytes:
-        if ref not in self.files:
-            raise JobRejected(f"no such file {ref}")
-        return self.files[ref]
 
 
 def jpeg(array: np.ndarray) -> bytes:

@@ -1,4 +1,5 @@
-// Tessera: poll a mosaic job's status and show progress and the result.
+// Tessera: poll a mosaic job's status and show progress, then the finished mosaic in a zoomable viewer
+// (OpenSeadragon, vendored) whose tiles name the picture they are made of.
 "use strict";
 
 (() => {
@@ -14,10 +15,15 @@
   const stageEl = $("stage");
   const errorEl = $("error");
   const resultEl = $("result");
+  const viewerEl = $("viewer");
   const mosaicEl = $("mosaic");
   const downloadEl = $("download");
   const elapsedEl = $("elapsed");
   const connectionEl = $("connection");
+  const tipEl = $("tile-tip");
+  const labelEl = $("tile-label");
+  const whichEl = $("tile-which");
+  const hintEl = $("tile-hint");
 
   const BASE_DELAY = 1000;
   const MAX_DELAY = 5000;
@@ -69,6 +75,206 @@
     timer = setTimeout(poll, ms);
   }
 
+  // ---- share ----------------------------------------------------------------------------------
+
+  function setUpShare() {
+    const box = $("share");
+    const field = $("share-url");
+    const copy = $("copy-link");
+    const note = $("copy-status");
+    if (!box || !field) return;
+    field.value = location.origin + location.pathname;
+    box.hidden = false;
+    field.addEventListener("focus", () => field.select());
+    if (!copy) return;
+    copy.addEventListener("click", async () => {
+      try {
+        await navigator.clipboard.writeText(field.value);
+      } catch (err) {
+        field.select(); // no clipboard permission (or no secure context): the old way
+        document.execCommand("copy");
+      }
+      setText(note, "Link copied");
+      setTimeout(() => setText(note, ""), 2500);
+    });
+  }
+
+  // ---- which picture is this tile? -------------------------------------------------------------
+
+  let tileMap = null; // map.json: {cols, rows, width, height, labels, cells}
+
+  function validMap(data) {
+    return data && Number.isInteger(data.cols) && Number.isInteger(data.rows) && data.cols > 0 && data.rows > 0
+      && Array.isArray(data.labels) && Array.isArray(data.cells) && data.cells.length === data.cols * data.rows
+      && Number(data.width) > 0 && Number(data.height) > 0;
+  }
+
+  async function loadTileMap(url) {
+    try {
+      const response = await fetch(url, { credentials: "same-origin" });
+      const data = response.ok ? await response.json() : null;
+      if (!validMap(data)) return;
+      tileMap = data;
+      if (resultEl) resultEl.dataset.tilemap = "ready";
+    } catch (err) {
+      /* the mosaic still shows; only the tile names are missing */
+    }
+  }
+
+  // The cell under image pixel (x, y): {col, row, label}, or null outside the mosaic.
+  function cellAt(x, y) {
+    const map = tileMap;
+    if (!map || !(x >= 0 && y >= 0 && x < map.width && y < map.height)) return null;
+    const col = Math.min(map.cols - 1, Math.floor((x * map.cols) / map.width));
+    const row = Math.min(map.rows - 1, Math.floor((y * map.rows) / map.height));
+    const label = map.labels[map.cells[row * map.cols + col]];
+    return typeof label === "string" ? { col, row, label } : null;
+  }
+
+  // Show the label at (left, top) pixels inside the viewer frame, or hide it.
+  function showLabel(label, left, top) {
+    if (label === null) {
+      if (tipEl) tipEl.hidden = true;
+      return;
+    }
+    setText(labelEl, label);
+    if (whichEl) whichEl.hidden = false;
+    if (hintEl) hintEl.hidden = true;
+    if (!tipEl) return;
+    tipEl.textContent = label;
+    tipEl.hidden = false;
+    const frame = tipEl.parentElement;
+    const flip = frame && left > frame.clientWidth / 2;
+    tipEl.style.left = `${left}px`;
+    tipEl.style.top = `${top}px`;
+    tipEl.classList.toggle("flip", Boolean(flip));
+  }
+
+  function hideTip() {
+    if (tipEl) tipEl.hidden = true;
+  }
+
+  // ---- the finished mosaic ----------------------------------------------------------------------
+
+  function openViewer(dziUrl, fallbackUrl) {
+    viewerEl.hidden = false;
+    // OpenSeadragon injects an inline <style> (one focus rule, kept in style.css) unless
+    // `style[data-openseadragon-mobile-css]` matches. Any real <style> here is an inline style the CSP
+    // refuses (and reports), so the marker is a "style" element of another namespace: matched, never applied.
+    if (!document.querySelector("style[data-openseadragon-mobile-css]")) {
+      const marker = document.createElementNS("urn:x-tessera:marker", "style");
+      marker.setAttribute("data-openseadragon-mobile-css", "in style.css");
+      document.head.append(marker);
+    }
+    const viewer = window.OpenSeadragon({
+      element: viewerEl,
+      prefixUrl: job.dataset.osdImages,
+      tileSources: dziUrl,
+      drawer: "canvas",
+      showNavigator: true,
+      navigatorPosition: "BOTTOM_RIGHT",
+      showRotationControl: false,
+      showFullPageControl: true,
+      visibilityRatio: 1,
+      constrainDuringPan: true,
+      maxZoomPixelRatio: 4,
+      gestureSettingsTouch: { clickToZoom: false }, // a tap names the tile instead
+    });
+    viewer.addHandler("open", () => {
+      viewerEl.dataset.state = "open";
+      const image = viewer.world.getItemAt(0);
+      if (image) {
+        image.addHandler("fully-loaded-change", (event) => {
+          viewerEl.dataset.loaded = event.fullyLoaded ? "yes" : "no";
+        });
+      }
+    });
+    viewer.addHandler("open-failed", () => {
+      viewer.destroy();
+      viewerEl.hidden = true;
+      showImage(fallbackUrl);
+    });
+    viewer.addHandler("zoom", (event) => {
+      viewerEl.dataset.zoom = Number(event.zoom).toFixed(4);
+    });
+    const outline = document.createElement("div");
+    outline.className = "cell-outline";
+    let outlined = null;
+    const outlineCell = (cell) => {
+      const key = cell ? `${cell.col},${cell.row}` : null;
+      if (key === outlined) return;
+      if (!cell) {
+        viewer.removeOverlay(outline);
+      } else {
+        const w = tileMap.width / tileMap.cols;
+        const h = tileMap.height / tileMap.rows;
+        const rect = viewer.viewport.imageToViewportRectangle(cell.col * w, cell.row * h, w, h);
+        if (outlined === null) viewer.addOverlay({ element: outline, location: rect });
+        else viewer.updateOverlay(outline, rect);
+      }
+      outlined = key;
+    };
+    const pointAt = (position) => {
+      const point = viewer.viewport.viewerElementToImageCoordinates(position);
+      const cell = cellAt(point.x, point.y);
+      showLabel(cell ? cell.label : null, position.x, position.y);
+      outlineCell(cell);
+    };
+    // A tracker of our own on the canvas: the viewer's own handlers (pan, zoom) keep working.
+    new window.OpenSeadragon.MouseTracker({
+      element: viewer.canvas,
+      moveHandler: (event) => pointAt(event.position),
+      leaveHandler: () => {
+        hideTip();
+        outlineCell(null);
+      },
+    });
+    viewer.addHandler("canvas-click", (event) => {
+      if (event.quick) pointAt(event.position);
+    });
+  }
+
+  function showImage(url) {
+    if (!mosaicEl || !url) return;
+    mosaicEl.src = url;
+    mosaicEl.hidden = false;
+    const pointAt = (event) => {
+      const box = mosaicEl.getBoundingClientRect();
+      if (!tileMap || box.width === 0) return;
+      const x = ((event.clientX - box.left) * tileMap.width) / box.width;
+      const y = ((event.clientY - box.top) * tileMap.height) / box.height;
+      const cell = cellAt(x, y);
+      showLabel(cell ? cell.label : null, event.clientX - box.left, event.clientY - box.top);
+    };
+    mosaicEl.addEventListener("pointermove", pointAt);
+    mosaicEl.addEventListener("click", pointAt);
+    mosaicEl.addEventListener("pointerleave", hideTip);
+  }
+
+  function showResult(data) {
+    const resultUrl = typeof data.result_url === "string" ? data.result_url : "";
+    const dziUrl = typeof data.dzi_url === "string" ? data.dzi_url : "";
+    if (resultUrl && downloadEl) {
+      downloadEl.href = resultUrl;
+      downloadEl.setAttribute("download", `mosaic-${job.dataset.jobId || "tessera"}${resultUrl.slice(resultUrl.lastIndexOf("."))}`);
+    } else if (downloadEl) {
+      downloadEl.hidden = true;
+    }
+    if (typeof data.tilemap_url === "string" && data.tilemap_url) loadTileMap(data.tilemap_url);
+    else if (hintEl) hintEl.hidden = true;
+    if (dziUrl && viewerEl && typeof window.OpenSeadragon === "function") openViewer(dziUrl, resultUrl);
+    else showImage(resultUrl);
+    if (resultEl) resultEl.hidden = false;
+  }
+
+  // ---- the poll ---------------------------------------------------------------------------------
+
+  function errorMessage(data) {
+    if (typeof data.error === "string" && data.error) return data.error;
+    if (data.error && typeof data.error.message === "string" && data.error.message) return data.error.message;
+    return "The mosaic could not be built.";
+  }
+
   function render(data) {
     const state = typeof data.state === "string" ? data.state : "queued";
     setStateClass(state);
@@ -90,11 +296,7 @@
       case "done": {
         setProgress(1);
         setText(stateEl, "Done");
-        setText(stageEl, stage);
-        if (typeof data.result_url === "string" && data.result_url) {
-          if (mosaicEl) mosaicEl.src = data.result_url;
-          if (downloadEl) downloadEl.href = data.result_url;
-        }
+        setText(stageEl, "");
         const created = Number(data.created_at);
         const finished = Number(data.finished_at);
         if (data.created_at != null && data.finished_at != null &&
@@ -102,21 +304,15 @@
           const secs = Math.max(0, finished - created);
           setText(elapsedEl, `Built in ${secs.toFixed(1)} s`);
         }
-        if (resultEl) resultEl.hidden = false;
         if (errorEl) errorEl.hidden = true;
+        showResult(data);
         stop();
         return;
       }
       case "failed": {
         setText(stateEl, "Failed");
         setText(stageEl, stage);
-        let message = "The mosaic could not be built.";
-        if (typeof data.error === "string" && data.error) {
-          message = data.error;
-        } else if (data.error && typeof data.error.message === "string" && data.error.message) {
-          message = data.error.message;
-        }
-        setText(errorEl, message);
+        setText(errorEl, errorMessage(data));
         if (errorEl) errorEl.hidden = false;
         stop();
         return;
@@ -157,11 +353,13 @@
       setText(stageEl, "");
       if (progressEl) progressEl.hidden = true;
       if (percentEl) percentEl.hidden = true;
+      const share = $("share");
+      if (share) share.hidden = true;
       stop();
       return;
     }
 
-    if (response.status >= 500 || !response.ok) {
+    if (!response.ok) {
       retryLater();
       return;
     }
@@ -184,5 +382,6 @@
     schedule(delay);
   }
 
+  setUpShare();
   poll();
 })();

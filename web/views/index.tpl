@@ -1,41 +1,63 @@
-% rebase('layout.tpl', title='Make a mosaic', scripts=['submit.js'])
+% rebase('layout.tpl', title='Make a mosaic', scripts=['submit.js'], nav='new')
 <section class="card">
   <h1>Make a mosaic</h1>
   <p class="lead">Pick one photo to rebuild, then give Tessera the small pictures to build it from.</p>
 
-  <form id="mosaic-form" method="post" action="/api/mosaics" enctype="multipart/form-data">
+  <form id="mosaic-form" method="post" action="/api/mosaics" enctype="multipart/form-data"
+        data-max-tiles="{{limits['max_tiles']}}" data-max-cells="{{limits['max_cells']}}"
+        data-max-cells-per-side="{{limits['max_cells_per_side']}}"
+        data-max-output-pixels="{{limits['max_output_pixels']}}" data-max-upload-mb="{{limits['max_upload_mb']}}">
     <div id="form-error" class="alert" role="alert" hidden></div>
 
     <div class="field">
-      <label for="target">Target photo <span class="req">(required)</span></label>
-      <input type="file" id="target" name="target" accept="image/*" required aria-describedby="target-help">
+      <span class="label" id="target-label">Target photo <span class="req">(required)</span></span>
+      <label class="dropzone" id="target-drop" for="target">
+        <input type="file" id="target" name="target" accept="image/*" required class="dropzone-input"
+               aria-labelledby="target-label" aria-describedby="target-help">
+        <span class="dropzone-text"><strong>Drop your photo here</strong> or <span class="fake-link">choose a file</span></span>
+      </label>
+      <div id="target-preview" class="target-preview" hidden>
+        <img id="target-thumb" alt="Your target photo">
+        <div class="target-info">
+          <p id="target-name" class="target-name"></p>
+          <p id="target-size" class="help"></p>
+          <button type="button" id="target-remove" class="link-button">Remove</button>
+        </div>
+      </div>
       <p class="help" id="target-help">The picture the mosaic will look like. Up to {{limits['max_upload_mb']}} MB per upload.</p>
     </div>
 
     <fieldset class="field-group">
       <legend>Tile pictures</legend>
 
-      <div class="field">
-        <label for="tiles">Upload tile images</label>
-        <div class="file-row">
-          <input type="file" id="tiles" name="tiles" accept="image/*" multiple aria-describedby="tiles-help tiles-count">
-          <span id="tiles-count" class="count" aria-live="polite"></span>
-        </div>
-        <p class="help" id="tiles-help">Choose as many as you like, up to {{limits['max_tiles']}} tiles in all.</p>
-      </div>
+      <label class="dropzone dropzone-tiles" id="tiles-drop" for="tiles">
+        <input type="file" id="tiles" name="tiles" accept="image/*" multiple class="dropzone-input"
+               aria-describedby="tiles-help">
+        <span class="dropzone-text"><strong>Drop tile pictures here</strong> or <span class="fake-link">choose files</span></span>
+      </label>
+      <p class="help" id="tiles-help">Add as many as you like, in one go or several, up to {{limits['max_tiles']}} tiles in all.</p>
 
       <div class="field">
-        <label for="tile_urls">…or image URLs</label>
-        <textarea id="tile_urls" name="tile_urls" rows="4" spellcheck="false" autocomplete="off" placeholder="https://example.com/friend1.jpg&#10;https://example.com/friend2.png" aria-describedby="tile_urls-help"></textarea>
-        <p class="help" id="tile_urls-help">One image URL per line. Uploaded files and URLs together count towards the {{limits['max_tiles']}}-tile limit.</p>
+        <label for="tile_urls">…or paste image URLs</label>
+        <textarea id="tile_urls" name="tile_urls" rows="3" spellcheck="false" autocomplete="off" placeholder="https://example.com/friend1.jpg&#10;https://example.com/friend2.png" aria-describedby="tile_urls-help"></textarea>
+        <div class="url-actions">
+          <button type="button" id="add-urls" class="button secondary">Add URLs</button>
+          <p class="help" id="tile_urls-help">One URL per line. Files and URLs together count towards the {{limits['max_tiles']}}-tile limit.</p>
+        </div>
       </div>
+
+      <div class="tiles-head">
+        <span id="tiles-count" class="count" aria-live="polite"></span>
+        <button type="button" id="tiles-clear" class="link-button" hidden>Remove all</button>
+      </div>
+      <ul id="tile-list" class="tile-list" aria-label="Tiles added"></ul>
     </fieldset>
 
     <div class="field-row">
       <div class="field">
         <label for="grid">Grid</label>
         <input type="text" id="grid" name="grid" value="{{defaults['grid']}}" inputmode="text" autocomplete="off" spellcheck="false" aria-describedby="grid-help">
-        <p class="help" id="grid-help">COLSxROWS, e.g. 48x32, or one number for the width in cells. At most {{limits['max_cells_per_side']}} cells per side.</p>
+        <p class="help" id="grid-help">COLSxROWS, e.g. 48x32, or one number of columns (rows follow the photo). At most {{limits['max_cells_per_side']}} per side.</p>
       </div>
 
       <div class="field">
@@ -45,11 +67,22 @@
       </div>
 
       <div class="field">
+        <label for="blend">Colour blend <output id="blend-value" for="blend">{{int(defaults['blend'])}}%</output></label>
+        <input type="range" id="blend" name="blend" min="0" max="100" step="5" value="{{int(defaults['blend'])}}" aria-describedby="blend-help">
+        <p class="help" id="blend-help">How far each tile's colour moves toward the photo: 0% keeps the tiles as they are.</p>
+      </div>
+    </div>
+
+    <details class="more">
+      <summary>More options</summary>
+      <div class="field">
         <label for="seed">Seed <span class="opt">(optional)</span></label>
         <input type="number" id="seed" name="seed" step="1" min="0" aria-describedby="seed-help">
         <p class="help" id="seed-help">Use the same seed to get the same mosaic again.</p>
       </div>
-    </div>
+    </details>
+
+    <p id="estimate" class="estimate" aria-live="polite">Add a target photo to see the size of the mosaic.</p>
 
     <div class="actions">
       <button type="submit" id="submit" class="button">Build my mosaic</button>

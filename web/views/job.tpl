@@ -1,5 +1,6 @@
-% rebase('layout.tpl', title='Mosaic ' + str(job_id), scripts=['job.js'])
-<section id="job" class="card job state-queued" data-status-url="{{status_url}}" data-job-id="{{job_id}}">
+% rebase('layout.tpl', title='Mosaic ' + str(job_id), scripts=['vendor/openseadragon/openseadragon.min.js', 'job.js'])
+<section id="job" class="card job state-queued" data-status-url="{{status_url}}" data-job-id="{{job_id}}"
+         data-osd-images="/static/vendor/openseadragon/images/">
   <h1>Your mosaic</h1>
   <p class="job-id">Job <code>{{job_id}}</code></p>
 
@@ -20,12 +21,29 @@
   <div id="error" class="alert" role="alert" hidden></div>
 
   <div id="result" class="result" hidden>
-    <img id="mosaic" alt="The finished mosaic">
-    <p class="result-meta">
-      <a id="download" class="button" download>Download the mosaic</a>
-      <span id="elapsed" class="elapsed"></span>
+    <div class="viewer-frame">
+      <div id="viewer" class="viewer" role="region" aria-label="The finished mosaic: drag to pan, scroll or pinch to zoom" hidden></div>
+      <img id="mosaic" alt="The finished mosaic" hidden>
+      <p id="tile-tip" class="tile-tip" aria-hidden="true" hidden></p>
+    </div>
+    <p id="tile-caption" class="tile-caption" aria-live="polite">
+      <span id="tile-hint">Zoom in and point at (or tap) a tile to see which picture it is.</span>
+      <span id="tile-which" hidden>Tile: <strong id="tile-label"></strong></span>
     </p>
+    <div class="result-meta">
+      <a id="download" class="button" download>Download the full image</a>
+      <span id="elapsed" class="elapsed"></span>
+    </div>
   </div>
 
-  <p class="again"><a href="/">Make another mosaic</a></p>
+  <div id="share" class="share" hidden>
+    <label for="share-url">Share this mosaic</label>
+    <div class="share-row">
+      <input type="text" id="share-url" readonly>
+      <button type="button" id="copy-link" class="button secondary">Copy link</button>
+    </div>
+    <span id="copy-status" class="status" aria-live="polite"></span>
+  </div>
+
+  <p class="again"><a href="/">Make another mosaic</a> · <a href="/mine">My mosaics</a></p>
 </section>

@@ -1,0 +1,210 @@
+"""The web pages in a real browser (Debian's Chromium, driven by Playwright) against a real node.
+
+The node is the real supervisord.conf (redis with ACL users, web, two workers). One browser uploads a
+photo and tiles through the form, watches the progress bar, explores the finished mosaic in the viewer
+and finds it under My mosaics; a second browser must not see it. Screenshots go to var/screenshots/.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from nodes import ROOT, Node, lay_out
+from support import encode, make_target, make_tiles
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = ROOT / "var" / "screenshots"
+ADMIN_PASSWORD = "browser-" + secrets.token_urlsafe(12)
+TILE_NAMES = [f"friend-{n:02d}.png" for n in range(12)]
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (`make system-deps` installs it)"),
+]
+
+if CHROMIUM.exists():
+    from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    node = lay_out(tmp_path_factory.mktemp("node"), {"web": {"admin_password": ADMIN_PASSWORD}})
+    try:
+        node.start()
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                             args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    folder = tmp_path_factory.mktemp("pictures")
+    target = folder / "target.png"
+    target.write_bytes(encode(make_target(480, 320)))
+    tiles = []
+    for name, tile in zip(TILE_NAMES, make_tiles(len(TILE_NAMES), px=48), strict=True):
+        (folder / name).write_bytes(encode(tile))
+        tiles.append(folder / name)
+    return target, tiles
+
+
+class Console:
+    """Console errors and page errors of a page; CSP violations show up here as errors."""
+
+    def __init__(self, page: Page) -> None:
+        self.messages: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.messages.append(f"page error: {error}"))
+        page.on("response", lambda reply: reply.status >= 400 and self.messages.append(f"{reply.status}: {reply.url}"))
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type in ("error", "warning"):
+            self.messages.append(f"{message.type}: {message.text}")
+
+    def csp_violations(self) -> list[str]:
+        return [m for m in self.messages if "Content Security Policy" in m]
+
+
+def watch_progress(page: Page, timeout: float) -> list[float]:
+    """Values the progress bar shows until the job page says done (or failed)."""
+    seen: list[float] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value, final = page.evaluate("""() => [document.getElementById('progress').value,
+            ['state-done', 'state-failed'].some((c) => document.getElementById('job').classList.contains(c))]""")
+        if not seen or seen[-1] != value:
+            seen.append(float(value))
+        if final:
+            return seen
+        time.sleep(0.1)
+    raise TimeoutError(f"the job page did not finish in {timeout:.0f} s; progress seen: {seen}")
+
+
+def test_make_explore_and_find_a_mosaic(node: Node, browser: Browser, pictures: tuple[Path, list[Path]]) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    target, tiles = pictures
+    context = browser.new_context(viewport={"width": 1200, "height": 860})
+    page = context.new_page()
+    console = Console(page)
+    page.goto(node.base_url + "/")
+
+    page.set_input_files("#target", str(target))
+    page.wait_for_selector("#target-preview:not([hidden])")
+    assert page.get_attribute("#target-thumb", "src", timeout=5000).startswith("blob:")
+    page.set_input_files("#tiles", [str(path) for path in tiles])
+    assert page.locator("#tile-list li").count() == len(tiles)
+    assert page.locator("#tile-list img").first.get_attribute("src").startswith("blob:")
+    page.click("#tile-list li:first-child .tile-remove")  # friend-00 is not wanted after all
+    assert page.locator("#tile-list li").count() == len(tiles) - 1
+    used = TILE_NAMES[1:]
+    assert page.locator("#tile-list .tile-name").all_inner_texts() == used
+
+    page.fill("#grid", "96")
+    page.fill("#tile_px", "32")
+    page.wait_for_function("document.getElementById('estimate').textContent.includes('3,072 × 2,048 px')")
+    assert "MB" in page.inner_text("#estimate")
+    page.click("#submit")
+    page.wait_for_url("**/mosaics/*", timeout=30_000)
+    job_id = page.url.rsplit("/", 1)[1]
+
+    seen = watch_progress(page, timeout=45)
+    print("progress seen:", seen)
+    assert seen[-1] == 1.0 and seen == sorted(seen), seen
+    assert seen[0] < 1.0 and len(set(seen)) >= 2, f"the progress bar never moved: {seen}"
+    assert "state-done" in (page.get_attribute("#job", "class") or ""), page.inner_text("#error")
+
+    # The finished mosaic in the viewer, with its tile map.
+    page.wait_for_selector("#viewer[data-state='open']", timeout=15_000)
+    page.wait_for_selector("#result[data-tilemap='ready']", timeout=15_000)
+    page.wait_for_selector("#viewer[data-loaded='yes']", timeout=15_000)
+    page.screenshot(path=str(SHOTS / "job.png"))
+    box = page.locator("#viewer").bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+    zoom_before = float(page.get_attribute("#viewer", "data-zoom") or 1)
+    page.mouse.move(x, y)
+    for _ in range(4):
+        page.mouse.wheel(0, -400)
+        time.sleep(0.15)
+    page.wait_for_function(f"Number(document.getElementById('viewer').dataset.zoom) > {zoom_before * 2}",
+                           timeout=10_000)
+
+    page.mouse.move(x + 7, y + 5)  # a move inside the canvas names the tile under the pointer
+    page.wait_for_function("document.getElementById('tile-label').textContent.length > 0", timeout=5000)
+    assert page.inner_text("#tile-label") in used
+    assert page.is_visible("#tile-tip") and page.is_visible(".cell-outline")
+    page.wait_for_selector("#viewer[data-loaded='yes']", timeout=15_000)
+    page.screenshot(path=str(SHOTS / "job-zoomed.png"), full_page=True)
+
+    href = page.get_attribute("#download", "href")
+    assert href == f"/media/{job_id}.jpg"
+    download = context.request.get(node.base_url + href)
+    assert download.status == 200 and download.headers["content-type"] == "image/jpeg"
+    assert page.input_value("#share-url") == node.base_url + f"/mosaics/{job_id}"
+
+    # My mosaics lists it, with its thumbnail.
+    page.click("#nav-mine")
+    page.wait_for_url("**/mine")
+    item = page.locator(f".mine-item[data-id='{job_id}']")
+    assert item.count() == 1
+    assert item.locator("img.mine-thumb").get_attribute("src") == f"/media/{job_id}.dz/thumb.jpg"
+    page.wait_for_function("[...document.images].every((img) => img.complete && img.naturalWidth > 0)")
+    page.screenshot(path=str(SHOTS / "mine.png"))
+    assert console.csp_violations() == [] and not any(m.startswith("page error") for m in console.messages), \
+        console.messages
+
+    # Another browser sees none of them.
+    stranger = browser.new_context()
+    other = stranger.new_page()
+    other.goto(node.base_url + "/mine")
+    assert other.locator(".mine-item").count() == 0 and other.is_visible("#mine-empty")
+    assert stranger.request.get(node.base_url + "/api/mine").json() == {"mosaics": []}
+    stranger.close()
+    context.close()
+
+
+def test_phone_width_and_api_errors(node: Node, browser: Browser, pictures: tuple[Path, list[Path]]) -> None:
+    context = browser.new_context(viewport={"width": 380, "height": 800}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    console = Console(page)
+    page.goto(node.base_url + "/")
+    target, tiles = pictures
+    page.set_input_files("#target", str(target))
+    page.set_input_files("#tiles", [str(tiles[0])])
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # nothing sticks out
+    page.fill("#grid", "abc")
+    page.click("#submit")
+    page.wait_for_selector("#form-error:not([hidden])")
+    assert "grid must be COLSxROWS" in page.inner_text("#form-error")
+    assert "rejected" in page.inner_text("#form-error .error-code")
+    page.screenshot(path=str(SHOTS / "phone-error.png"), full_page=True)
+    assert console.csp_violations() == []
+    context.close()
+
+
+def test_admin_page_screenshot(node: Node, browser: Browser) -> None:
+    context = browser.new_context(viewport={"width": 1200, "height": 860},
+                                  http_credentials={"username": "admin", "password": ADMIN_PASSWORD})
+    page = context.new_page()
+    console = Console(page)
+    reply = page.goto(node.base_url + "/admin")
+    assert reply is not None and reply.status == 200, f"/admin answered {reply and reply.status}"
+    page.screenshot(path=str(SHOTS / "admin.png"), full_page=True)
+    assert console.csp_violations() == []
+    context.close()

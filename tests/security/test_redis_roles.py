@@ -1,0 +1,128 @@
+"""Redis ACL roles on a real redis-server: `monitor` reads what /admin and /metrics need and writes nothing;
+web and worker can still count the stats they own (submitted; done, failed and build times)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from support import free_port, start_redis, stop_process
+
+import config
+from config import Settings
+from web.metrics import monitor_client
+from workers import report, stats, status, stream
+from workers.connection import connect
+from workers.keys import Keys
+from workers.options import Options
+from workers.package import JobPackage
+from workers.redis_server import acl_lines
+from workers.status import JobState
+
+pytestmark = pytest.mark.integration
+ROLES = ("web", "worker", "orchestrator", "monitor")
+
+
+def role_settings(port: int, password: str, roles: tuple[str, ...] = ROLES) -> Settings:
+    env = {"TESSERA_REDIS_URL": f"redis://127.0.0.1:{port}/0", "TESSERA_REDIS_PASSWORD": password,
+           **{f"TESSERA_REDIS_{role.upper()}_PASSWORD": f"{password}-{role}" for role in roles}}
+    return config.load(env=env)
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    port, password = free_port(), secrets.token_urlsafe(16)
+    settings = role_settings(port, password)
+    server = start_redis(tmp_path_factory.mktemp("acl-redis"), port=port, password=password,
+                         acl=acl_lines(settings.redis))
+    yield settings
+    stop_process(server.process)
+
+
+@pytest.fixture(scope="module")
+def finished_job(settings: Settings) -> str:
+    """One job queued by web, taken and finished by a worker (with a heartbeat), one dead letter."""
+    keys = Keys(settings.redis.prefix)
+    web, worker = connect(settings.redis, "web"), connect(settings.redis, "worker")
+    packages = [JobPackage.create("http://e.test/t.png", ["http://e.test/a.png"], Options(4, 4, 8, 0))
+                for _ in range(2)]
+    stream.ensure_group(worker, keys)
+    for package in packages:
+        stream.enqueue(web, keys, package)
+    taken = stream.take_new(worker, keys, "node-0")
+    assert taken is not None
+    job_id = taken[1]["id"]
+    finish = status.finish_command(keys, job_id, 60, JobState.DONE, 50, taken[0], result=f"{job_id}.jpg",
+                                   details=json.dumps({"build_seconds": 1.25}))
+    assert worker.eval(*finish) == 1
+    worker.hset(keys.worker("node", 123), mapping={"node": "node", "consumer": "node-0", "state": "idle"})
+    worker.xadd(keys.dead, {"error": "gave up"})
+    return job_id
+
+
+def test_web_and_worker_count_their_stats(settings: Settings, finished_job: str) -> None:
+    counters = stats.read_counters(connect(settings.redis, "admin"), Keys(settings.redis.prefix))
+    assert (counters.submitted, counters.done, counters.build_count) == (2, 1, 1)
+
+
+def test_monitor_reads_what_the_pages_show(settings: Settings, finished_job: str) -> None:
+    monitor, keys = connect(settings.redis, "monitor"), Keys(settings.redis.prefix)
+    assert monitor.ping()
+    assert stats.read_counters(monitor, keys).done == 1
+    assert stats.read_queue(monitor, keys) == stats.QueueNumbers(length=1, pending=0, depth=1, dead=1)
+    assert sum(row[1] for row in stats.per_minute(monitor, keys)) == 1
+    assert [beat["consumer"] for beat in report.workers(monitor, keys)] == ["node-0"]
+    assert report.recent_jobs(monitor, keys)[0][0] == finished_job
+
+
+def forbidden_for_monitor(r: redis.Redis, keys: Keys, job_id: str) -> list[Callable[[], object]]:
+    return [
+        lambda: r.hset(keys.job(job_id), "state", "queued"),
+        lambda: r.hincrby(keys.stats, "done", 1),
+        lambda: r.xadd(keys.jobs, {"id": "x"}),
+        lambda: r.xack(keys.jobs, "workers", "0-1"),
+        lambda: r.xgroup_create(keys.jobs, "evil", id="0"),
+        lambda: r.delete(keys.dead),
+        lambda: r.expire(keys.stats, 1),
+        lambda: r.lpush(keys.recent, "x"),
+        lambda: r.eval("return 1", 0),
+        lambda: r.set("tessera:x", "1"),
+        lambda: r.get("tessera:x"),
+        lambda: r.hgetall(keys.rate("client", 1)),  # a key outside its patterns
+        lambda: r.smembers(keys.client_jobs("client")),
+        lambda: r.flushall(),
+        lambda: r.config_get("requirepass"),
+        lambda: r.keys("*"),
+        lambda: r.acl_list(),
+        lambda: r.publish("ch", "x"),
+    ]
+
+
+def test_monitor_can_write_nothing(settings: Settings, finished_job: str) -> None:
+    monitor, keys = connect(settings.redis, "monitor"), Keys(settings.redis.prefix)
+    for index, attempt in enumerate(forbidden_for_monitor(monitor, keys, finished_job)):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            attempt()
+            pytest.fail(f"forbidden call {index} went through")
+    admin = connect(settings.redis, "admin")
+    assert admin.hget(keys.job(finished_job), "state") == "done" and admin.xlen(keys.dead) == 1
+
+
+def test_web_still_cannot_read_heartbeats_dead_letters_or_minute_stats(settings: Settings, finished_job: str) -> None:
+    web, keys = connect(settings.redis, "web"), Keys(settings.redis.prefix)
+    for attempt in (lambda: web.hgetall(keys.worker("node", 123)), lambda: web.xlen(keys.dead),
+                    lambda: web.hgetall(keys.stats_minute(stats.minute_of(0)))):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            attempt()
+
+
+def test_without_a_monitor_password_there_is_no_monitor_user(tmp_path: Path) -> None:
+    settings = role_settings(6399, "pw", roles=("web", "worker", "orchestrator"))
+    assert settings.redis.acl
+    assert not any(line.startswith("user monitor ") for line in acl_lines(settings.redis))
+    assert monitor_client(settings) is None
+    assert monitor_client(role_settings(6399, "pw")) is not None

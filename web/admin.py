@@ -1,0 +1,100 @@
+"""`GET /admin`: the operator's page: queue, workers per node, jobs per minute, recent failures.
+
+HTTP Basic auth as user `admin` with ``web.admin_password``; without a password the page
+does not exist (404). It reads Redis as the read-only `monitor` user, never as `web`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from bottle import Bottle, HTTPResponse, abort, parse_auth, request, template
+
+from config import Settings
+from web.chart import jobs_chart
+from web.metrics import monitor_client, unavailable
+from web.routes import VIEWS
+from workers import report, stats
+from workers.keys import Keys
+
+log = logging.getLogger("tessera.web.admin")
+USER = "admin"
+CHALLENGE = 'Basic realm="Tessera admin", charset="UTF-8"'
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def authorized(header: str, password: str) -> bool:
+    """Basic credentials match user `admin` and ``password``, compared in constant time."""
+    user, given = parse_auth(header) or ("", "")
+    same_user = hmac.compare_digest(user.encode(), USER.encode())
+    same_password = hmac.compare_digest((given or "").encode(), password.encode())
+    return same_user and same_password
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the page shows, read from Redis in one go."""
+
+    now: float
+    queue: stats.QueueNumbers
+    counters: stats.Counters
+    nodes: dict[str, list[dict[str, Any]]]
+    minutes: list[tuple[int, int, int]]
+    failures: list[dict[str, str]]
+
+
+def read_snapshot(r: redis.Redis, keys: Keys, recent: int) -> Snapshot:
+    now = time.time()
+    nodes: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for beat in report.workers(r, keys):
+        age = max(now - float(beat.get("at") or now), 0.0)
+        nodes[beat.get("node", "?")].append({**beat, "age": age})
+    failures = [{"id": job_id, **job, "ago": _ago(now, job.get("finished_at", ""))}
+                for job_id, job in report.recent_jobs(r, keys, count=recent) if job.get("state") == "failed"]
+    return Snapshot(now=now, queue=stats.read_queue(r, keys), counters=stats.read_counters(r, keys),
+                    nodes=dict(sorted(nodes.items())), minutes=stats.per_minute(r, keys, now), failures=failures)
+
+
+def _ago(now: float, stamp: str) -> str:
+    try:
+        seconds = now - float(stamp)
+    except ValueError:
+        return "?"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def render(snapshot: Snapshot) -> str:
+    minutes = snapshot.minutes
+    last_full = minutes[-2] if len(minutes) > 1 else (0, 0, 0)
+    return template("admin", template_lookup=[VIEWS], title="Operations", snap=snapshot,
+                    per_minute=last_full[1] + last_full[2], this_minute=minutes[-1][1] + minutes[-1][2],
+                    hour=sum(done + failed for _, done, failed in minutes), chart=jobs_chart(minutes))
+
+
+def register(app: Bottle, settings: Settings) -> None:
+    password = settings.web.admin_password
+    client = monitor_client(settings) if password else None
+    keys = Keys(settings.redis.prefix)
+
+    @app.get("/admin")
+    def admin() -> HTTPResponse | str:
+        if not password:
+            abort(404)  # off: the same answer as any unknown page
+        if not authorized(request.environ.get("HTTP_AUTHORIZATION", ""), password):
+            return HTTPResponse("401 Unauthorized\n", status=401, headers={
+                "WWW-Authenticate": CHALLENGE, "Content-Type": "text/plain; charset=utf-8", **NO_STORE})
+        if client is None:
+            return unavailable("redis.monitor_password is not set")
+        try:
+            snapshot = read_snapshot(client, keys, settings.queue.recent_jobs)
+        except redis.RedisError as exc:
+            log.warning("admin: redis: %s", exc)
+            return unavailable("redis unreachable")
+        return HTTPResponse(render(snapshot), status=200, headers={"Content-Type": "text/html; charset=utf-8",
+                                                                   **NO_STORE})

@@ -1,0 +1,67 @@
+// Tessera: "My mosaics". Local times, and a refresh while some of the mosaics are still being built.
+"use strict";
+
+(() => {
+  const list = document.getElementById("mine-list");
+  if (!list) return;
+  const REFRESH_MS = 3000;
+  const FINAL = ["done", "failed"];
+  const LABELS = { queued: "Waiting in the queue", running: "Building…", done: "Done", failed: "Failed" };
+
+  function showTimes() {
+    for (const time of list.querySelectorAll("time[data-created]")) {
+      const seconds = Number(time.dataset.created);
+      if (!time.dataset.created || !Number.isFinite(seconds)) continue;
+      const when = new Date(seconds * 1000);
+      time.dateTime = when.toISOString();
+      time.textContent = when.toLocaleString();
+    }
+  }
+
+  function showStates() {
+    for (const item of list.querySelectorAll(".mine-item")) {
+      const state = item.querySelector(".mine-state");
+      const key = Array.from(item.classList).find((c) => c.startsWith("state-"));
+      if (state && key) state.textContent = LABELS[key.slice(6)] || key.slice(6);
+    }
+  }
+
+  function update(item, mosaic) {
+    for (const c of Array.from(item.classList)) if (c.startsWith("state-")) item.classList.remove(c);
+    item.classList.add(`state-${mosaic.state}`);
+    const placeholder = item.querySelector(".mine-placeholder");
+    if (placeholder && typeof mosaic.thumb_url === "string" && mosaic.thumb_url) {
+      const img = document.createElement("img");
+      img.className = "mine-thumb";
+      img.alt = "";
+      img.src = mosaic.thumb_url;
+      placeholder.replaceWith(img);
+    }
+  }
+
+  function unfinished() {
+    return Array.from(list.querySelectorAll(".mine-item"))
+      .some((item) => !FINAL.some((state) => item.classList.contains(`state-${state}`)));
+  }
+
+  async function refresh() {
+    try {
+      const response = await fetch(list.dataset.api, { cache: "no-store", credentials: "same-origin" });
+      if (response.ok) {
+        const data = await response.json();
+        for (const mosaic of (data && data.mosaics) || []) {
+          const item = list.querySelector(`.mine-item[data-id="${CSS.escape(String(mosaic.id))}"]`);
+          if (item) update(item, mosaic);
+        }
+        showStates();
+      }
+    } catch (err) {
+      /* try again on the next round */
+    }
+    if (unfinished()) setTimeout(refresh, REFRESH_MS);
+  }
+
+  showTimes();
+  showStates();
+  if (unfinished()) setTimeout(refresh, REFRESH_MS);
+})();
