@@ -143,6 +143,7 @@ class MosaicSettings:
     decode_processes: int
     tile_cache: str
     tile_cache_max_mb: int
+    tile_memo_mb: int
 
 
 @dataclass(frozen=True)

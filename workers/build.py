@@ -49,6 +49,16 @@ class LocalSource:
         self.concurrency = FETCH_THREADS if any(_is_url(ref) for ref in refs) else 1
         """Local reads are fastest from one thread; URLs want many."""
 
+    def stamp(self, ref: str) -> tuple[int, int] | int | None:
+        """Changes when the bytes behind ``ref`` may have: a file's size and mtime, a URL's fetch-cache stamp."""
+        if _is_url(ref):
+            return self.fetcher.stamp(ref)
+        try:
+            info = os.stat(ref)
+        except OSError:
+            return None
+        return info.st_size, info.st_mtime_ns
+
     def get(self, ref: str) -> bytes:
         if _is_url(ref):
             return self.fetcher.get(ref)
@@ -83,7 +93,7 @@ def local_settings(settings: Settings, args: argparse.Namespace) -> Settings:
                                  max_cells_per_side=max(limits.max_cells_per_side, LOCAL_SIDE),
                                  max_cells=max(limits.max_cells, LOCAL_SIDE**2),
                                  max_output_pixels=max(limits.max_output_pixels, 2**31))
-    mosaic = settings.mosaic
+    mosaic = dataclasses.replace(settings.mosaic, tile_memo_mb=0)  # one build per process: nothing to reuse
     if args.no_cache:
         mosaic = dataclasses.replace(mosaic, tile_cache="")
     elif args.cache:

@@ -91,6 +91,12 @@ class Fetcher:
             urllib.request.ProxyHandler({}), _PinnedHandler(self.policy),
             _CheckedRedirects(self.policy, settings.max_redirects))
 
+    def stamp(self, url: str) -> int | None:
+        """The fetch cache's stamp of ``url`` (see FetchCache.stamp); None when it is not cached."""
+        if self.cache is None or url.startswith(self.policy.trusted_prefixes):
+            return None
+        return self.cache.stamp(url)
+
     def get(self, url: str) -> bytes:
         self.policy.check(url)
         cacheable = self.cache is not None and not url.startswith(self.policy.trusted_prefixes)

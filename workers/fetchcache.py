@@ -29,6 +29,15 @@ class FetchCache:
         except OSError:
             return None
 
+    def stamp(self, url: str) -> int | None:
+        """When the fresh entry for ``url`` was written (ns), or None when there is none: a new stamp means
+        new bytes may be behind the URL."""
+        try:
+            written = self._path(url).stat().st_mtime_ns
+        except OSError:
+            return None
+        return written if time.time() - written / 1e9 <= self.max_age else None
+
     def put(self, url: str, data: bytes) -> None:
         """Write atomically; a cache that cannot be written is only a missed saving."""
         path = self._path(url)

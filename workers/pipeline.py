@@ -15,6 +15,7 @@ from PIL import Image
 import kernels
 from config import Settings
 from workers import deepzoom as dz
+from workers import tilememo
 from workers.errors import JobRejected
 from workers.images import decode
 from workers.options import check_grid
@@ -141,12 +142,18 @@ def _render_with_zoom(package: JobPackage, prepared: PreparedTiles, assignment: 
 
 
 def _prepare_tiles(package: JobPackage, source: Source, settings: Settings, report: Progress) -> PreparedTiles:
-    px, total = package.options.tile_px, len(package.tiles)
+    px, total, memo_bytes = package.options.tile_px, len(package.tiles), settings.mosaic.tile_memo_mb * 2**20
+    key = tilememo.fingerprint(source, package.tiles, px) if memo_bytes else None
+    if key is not None and (known := tilememo.MEMO.get(key)) is not None:
+        report(f"preparing tiles {total}/{total}", PREPARED)
+        return known
     preparer = TilePreparer(source, px, settings.limits.max_image_pixels, tile_cache(settings, px),
                             settings.mosaic.decode_processes)
     prepared = preparer.run(package.tiles,
                             lambda done, n: report(f"preparing tiles {done}/{n}", 0.02 + (PREPARED - 0.02) * done / n))
     require_tiles(prepared, total, settings.limits.min_tiles)
+    if key is not None:
+        tilememo.MEMO.put(key, prepared, memo_bytes)
     return prepared
 
 

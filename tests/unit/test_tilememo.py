@@ -1,0 +1,114 @@
+"""The in-process memo of tile sets: found by references and stamps, never stale, bounded in bytes."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from support import MemorySource
+
+import config
+from config import Settings
+from workers import tilememo
+from workers.build import LocalSource
+from workers.fetch import Fetcher
+from workers.fetchcache import FetchCache
+from workers.options import Options
+from workers.package import JobPackage
+from workers.pipeline import build_mosaic
+from workers.tiles import PreparedTiles
+
+
+def png(colour: tuple[int, int, int], px: int = 12) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (px, px), colour).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    for i in range(6):
+        (tiles / f"t{i}.png").write_bytes(png((40 * i, 200 - 30 * i, 90)))
+    (tmp_path / "target.png").write_bytes(png((120, 120, 120), 48))
+    return tmp_path
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    base = config.load(env={"TESSERA_PATHS_ROOT": str(tmp_path), "TESSERA_MOSAIC_DECODE_PROCESSES": "1"})
+    return dataclasses.replace(base, mosaic=dataclasses.replace(base.mosaic, tile_cache="", tile_memo_mb=16))
+
+
+@pytest.fixture(autouse=True)
+def empty_memo() -> None:
+    tilememo.MEMO.clear()
+
+
+def refs(folder: Path) -> list[str]:
+    return sorted(str(p) for p in (folder / "tiles").iterdir())
+
+
+def test_a_source_that_cannot_stamp_is_never_memoised() -> None:
+    assert tilememo.fingerprint(MemorySource({"a": b""}), ["a"], 8) is None
+
+
+def test_files_are_stamped_by_size_and_mtime(folder: Path, settings: Settings) -> None:
+    source = LocalSource(Fetcher(settings.fetch), refs(folder))
+    first = tilememo.fingerprint(source, refs(folder), 8)
+    assert first is not None and first == tilememo.fingerprint(source, refs(folder), 8)
+    assert tilememo.fingerprint(source, refs(folder), 9) != first
+    path = Path(refs(folder)[2])
+    os.utime(path, ns=(time.time_ns(), path.stat().st_mtime_ns + 10**9))
+    assert tilememo.fingerprint(source, refs(folder), 8) != first
+    assert tilememo.fingerprint(source, [*refs(folder), str(folder / "missing.png")], 8) is None
+
+
+def test_urls_are_stamped_only_while_their_fetch_cache_entry_is_fresh(tmp_path: Path, settings: Settings) -> None:
+    cache = FetchCache(str(tmp_path / "fetch"), max_age=60)
+    fetcher = Fetcher(settings.fetch, trusted_prefixes=["http://127.0.0.1:9/inputs/"], cache=cache)
+    url = "http://127.0.0.1:9/friend.jpg"
+    assert fetcher.stamp(url) is None
+    cache.put(url, b"bytes")
+    assert fetcher.stamp(url) is not None
+    assert Fetcher(settings.fetch).stamp(url) is None  # no cache: nothing vouches for the bytes
+    cache.put("http://127.0.0.1:9/inputs/x", b"upload")
+    assert fetcher.stamp("http://127.0.0.1:9/inputs/x") is None  # uploads are never cached
+    assert FetchCache(str(tmp_path / "fetch"), max_age=-1).stamp(url) is None  # expired
+
+
+def test_a_set_used_again_is_not_prepared_again_until_a_file_changes(folder: Path, settings: Settings) -> None:
+    tiles = refs(folder)
+    package = JobPackage.create(str(folder / "target.png"), tiles, Options(4, 4, 8, 0, blend=0))
+
+    def build() -> dict[str, object]:
+        return build_mosaic(package, LocalSource(Fetcher(settings.fetch), tiles), settings).details
+
+    first, second = build(), build()
+    assert first["decoded"] == 6 and second["decoded"] == 0 and second["cache_hits"] == 6
+    Path(tiles[0]).write_bytes(png((255, 255, 255), 16))  # new bytes, new size
+    assert build()["decoded"] == 6
+
+
+def test_memo_holds_the_most_recent_sets_within_its_bytes() -> None:
+    def prepared(n: int) -> PreparedTiles:
+        return PreparedTiles(tiles=np.zeros((n, 4, 4, 3), np.uint8))
+
+    memo = tilememo.TileSetMemo()
+    keys = [(4, (f"r{i}",), (i,)) for i in range(3)]
+    memo.put(keys[0], prepared(10), max_bytes=1000)  # 480 bytes
+    memo.put(keys[1], prepared(10), max_bytes=1000)
+    assert memo.get(keys[0]) is not None  # now the most recent
+    memo.put(keys[2], prepared(10), max_bytes=1000)  # evicts keys[1]
+    assert memo.get(keys[1]) is None and memo.get(keys[0]) is not None and memo.get(keys[2]) is not None
+    memo.put((4, ("big",), (0,)), prepared(100), max_bytes=1000)  # larger than the whole memo: not kept
+    assert memo.get((4, ("big",), (0,))) is None
+    hit = memo.get(keys[0])
+    assert hit is not None and not hit.tiles.flags.writeable and hit.decoded == 0 and hit.cache_hits == 10
