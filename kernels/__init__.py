@@ -11,11 +11,11 @@ import numpy as np
 from .assign import assign_tiles
 from .color import srgb_to_lab
 from .features import block_means, cell_features, tile_features
-from .match import nearest_candidates, nearest_tiles, principal_axes
+from .match import nearest_candidates, nearest_tiles, principal_axes, principal_frame, to_frame
 from .render import blend_offsets, render
 
 __all__ = ["srgb_to_lab", "block_means", "tile_features", "cell_features", "nearest_tiles", "nearest_candidates",
-           "principal_axes", "assign_tiles", "blend_offsets", "render", "warm_up"]
+           "principal_axes", "principal_frame", "to_frame", "assign_tiles", "blend_offsets", "render", "warm_up"]
 
 
 def warm_up() -> None:

@@ -7,7 +7,7 @@ from numba import prange
 
 from ._jit import ngjit, ngjit_parallel
 
-__all__ = ["nearest_tiles", "nearest_candidates", "principal_axes", "sorted_tiles"]
+__all__ = ["nearest_tiles", "nearest_candidates", "principal_axes", "principal_frame", "to_frame", "sorted_tiles"]
 
 
 @ngjit_parallel
@@ -255,12 +255,37 @@ def sorted_tiles(tile_feats: np.ndarray, bound_dims: int) -> tuple[np.ndarray, n
     return tiles, ids, rank, np.ascontiguousarray(tiles[:, :p].T)
 
 
-def principal_axes(cell_feats: np.ndarray, tile_feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both feature sets in the tiles' principal axes (centred, largest variance first).
+def principal_frame(tile_feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The tiles' principal axes: ``(mean, rotation)``, float32 ``(D,)`` and ``(D, D)``, largest variance first.
 
     The rotation is orthonormal, so distances are kept (up to float32 rounding); what changes is that the
     first few features carry most of the spread, which lets :func:`nearest_candidates` and
     :func:`kernels.assign_tiles` prune most tiles on their first ``bound_dims`` features alone.
+    """
+    tiles = _check_feats("tile_feats", tile_feats)
+    if tiles.shape[0] < 1:
+        raise ValueError(f"tile_feats must hold at least one tile, got shape {tiles.shape}")
+    mean = tiles.mean(axis=0, dtype=np.float64)
+    centred = tiles.astype(np.float64) - mean
+    _, vectors = np.linalg.eigh(centred.T @ centred)
+    rot = np.ascontiguousarray(vectors[:, ::-1])
+    # Fix each axis's sign (eigh may flip it between platforms): largest component positive.
+    signs = np.sign(rot[np.abs(rot).argmax(axis=0), np.arange(rot.shape[1])])
+    rot *= np.where(signs == 0, 1.0, signs)
+    return mean.astype(np.float32), rot.astype(np.float32)
+
+
+def to_frame(feats: np.ndarray, frame: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """``feats`` (float32 ``(M, D)``) in a :func:`principal_frame`; float32, C-contiguous."""
+    mean, rot = frame
+    feats = _check_feats("feats", feats)
+    if feats.shape[1] != rot.shape[0]:
+        raise ValueError(f"feature length {feats.shape[1]} does not match the frame's {rot.shape[0]}")
+    return np.ascontiguousarray((feats - mean) @ rot, dtype=np.float32)
+
+
+def principal_axes(cell_feats: np.ndarray, tile_feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both feature sets in the tiles' :func:`principal_frame` (centred, largest variance first).
 
     Returns
     -------
@@ -271,16 +296,8 @@ def principal_axes(cell_feats: np.ndarray, tile_feats: np.ndarray) -> tuple[np.n
     tiles = _check_feats("tile_feats", tile_feats)
     if cells.shape[1] != tiles.shape[1] or tiles.shape[0] < 1:
         raise ValueError(f"bad shapes: cell_feats {cells.shape}, tile_feats {tiles.shape}")
-    mean = tiles.mean(axis=0, dtype=np.float64)
-    centred = tiles.astype(np.float64) - mean
-    _, vectors = np.linalg.eigh(centred.T @ centred)
-    rot = np.ascontiguousarray(vectors[:, ::-1])
-    # Fix each axis's sign (eigh may flip it between platforms): largest component positive.
-    signs = np.sign(rot[np.abs(rot).argmax(axis=0), np.arange(rot.shape[1])])
-    rot *= np.where(signs == 0, 1.0, signs)
-    rot32, mean32 = rot.astype(np.float32), mean.astype(np.float32)
-    return (np.ascontiguousarray((cells - mean32) @ rot32, dtype=np.float32),
-            np.ascontiguousarray((tiles - mean32) @ rot32, dtype=np.float32))
+    frame = principal_frame(tiles)
+    return to_frame(cells, frame), to_frame(tiles, frame)
 
 
 def nearest_candidates(cell_feats: np.ndarray, tile_feats: np.ndarray, count: int,

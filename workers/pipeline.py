@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,7 +108,7 @@ def build_mosaic(package: JobPackage, fetcher: Source, settings: Settings, repor
         small = np.asarray(target.resize((cols * settings.mosaic.sample_px, rows * settings.mosaic.sample_px),
                                          Image.Resampling.BOX), dtype=np.uint8)
         del target
-        assignment = match(small, prepared.tiles, rows, cols, rules)
+        assignment = match(small, prepared.tiles, rows, cols, rules, prepared.derived)
         offsets = _offsets(small, prepared.tiles, assignment, rules.blend, settings.mosaic.blend_grid)
     report(f"matched {rows * cols} cells; rendering", MATCHED)
     if deepzoom and settings.results.deepzoom and fmt == "jpeg":
@@ -166,21 +166,34 @@ def _rules(package: JobPackage, settings: Settings, px: int, tiles: int) -> Rule
                  seed=package.options.seed)
 
 
-def match(small: np.ndarray, tiles: np.ndarray, rows: int, cols: int, rules: Rules) -> np.ndarray:
-    """Tile index per cell, (rows, cols); ``small`` is the target at ``rows*s`` x ``cols*s`` pixels."""
+def match(small: np.ndarray, tiles: np.ndarray, rows: int, cols: int, rules: Rules,
+          derived: dict[Hashable, Any] | None = None) -> np.ndarray:
+    """Tile index per cell, (rows, cols); ``small`` is the target at ``rows*s`` x ``cols*s`` pixels.
+
+    ``derived``: what was computed from these same tiles before (their features), reused and added to."""
     weights = np.ones(3 * rules.k * rules.k, dtype=np.float32)
     weights[0::3] = rules.lightness_weight  # features are (L, a, b) per block
-    cell_feats = kernels.cell_features(small, rows, cols, rules.k) * weights
-    tile_feats = kernels.tile_features(tiles, rules.k) * weights
     # Same distances in the tiles' principal axes: the first few features then bound the rest, so the exact
     # searches below skip most tiles after a few features.
-    cell_feats, tile_feats = kernels.principal_axes(cell_feats, tile_feats)
+    frame, tile_feats = _tile_features(tiles, rules, weights, {} if derived is None else derived)
+    cell_feats = kernels.to_frame(kernels.cell_features(small, rows, cols, rules.k) * weights, frame)
     # A few candidates per cell; the rare cell whose candidates are all blocked gets an exact (pruned) full scan.
     count = 1 if not (rules.min_distance or rules.max_uses or rules.penalty) else rules.candidates
     cand_idx, cand_d = kernels.nearest_candidates(cell_feats, tile_feats, count, BOUND_DIMS)
     order = visiting_order(cand_d[:, 0], rules.seed)
     return kernels.assign_tiles(cand_idx, cand_d, cell_feats, tile_feats, (rows, cols), order,
                                 rules.min_distance, rules.max_uses, rules.penalty, BOUND_DIMS)
+
+
+def _tile_features(tiles: np.ndarray, rules: Rules, weights: np.ndarray,
+                   derived: dict[Hashable, Any]) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """The tiles' principal frame and their features in it, computed once per tile set and rules."""
+    key = ("features", rules.k, rules.lightness_weight)
+    if key not in derived:
+        feats = kernels.tile_features(tiles, rules.k) * weights
+        frame = kernels.principal_frame(feats)
+        derived[key] = (frame, kernels.to_frame(feats, frame))
+    return derived[key]
 
 
 def visiting_order(best: np.ndarray, seed: int) -> np.ndarray:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -44,6 +44,8 @@ class PreparedTiles:
     sources: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     """int64 (N,): the index in the job's tile list of each tile in ``tiles``."""
     skipped: list[str] = field(default_factory=list)
+    derived: dict[Hashable, Any] = field(default_factory=dict)
+    """What later stages computed from these tiles alone (their features), kept with them in the memo."""
     duplicates: int = 0
     cache_hits: int = 0
     decoded: int = 0

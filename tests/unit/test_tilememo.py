@@ -21,7 +21,7 @@ from workers.fetch import Fetcher
 from workers.fetchcache import FetchCache
 from workers.options import Options
 from workers.package import JobPackage
-from workers.pipeline import build_mosaic
+from workers.pipeline import BuildResult, build_mosaic
 from workers.tiles import PreparedTiles
 
 
@@ -88,13 +88,14 @@ def test_a_set_used_again_is_not_prepared_again_until_a_file_changes(folder: Pat
     tiles = refs(folder)
     package = JobPackage.create(str(folder / "target.png"), tiles, Options(4, 4, 8, 0, blend=0))
 
-    def build() -> dict[str, object]:
-        return build_mosaic(package, LocalSource(Fetcher(settings.fetch), tiles), settings).details
+    def build() -> BuildResult:
+        return build_mosaic(package, LocalSource(Fetcher(settings.fetch), tiles), settings)
 
     first, second = build(), build()
-    assert first["decoded"] == 6 and second["decoded"] == 0 and second["cache_hits"] == 6
+    assert first.details["decoded"] == 6 and second.details["decoded"] == 0 and second.details["cache_hits"] == 6
+    assert second.data == first.data  # the memoised tiles and their features give the same mosaic
     Path(tiles[0]).write_bytes(png((255, 255, 255), 16))  # new bytes, new size
-    assert build()["decoded"] == 6
+    assert build().details["decoded"] == 6
 
 
 def test_memo_holds_the_most_recent_sets_within_its_bytes() -> None:
