@@ -134,23 +134,27 @@ def bench_target(work: Path, name: str, target: Path, tiles: Path, lib: Path, ce
     return rows
 
 
-def in_worker(target: Path, tiles: Path, cache: Path, cells: int, repeats: int) -> list[dict[str, object]]:
-    """Warm builds through build_mosaic in one warmed-up process, as a worker runs them; their details."""
+def in_worker(target: Path, tiles: Path, cache: Path, cells: int, repeats: int, memo: bool) -> list[dict[str, object]]:
+    """Warm builds through build_mosaic in one warmed-up process, as a worker runs them; their details.
+
+    ``memo``: the worker's in-memory tile sets on (the second build on finds the set there) or off (each build
+    reads and hashes every tile to find it in the node's tile cache)."""
     code = (
         "import json, sys, dataclasses, time; import config, kernels; from workers.build import LocalSource, "
         "tile_refs; from workers.fetch import Fetcher; from workers.options import Options; "
         "from workers.package import JobPackage; from workers.pipeline import build_mosaic\n"
-        "t, tiles, cache, cells, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])\n"
+        "t, tiles, cache, cells, n, memo = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), "
+        "int(sys.argv[5]), int(sys.argv[6])\n"
         "s = config.load(None); s = dataclasses.replace(s, limits=dataclasses.replace(s.limits, max_tiles=10**6), "
-        "mosaic=dataclasses.replace(s.mosaic, tile_cache=cache)); kernels.warm_up()\n"
+        "mosaic=dataclasses.replace(s.mosaic, tile_cache=cache, tile_memo_mb=memo)); kernels.warm_up()\n"
         "refs = tile_refs(tiles); pkg = JobPackage.create(t, refs, Options(cells, cells, 32, 0))\n"
-        "for _ in range(n):\n"
+        "for _ in range(n + 1):  # the first fills the memo when it is on\n"
         "    t0 = time.perf_counter(); d = build_mosaic(pkg, LocalSource(Fetcher(s.fetch), refs), s).details\n"
         "    d['total'] = round(time.perf_counter() - t0, 4); print(json.dumps(d))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(target), str(tiles), str(cache), str(cells), str(repeats)],
-                         check=True, capture_output=True, text=True, cwd=ROOT).stdout
-    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    out = subprocess.run([sys.executable, "-c", code, str(target), str(tiles), str(cache), str(cells), str(repeats),
+                          "128" if memo else "0"], check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")][1:]
 
 
 def print_table(title: str, rows: list[Row], mp_prepare: Run) -> None:
@@ -204,10 +208,12 @@ def main() -> int:
             rows = bench_target(args.work, name, target, tiles, lib, cells, args.repeats, env)
             print_table(f"{name}: {tiles.name}, {cells}x{cells} cells of {PX} px, target {target.stem}", rows, prepare)
             if name == "W2":
-                runs = in_worker(target, tiles, args.work / f"cache-{name}", cells, args.repeats)
-                totals = [r["total"] for r in runs]
-                print(f"in a warmed-up worker process (warm cache, defaults): build_mosaic median "
-                      f"{statistics.median(totals):.3f} s; timings of the last: {runs[-1]['timings']}")
+                for memo in (False, True):
+                    runs = in_worker(target, tiles, args.work / f"cache-{name}", cells, args.repeats, memo)
+                    totals = [r["total"] for r in runs]
+                    print(f"in a warmed-up worker process (warm tile cache, memo {'on' if memo else 'off'}, "
+                          f"defaults): build_mosaic median {statistics.median(totals):.3f} s; "
+                          f"timings of the last: {runs[-1]['timings']}")
             sys.stdout.flush()
     return 0
 
