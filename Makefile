@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 CTL := $(BIN)/supervisorctl -c supervisord.conf
 export NUMBA_CACHE_DIR := $(CURDIR)/var/numba-cache
 
-.PHONY: demo test stop status lint typecheck unit system-deps deps vendor
+.PHONY: demo test stop status lint typecheck unit system-deps deps local-config vendor
 
 demo: deps
 	@mkdir -p var/log
@@ -45,7 +45,7 @@ typecheck: deps
 unit: deps
 	$(BIN)/python -m pytest -q tests/unit
 
-deps: system-deps $(STAMP) config/local.yaml
+deps: system-deps $(STAMP) local-config
 
 # redis-server, openssh-server (sshd for the orchestrator's tests) and chromium (the browser tests) come from
 # Debian; the rest lives in the virtualenv.
@@ -70,8 +70,9 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,demo]'
 	touch $(STAMP)
 
-config/local.yaml: | $(STAMP)
-	$(BIN)/tessera init --path $@
+# Every time: writes config/local.yaml once, and later adds any secret a newer version needs (never changes one).
+local-config: | $(STAMP)
+	@$(BIN)/tessera init --path config/local.yaml
 
 # OpenSeadragon from the npm registry at the version pinned in web/frontend/package-lock.json, copied into
 # web/static/vendor/ (committed: neither `make demo` nor CI needs npm). Run after changing the pin.

@@ -1,7 +1,8 @@
 """`GET /admin`: the operator's page: queue, workers per node, jobs per minute, recent failures.
 
 HTTP Basic auth as user `admin` with ``web.admin_password``; without a password the page
-does not exist (404). It reads Redis as the read-only `monitor` user, never as `web`.
+does not exist (404). It reads Redis as the read-only `monitor` user, never as `web`; only the
+count of failed logins per client address (web/ratelimit.py) is written, as `web`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import redis
 from bottle import Bottle, HTTPResponse, abort, parse_auth, request, template
 
 from config import Settings
+from web import ratelimit
 from web.chart import jobs_chart
 from web.metrics import monitor_client, unavailable
 from web.routes import VIEWS
@@ -27,6 +29,9 @@ log = logging.getLogger("tessera.web.admin")
 USER = "admin"
 CHALLENGE = 'Basic realm="Tessera admin", charset="UTF-8"'
 NO_STORE = {"Cache-Control": "no-store"}
+TEXT = {"Content-Type": "text/plain; charset=utf-8", **NO_STORE}
+MAX_LOGIN_FAILURES = 10
+"""Wrong credentials per client address a minute; then 429, the right password too, until the minute ends."""
 
 
 def authorized(header: str, password: str) -> bool:
@@ -77,7 +82,28 @@ def render(snapshot: Snapshot) -> str:
                     hour=sum(done + failed for _, done, failed in minutes), chart=jobs_chart(minutes))
 
 
-def register(app: Bottle, settings: Settings) -> None:
+def check_login(r: redis.Redis, keys: Keys, password: str) -> HTTPResponse | None:
+    """None when this request may see the page; else its 401, 429 (too many failures) or 503 answer."""
+    address = request.environ.get("REMOTE_ADDR", "")  # not X-Forwarded-For: spoofable
+    client, header = ratelimit.client_id(address), request.environ.get("HTTP_AUTHORIZATION", "")
+    try:
+        wait = ratelimit.login_blocked(r, keys, client, MAX_LOGIN_FAILURES)
+        if wait:
+            return HTTPResponse("429 Too Many Requests: too many failed logins\n", status=429,
+                                headers={"Retry-After": str(wait), **TEXT})
+        if authorized(header, password):
+            return None
+        if header:  # a browser's first request carries no credentials: that is no failed login
+            ratelimit.login_failed(r, keys, client)
+            log.warning("admin: wrong credentials from %s", address)
+    except redis.RedisError as exc:
+        log.warning("admin: redis: %s", exc)
+        return unavailable("redis unreachable")
+    return HTTPResponse("401 Unauthorized\n", status=401, headers={"WWW-Authenticate": CHALLENGE, **TEXT})
+
+
+def register(app: Bottle, settings: Settings, web_redis: redis.Redis) -> None:
+    """Add /admin; ``web_redis`` (the `web` user) counts failed logins, the `monitor` user reads the rest."""
     password = settings.web.admin_password
     client = monitor_client(settings) if password else None
     keys = Keys(settings.redis.prefix)
@@ -86,9 +112,9 @@ def register(app: Bottle, settings: Settings) -> None:
     def admin() -> HTTPResponse | str:
         if not password:
             abort(404)  # off: the same answer as any unknown page
-        if not authorized(request.environ.get("HTTP_AUTHORIZATION", ""), password):
-            return HTTPResponse("401 Unauthorized\n", status=401, headers={
-                "WWW-Authenticate": CHALLENGE, "Content-Type": "text/plain; charset=utf-8", **NO_STORE})
+        refused = check_login(web_redis, keys, password)
+        if refused is not None:
+            return refused
         if client is None:
             return unavailable("redis.monitor_password is not set")
         try:

@@ -46,7 +46,7 @@ def make_app(settings: Settings) -> Bottle:
     register(app, ctx)
     mine.register(app, ctx)  # My mosaics: /mine, /api/mine
     metrics.register(app, settings)  # /metrics for Prometheus, as the read-only monitor user
-    admin.register(app, settings)  # /admin, the operator's page (off without web.admin_password)
+    admin.register(app, settings, ctx.redis)  # /admin, the operator's page (off without web.admin_password)
     app.add_hook("after_request", _security_headers)
     for code in (400, 404, 405, 413, 500):
         app.error(code)(_error_page)

@@ -1,4 +1,4 @@
-"""Per-client limits kept in Redis: submissions per minute and jobs not yet finished."""
+"""Per-client limits kept in Redis: submissions per minute, jobs not yet finished, failed admin logins."""
 
 from __future__ import annotations
 
@@ -28,6 +28,22 @@ def rate_exceeded(r: redis.Redis, keys: Keys, client: str, per_minute: int) -> i
     pipe.expire(key, WINDOW * 2)
     count = int(pipe.execute()[0])
     return max(1, int(WINDOW - now % WINDOW)) if count > per_minute else 0
+
+
+def login_blocked(r: redis.Redis, keys: Keys, client: str, max_failures: int) -> int:
+    """Seconds until the client may try to log in again after ``max_failures`` in this window, or 0."""
+    now = time.time()
+    failures = int(cast(str | None, r.hget(keys.login_failures(int(now // WINDOW)), client)) or 0)
+    return max(1, int(WINDOW - now % WINDOW)) if failures >= max_failures else 0
+
+
+def login_failed(r: redis.Redis, keys: Keys, client: str) -> None:
+    """Count one failed login of the client in this window (one hash per window, so HGET can read it)."""
+    key = keys.login_failures(int(time.time() // WINDOW))
+    pipe = r.pipeline(transaction=True)
+    pipe.hincrby(key, client, 1)
+    pipe.expire(key, WINDOW * 2)
+    pipe.execute()
 
 
 def active_jobs(r: redis.Redis, keys: Keys, client: str) -> int:

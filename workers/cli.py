@@ -25,7 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tessera", description="Tessera: an elastic photo-mosaic service.")
     parser.add_argument("--config", help="local YAML config (default: $TESSERA_CONFIG or config/local.yaml)")
     sub = parser.add_subparsers(dest="command", required=True)
-    init = sub.add_parser("init", help="write config/local.yaml with generated secrets (kept if present)")
+    init = sub.add_parser("init", help="write config/local.yaml with generated secrets; adds missing ones, "
+                                       "never changes a value")
     init.add_argument("--path", default=str(config.settings.LOCAL_FILE))
     sub.add_parser("redis", help="run the embedded redis-server (as supervisord's `redis` program)")
     worker = sub.add_parser("worker", help="run one worker process")
@@ -58,11 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "init":
-        from workers.local_config import write_local_config
-
-        written = write_local_config(Path(args.path))
-        print(f"{'wrote' if written else 'kept'} {args.path}")
-        return RET_OK
+        return _init(Path(args.path))
     try:
         settings = config.load(config.locate(args.config))
         if args.command not in NO_SECRETS:
@@ -71,6 +68,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tessera: {exc}", file=sys.stderr)
         return RET_CONFIG
     return _run(args, settings)
+
+
+def _init(path: Path) -> int:
+    from workers.local_config import LocalConfigError, ensure_secrets
+
+    existed = path.exists()
+    try:
+        added = ensure_secrets(path)
+    except (LocalConfigError, OSError) as exc:
+        print(f"tessera init: {exc}", file=sys.stderr)
+        return RET_CONFIG
+    if not existed:
+        print(f"wrote {path} (generated secrets, mode 0600)")
+    elif added:
+        print(f"added to {path}: {', '.join(added)} (running processes see them after a restart: "
+              "`make stop && make demo`)")
+    else:
+        print(f"kept {path}: no secret missing")
+    return RET_OK
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

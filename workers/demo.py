@@ -75,7 +75,19 @@ def _demo(base: str, settings: Settings, grid: str, tile_px: int) -> int:
         return 1
     result = Path(settings.paths.media) / view["result_url"].rsplit("/", 1)[-1]
     print(f"done in {seconds:.1f} s")
-    print(f"  page:   {base}{reply['page_url']}")
-    print(f"  result: {result}")
-    print(f"  form:   {base}/")
+    print("\n".join(where_to_look(base, settings, reply["page_url"], result)))
     return 0
+
+
+def where_to_look(base: str, settings: Settings, page_url: str, result: Path) -> list[str]:
+    """The closing lines: the mosaic, the other pages, and how to get into /admin."""
+    admin = ("user admin, password: web.admin_password in config/local.yaml" if settings.web.admin_password
+             else "off: set web.admin_password (`tessera init` adds one)")
+    readable = settings.redis.monitor_password or not settings.redis.acl  # else no `monitor` user: 503
+    metrics = "Prometheus text" if readable else "503: set redis.monitor_password (`tessera init` adds one)"
+    return [f"  mosaic:  {base}{page_url}",
+            f"  file:    {result}",
+            f"  new:     {base}/",
+            f"  mine:    {base}/mine  (mosaics made from your browser)",
+            f"  admin:   {base}/admin  ({admin})",
+            f"  metrics: {base}/metrics  ({metrics})"]

@@ -42,6 +42,10 @@ class Keys:
         """Submissions of one client (hashed address) in one rate-limit window."""
         return f"{self.prefix}:rate:{client}:{window}"
 
+    def login_failures(self, window: int) -> str:
+        """A hash of failed /admin logins in one rate-limit window: hashed client address -> count."""
+        return f"{self.prefix}:rate:admin-login:{window}"
+
     def client_jobs(self, client: str) -> str:
         """The set of a client's jobs that may still be unfinished."""
         return f"{self.prefix}:client:{client}"

@@ -1,34 +1,111 @@
-"""`tessera init`: write the local config with generated secrets, once (never committed)."""
+"""`tessera init`: write the local config's generated secrets (never committed), and add new ones later.
+
+A file written before a secret existed (say redis.monitor_password) gets just the missing keys;
+values already there, comments and layout are left as they are. Runs on every `make demo`/`make test`.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import tempfile
 from pathlib import Path
+from typing import Any
 
-TEMPLATE = """\
-# Written by `tessera init`; holds secrets: keep it out of version control.
-redis:
-  password: "{password}"
-  web_password: "{web}"
-  worker_password: "{worker}"
-  orchestrator_password: "{orchestrator}"
-  monitor_password: "{monitor}"
-web:
-  signing_key: "{signing_key}"
-  admin_password: "{admin}"
-"""
+import yaml
+
+HEADER = "# Written by `tessera init`; holds secrets: keep it out of version control.\n"
+SECRETS = (("redis", "password"), ("redis", "web_password"), ("redis", "worker_password"),
+           ("redis", "orchestrator_password"), ("redis", "monitor_password"),
+           ("web", "signing_key"), ("web", "admin_password"))
+"""Every generated secret, in the order a fresh file lists them."""
 
 
-def write_local_config(path: Path) -> bool:
-    """Create the file with fresh secrets; an existing file is kept (True when written)."""
-    if path.exists():
-        return False
+class LocalConfigError(ValueError):
+    """The existing file cannot be read as YAML or extended without changing what it says."""
+
+
+def ensure_secrets(path: Path) -> list[str]:
+    """Add every missing secret to ``path`` (created if absent); return the `section.key` names added.
+
+    A key that is present is never changed, even when empty (``admin_password: ""`` keeps /admin off).
+    The file is replaced atomically and left readable by its owner only.
+    """
+    path = path.resolve()  # a symlinked local.yaml stays a link; its target is rewritten
+    old = path.read_text() if path.exists() else ""
+    before = _parse(old, path)
+    missing = [(section, key) for section, key in SECRETS if key not in (before.get(section) or {})]
+    if not missing:
+        return []
+    text = old if old.startswith("#") else HEADER + old
+    for section in dict.fromkeys(section for section, _ in missing):
+        text = _insert(text, section, [f'{key}: "{secrets.token_urlsafe(32)}"' for s, key in missing if s == section])
+    _check(before, _parse(text, path), missing, path)
+    _write_private(path, text)
+    return [f"{section}.{key}" for section, key in missing]
+
+
+def _parse(text: str, path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as exc:
+        raise LocalConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or any(not isinstance(data.get(s) or {}, dict) for s, _ in SECRETS):
+        raise LocalConfigError(f"{path}: expected sections `redis:` and `web:` as mappings")
+    return data
+
+
+def _insert(text: str, section: str, entries: list[str]) -> str:
+    """Put ``entries`` first under the block section ``section:``, or append that section at the end."""
+    lines = text.splitlines(keepends=True)
+    header = re.compile(rf"^{re.escape(section)}:\s*(#.*)?$")
+    for index, current in enumerate(lines):
+        if header.match(current.rstrip("\n")):
+            indent = _child_indent(lines[index + 1:])
+            lines[index + 1:index + 1] = [f"{indent}{entry}\n" for entry in entries]
+            return "".join(lines)
+    body = "".join(lines)
+    if body and not body.endswith("\n"):
+        body += "\n"
+    return body + f"{section}:\n" + "".join(f"  {entry}\n" for entry in entries)
+
+
+def _child_indent(rest: list[str]) -> str:
+    """The indentation of a section's first key (two spaces for an empty section)."""
+    for current in rest:
+        stripped = current.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = current[:len(current) - len(current.lstrip())]
+        return indent or "  "
+    return "  "
+
+
+def _check(before: dict[str, Any], after: dict[str, Any], added: list[tuple[str, str]], path: Path) -> None:
+    """The edited text must say everything the old one said, plus the added keys (else write nothing)."""
+    expected = {name: dict(value) if isinstance(value, dict) else value for name, value in before.items()}
+    for section, key in added:
+        expected.setdefault(section, None)
+        expected[section] = {**(expected[section] or {}), key: (after.get(section) or {}).get(key)}
+    if after != expected or any(not (after[s] or {}).get(k) for s, k in added):
+        raise LocalConfigError(f"{path}: cannot add {', '.join(f'{s}.{k}' for s, k in added)} without rewriting "
+                               "the file; add them by hand (see config/defaults.yaml)")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Temp file (0600) in the same folder, flushed, then renamed over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = TEMPLATE.format(**{name: secrets.token_urlsafe(32)
-                              for name in ("password", "web", "worker", "orchestrator", "monitor", "signing_key",
-                                           "admin")})
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    return True
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp, 0o600)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

@@ -6,10 +6,12 @@ The worker also shows the structured logs: its JSON lines carry each job's id.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,10 +19,12 @@ from email.message import Message
 from pathlib import Path
 
 import pytest
+import redis
 from prometheus_client.parser import text_string_to_metric_families
 from support import encode, free_port, make_target, make_tiles, stop_process, wait_until
 from webapp import SettingsFactory, WebServer, serving
 
+from web.admin import MAX_LOGIN_FAILURES
 from workers import client
 
 pytestmark = pytest.mark.integration
@@ -146,3 +150,35 @@ def test_redis_down_is_503_not_a_traceback(make_settings: SettingsFactory) -> No
         for auth in (None, ("admin", PASSWORD)):
             code, headers, body = get(server.base_url + ("/admin" if auth else "/metrics"), auth)
             assert code == 503 and "Traceback" not in body and headers["Retry-After"]
+
+
+def get_from(source: str, url: str, auth: tuple[str, str]) -> int:
+    """The status of GET ``url`` sent from another loopback address (a different client to the limiter)."""
+    host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
+    token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+    connection = http.client.HTTPConnection(host, int(port), timeout=30, source_address=(source, 0))
+    try:
+        connection.request("GET", "/admin", headers={"Authorization": f"Basic {token}"})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_failed_logins_are_limited_per_address(admin_web: WebServer, r: redis.Redis) -> None:
+    if time.time() % 60 > 50:  # one-minute windows: do the whole burst inside one
+        time.sleep(60.5 - time.time() % 60)
+    url, wrong = admin_web.base_url + "/admin", ("admin", "wrong")
+    for _ in range(3):  # a browser's first request, without credentials, is not a failed login
+        assert get(url)[0] == 401
+    for attempt in range(MAX_LOGIN_FAILURES):
+        assert get(url, wrong)[0] == 401, attempt
+    for auth in (("admin", PASSWORD), wrong, None):  # the right password too, until the minute is over
+        code, headers, body = get(url, auth)
+        assert code == 429 and 1 <= int(headers["Retry-After"]) <= 60 and "Traceback" not in body, auth
+        assert headers["Cache-Control"] == "no-store" and "WWW-Authenticate" not in headers
+    assert get_from("127.0.0.2", url, ("admin", PASSWORD)) == 200  # counted per client address
+    counts = list(r.scan_iter(match=f"{admin_web.settings.redis.prefix}:rate:admin-login:*"))
+    assert len(counts) == 1 and 60 < r.ttl(counts[0]) <= 120  # the window's count expires on its own
+    assert list(r.hgetall(counts[0]).values()) == [str(MAX_LOGIN_FAILURES)]  # hashed addresses, not addresses
+    r.delete(*counts)  # as when the minute has passed
+    assert get(url, ("admin", PASSWORD))[0] == 200

@@ -14,6 +14,7 @@ from support import free_port, start_redis, stop_process
 
 import config
 from config import Settings
+from web import ratelimit
 from web.metrics import monitor_client
 from workers import report, stats, status, stream
 from workers.connection import connect
@@ -126,3 +127,11 @@ def test_without_a_monitor_password_there_is_no_monitor_user(tmp_path: Path) -> 
     assert not any(line.startswith("user monitor ") for line in acl_lines(settings.redis))
     assert monitor_client(settings) is None
     assert monitor_client(role_settings(6399, "pw")) is not None
+
+
+def test_web_counts_failed_admin_logins(settings: Settings) -> None:
+    web, keys = connect(settings.redis, "web"), Keys(settings.redis.prefix)
+    for _ in range(3):
+        ratelimit.login_failed(web, keys, "client-a")
+    assert ratelimit.login_blocked(web, keys, "client-a", 3) > 0
+    assert ratelimit.login_blocked(web, keys, "client-b", 3) == 0
