@@ -60,13 +60,13 @@ def scale(settings: Settings, path: str | None, dry_run: bool) -> int:
     r, keys = connect(settings.redis, "orchestrator"), Keys(settings.redis.prefix)
     load = read_load(r, keys)
     try:
-        records = Registry(r, keys).all()
+        records, memory = Registry(r, keys).all(), Registry(r, keys).load_timers()
     except REDIS_DOWN as exc:
-        records = {}
+        records, memory = {}, Memory()
         print(f"registry unavailable: {exc}")
-    decision, _ = decide(scaling, load, records, Memory(), time.time())
+    decision, _ = decide(scaling, load, records, memory, time.time())
     print(f"would {decision}")
-    print("(timers start with this pass: sustained load is judged by the running orchestrator)")
+    print("(with the running orchestrator's timers, as last saved in the registry)")
     return RET_OK if load is not None else RET_CONNECT
 
 

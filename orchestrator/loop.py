@@ -1,7 +1,8 @@
 """The control loop: read load, ask the policy, add or remove nodes over SSH, record it all in the registry.
 
 Adding or removing a node runs in a thread of its own, so a slow node never stalls the loop; the
-registry says ``starting``/``draining`` meanwhile, and a restarted orchestrator takes those up again.
+registry says ``starting``/``draining`` meanwhile, and a restarted orchestrator takes those up again,
+with the policy's timers (kept in the registry too), so a restart neither skips nor restarts a cooldown.
 A node that cannot be reached is marked failed with the reason, and the policy retries it with backoff.
 """
 
@@ -49,7 +50,8 @@ class Orchestrator:
         self.keys = Keys(settings.redis.prefix)
         self.r = connect(settings.redis, "orchestrator")
         self.registry = Registry(self.r, self.keys)
-        self.memory = Memory()
+        self.memory: Memory | None = None
+        """The policy's timers; read from the registry at the first pass (Redis may be down at start)."""
         self.busy: dict[str, threading.Thread] = {}
         self.stop_requested = threading.Event()
         self.wheels = Path(settings.paths.root) / scaling.remote.wheels
@@ -91,7 +93,12 @@ class Orchestrator:
                     self._spawn(name, self._add)
                 elif rec.state is NodeState.DRAINING:
                     self._spawn(name, self._remove)
-        decision, self.memory = decide(self.scaling, load, records, self.memory, now)
+        if self.memory is None:
+            self.memory = self.registry.load_timers()
+        decision, memory = decide(self.scaling, load, records, self.memory, now)
+        if memory != self.memory:
+            self.registry.save_timers(memory)
+        self.memory = memory
         self._say(decision)
         for name in decision.add:
             self.registry.set(name, NodeState.STARTING, decision.reason, now=now)

@@ -3,14 +3,20 @@
 A remote node runs the same supervisord.conf as the web host with only the worker group and the
 watchdog: the other programs are left out, numprocs is the node's worker count, and the virtualenv
 and the Numba cache point at the node's virtualenv (nodes sharing one also share compiled kernels).
+
+A node gets only the secrets its role needs: the worker's Redis password (with per-role users, as the
+``worker`` user: the name rides in the URL) and the result store's SFTP key. Never the admin, web or
+orchestrator passwords, nor web.signing_key: inputs reach it as URLs the web host has already signed.
 """
 
 from __future__ import annotations
 
 import configparser
 import io
+import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -21,7 +27,8 @@ ROOT_CONF = Path(__file__).resolve().parent.parent / "supervisord.conf"
 NODE_SECTIONS = ("supervisord", "unix_http_server", "rpcinterface:supervisor", "supervisorctl", "program:worker",
                  "eventlistener:watchdog")
 """The sections of supervisord.conf a worker node keeps."""
-REDIS_SECRETS = ("password", "web_password", "worker_password", "orchestrator_password")
+NODE_ROLE = "worker"
+"""The Redis user a node's workers and watchdog log in as."""
 
 
 def supervisor_conf(spec: NodeSpec, source: Path = ROOT_CONF) -> str:
@@ -46,10 +53,11 @@ def local_yaml(settings: Settings, scaling: ScalingSettings, spec: NodeSpec) -> 
     remote = scaling.remote
     data: dict[str, Any] = {
         "node": spec.name,
-        "redis": {"url": remote.redis_url or settings.redis.url, "prefix": settings.redis.prefix, "embedded": False,
-                  **{key: getattr(settings.redis, key) for key in REDIS_SECRETS if hasattr(settings.redis, key)}},
+        "redis": {**node_redis(settings, remote.redis_url or settings.redis.url), "prefix": settings.redis.prefix,
+                  "embedded": False},
+        # a worker signs nothing, yet a service refuses to start without a key: one of its own, used by no one
         "web": {"public_url": remote.public_url or settings.web.public_url,
-                "signing_key": settings.web.signing_key},
+                "signing_key": secrets.token_urlsafe(24)},
         "paths": {"root": spec.install_path},
     }
     results = remote.results
@@ -59,6 +67,16 @@ def local_yaml(settings: Settings, scaling: ScalingSettings, spec: NodeSpec) -> 
                            "known_hosts": f"{spec.install_path}/config/results_known_hosts",
                            "path": results.path or settings.paths.media}
     return _merge(data, remote.settings)
+
+
+def node_redis(settings: Settings, url: str) -> dict[str, str]:
+    """url and password for the worker role only; any credentials in the host's URL (admin's) are dropped."""
+    parts = urlsplit(url)
+    hostport = parts.netloc.rsplit("@", 1)[-1]
+    if not settings.redis.acl:  # one password for everyone: the worker's is that one
+        return {"url": parts._replace(netloc=hostport).geturl(), "password": settings.redis.password}
+    _, password = settings.redis.credentials(NODE_ROLE)
+    return {"url": parts._replace(netloc=f"{NODE_ROLE}@{hostport}").geturl(), "password": password or ""}
 
 
 def files(settings: Settings, scaling: ScalingSettings, spec: NodeSpec) -> dict[str, tuple[bytes, int]]:

@@ -10,6 +10,7 @@ loopback (the nodes share this machine's CPUs, so efficiency here is bounded by 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import secrets
 import sys
@@ -48,6 +49,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=30)
     parser.add_argument("--grid", default="120x80")
     args = parser.parse_args()
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" at every burst: expected here
     os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / "var" / "numba-cache"))
     work = Path(tempfile.mkdtemp(prefix="bench-scaling-"))
     redis_server = start_redis(work / "redis")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from netns import Network
 from sshd import SshServer
 from support import encode, make_target, make_tiles, wait_until
 
@@ -31,6 +32,7 @@ class Cluster:
     servers: dict[str, SshServer]
     results_server: SshServer
     r: redis.Redis
+    network: Network = field(default_factory=Network)
     orchestrator: Orchestrator | None = None
     thread: threading.Thread | None = None
     started: float = field(default_factory=time.time)
@@ -87,8 +89,10 @@ class Cluster:
                    timeout=timeout, what=f"{len(ids)} jobs final", interval=0.25)
         return self.jobs(ids)
 
-    def timeline(self) -> list[str]:
-        return [f"{float(str(e['at'])) - self.started:7.1f} s  {e['node']:<3} {e['state']:<9} {e['reason']}"
+    def timeline(self, since: float | None = None) -> list[str]:
+        """Node state changes, in seconds from ``since`` (default: the cluster's creation), with reasons."""
+        zero = self.started if since is None else since
+        return [f"{float(str(e['at'])) - zero:+7.1f} s  {e['node']:<3} {e['state']:<9} {e['reason']}"
                 for e in self.registry().events()]
 
 

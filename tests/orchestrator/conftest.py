@@ -1,12 +1,19 @@
-"""Worker nodes as real sshd servers on loopback ports, each with its own host key and folder.
+"""Worker nodes as real sshd servers, each with its own host key and folder, and in a network namespace
+with its own address where one can be made (see netns.py), else on a loopback port.
 
 The wheels are built once (dependency wheels cached in var/wheels) and provisioned over SSH once
-per session into var/test-nodes/venv; every node here lives on this machine and names that virtualenv,
-so the orchestrator's own provisioning finds it up to date and skips it (as on a rerun).
+per session into var/test-nodes/venv (under a file lock: parallel runs share it); every node here lives
+on this machine and names that virtualenv, so the orchestrator's own provisioning finds it up to date
+and skips it (as on a rerun).
+
+The Redis of these tests has a user per role (ACL), so a node proves it works with the worker's
+password alone; it listens on the network's host address too, where the nodes reach it.
 """
 
 from __future__ import annotations
 
+import fcntl
+import secrets
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -19,16 +26,22 @@ import redis
 import waitress.server
 import yaml
 from cluster import Cluster, ClusterFactory
+from netns import Network, make_network
 from sshd import assert_tools, keygen, kill_tree, start_sshd
-from support import free_port
+from support import RedisServer, free_port, start_redis, stop_process
+from webapp import SettingsFactory
 
 from config.scaling import NodeSpec, SshSettings, load_scaling
 from orchestrator.nodes import NodeControl
 from orchestrator.wheels import build_wheels
+from workers.redis_server import acl_lines
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 WHEELS = ROOT / "var" / "wheels"
 SHARED_VENV = ROOT / "var" / "test-nodes" / "venv"
+PROVISION_LOCK = ROOT / "var" / "test-nodes" / "provision.lock"
+NODE_NAMES = ("a", "b", "c")
+ROLES = ("web", "worker", "orchestrator")
 PYTHON = getattr(sys, "_base_executable", sys.executable)
 
 
@@ -36,6 +49,45 @@ PYTHON = getattr(sys, "_base_executable", sys.executable)
 class ClientKey:
     path: Path
     authorized_keys: Path
+
+
+@pytest.fixture(scope="session")
+def network() -> Iterator[Network]:
+    """Namespaces for the nodes a, b and c, made once and always deleted (their processes killed)."""
+    net = make_network(NODE_NAMES)
+    try:
+        yield net
+    finally:
+        net.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server(network: Network, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """Overrides the session Redis: ACL users (admin here; the roles per test), on the host address too."""
+    password = secrets.token_urlsafe(16)
+    acl = ["user default off resetpass ~* &* +@all", f"user admin on >{password} ~* &* +@all"]
+    bind = "127.0.0.1" if not network.namespaced else f"127.0.0.1 {network.host}"
+    server = start_redis(tmp_path_factory.mktemp("redis"), password=password, acl=acl, bind=bind)
+    yield server
+    stop_process(server.process)
+
+
+@pytest.fixture
+def make_settings(make_settings: SettingsFactory, redis_server: RedisServer) -> Iterator[SettingsFactory]:
+    """The shared factory, with a password per role and those users made in Redis for this test's prefix."""
+    roles = {f"TESSERA_REDIS_{role.upper()}_PASSWORD": secrets.token_urlsafe(16) for role in ROLES}
+    admin = redis.Redis(port=redis_server.port, username="admin", password=redis_server.password)
+
+    def create(**env: str) -> Any:
+        settings = make_settings(**{**roles, **env})
+        for line in acl_lines(settings.redis):
+            user, *rules = line.split()[1:]
+            if user in ROLES:
+                admin.execute_command("ACL", "SETUSER", user, "reset", *rules)
+        return settings
+
+    yield create
+    admin.close()
 
 
 @pytest.fixture(scope="session")
@@ -48,10 +100,21 @@ def client_key(tmp_path_factory: pytest.TempPathFactory) -> ClientKey:
 
 
 @pytest.fixture(scope="session")
-def provisioned(client_key: ClientKey, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Wheels built and installed over SSH into the shared node virtualenv, once per session."""
+def provisioned(client_key: ClientKey, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Wheels built and installed over SSH into the shared node virtualenv, once per session.
+
+    Built under an exclusive lock, then used under a shared one until the session ends: a parallel run
+    waits to rebuild the wheels or reinstall the virtualenv until no run has nodes running from it."""
+    PROVISION_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(PROVISION_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _provision(client_key, tmp_path_factory.mktemp("provisioner"))
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        yield SHARED_VENV
+
+
+def _provision(client_key: ClientKey, folder: Path) -> None:
     build_wheels(WHEELS)
-    folder = tmp_path_factory.mktemp("provisioner")
     server = start_sshd(folder / "sshd", "provisioner", client_key.authorized_keys)
     try:
         (folder / "known_hosts").write_text(server.known_hosts_line + "\n")
@@ -61,15 +124,12 @@ def provisioned(client_key: ClientKey, tmp_path_factory: pytest.TempPathFactory)
         NodeControl(spec, SshSettings(command_timeout=900)).provision(WHEELS)
     finally:
         server.stop()
-    return SHARED_VENV
 
 
-NODE_SETTINGS: dict[str, Any] = {
-    "queue": {"claim_idle": 4.0},
-    "worker": {"block_ms": 300, "heartbeat_interval": 1.0},
-    "fetch": {"allow_hosts": ["127.0.0.1"]},
-    "mosaic": {"decode_processes": 1},
-}
+def node_settings(network: Network) -> dict[str, Any]:
+    """Quick timings; the web host's address (tile servers there) is the one private address nodes may fetch."""
+    return {"queue": {"claim_idle": 4.0}, "worker": {"block_ms": 300, "heartbeat_interval": 1.0},
+            "fetch": {"allow_hosts": [network.host]}, "mosaic": {"decode_processes": 1}}
 
 
 @dataclass(frozen=True)
@@ -79,31 +139,34 @@ class WebHost:
 
 
 @pytest.fixture
-def web_host(make_settings: Callable[..., Any]) -> Iterator[WebHost]:
-    """The real app on waitress, with the per-client limits out of the way of a burst."""
+def web_host(make_settings: Callable[..., Any], network: Network) -> Iterator[WebHost]:
+    """The real app on waitress at the host address, with the per-client limits out of the way of a burst."""
     from web.app import make_app
 
     port = free_port()
-    settings = make_settings(TESSERA_WEB_PORT=str(port), TESSERA_WEB_PUBLIC_URL=f"http://127.0.0.1:{port}",
+    url = f"http://{network.host}:{port}"
+    settings = make_settings(TESSERA_WEB_PORT=str(port), TESSERA_WEB_PUBLIC_URL=url,
+                             TESSERA_FETCH_ALLOW_HOSTS=network.host,  # tile URLs the tests serve there
                              TESSERA_WEB_RATE_LIMIT_PER_MINUTE="100000", TESSERA_WEB_MAX_ACTIVE_JOBS="100000")
-    server = waitress.server.create_server(make_app(settings), host="127.0.0.1", port=port, threads=4,
+    server = waitress.server.create_server(make_app(settings), host=network.host, port=port, threads=4,
                                            max_request_body_size=settings.limits.max_request_bytes)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    yield WebHost(f"http://127.0.0.1:{port}", settings)
+    yield WebHost(url, settings)
     server.close()
     thread.join(timeout=5)
 
 
 @pytest.fixture
-def cluster(provisioned: Path, client_key: ClientKey, web_host: WebHost, r: redis.Redis,
+def cluster(provisioned: Path, client_key: ClientKey, web_host: WebHost, r: redis.Redis, network: Network,
             tmp_path: Path) -> Iterator[ClusterFactory]:
     web = web_host
     made: list[Cluster] = []
 
     def create(names: tuple[str, ...] = ("a", "b", "c"), workers: int = 1, **scaling: Any) -> Cluster:
-        results = start_sshd(tmp_path / "webhost-sshd", "webhost", client_key.authorized_keys)
-        servers = {name: start_sshd(tmp_path / f"sshd-{name}", name, client_key.authorized_keys) for name in names}
+        results = start_sshd(tmp_path / "webhost-sshd", "webhost", client_key.authorized_keys, address=network.host)
+        servers = {name: start_sshd(tmp_path / f"sshd-{name}", name, client_key.authorized_keys,
+                                    address=network.address(name), netns=network.netns(name)) for name in names}
         (tmp_path / "known_hosts").write_text("".join(s.known_hosts_line + "\n" for s in servers.values()))
         (tmp_path / "webhost_known_hosts").write_text(results.known_hosts_line + "\n")
         Path(web.settings.paths.media).mkdir(parents=True, exist_ok=True)
@@ -111,11 +174,12 @@ def cluster(provisioned: Path, client_key: ClientKey, web_host: WebHost, r: redi
             "interval": 0.5,
             "health": {"start_timeout": 120, "lost_after": 5, "retry_base": 300},
             "ssh": {"connect_timeout": 5, "keepalive": 5},
-            "remote": {"wheels": str(WHEELS), "settings": NODE_SETTINGS,
-                       "results": {"store": "sftp", "host": "127.0.0.1", "port": results.port, "user": "root",
+            "remote": {"wheels": str(WHEELS), "settings": node_settings(network),
+                       "redis_url": f"redis://{network.host}:{web.settings.redis.port}/0",
+                       "results": {"store": "sftp", "host": network.host, "port": results.port, "user": "root",
                                    "key_file": str(client_key.path),
                                    "known_hosts": str(tmp_path / "webhost_known_hosts")}},
-            "nodes": [{"name": name, "host": "127.0.0.1", "port": server.port, "user": "root",
+            "nodes": [{"name": name, "host": server.address, "port": server.port, "user": "root",
                        "key_file": str(client_key.path), "known_hosts": str(tmp_path / "known_hosts"),
                        "workers": workers, "install_path": str(tmp_path / "nodes" / name),
                        "venv": str(provisioned), "python": PYTHON} for name, server in servers.items()],
@@ -124,13 +188,18 @@ def cluster(provisioned: Path, client_key: ClientKey, web_host: WebHost, r: redi
         path = tmp_path / "scaling.yaml"
         path.write_text(yaml.safe_dump(data))
         made.append(Cluster(web_url=web.base_url, settings=web.settings, scaling=load_scaling(path),
-                            servers=servers, results_server=results, r=r))
+                            servers=servers, results_server=results, r=r, network=network))
         return made[-1]
 
-    yield create
-    for made_cluster in made:
-        made_cluster.stop_orchestrator()
-        for name, server in made_cluster.servers.items():
-            kill_tree(made_cluster.install(name) / "var" / "supervisord.pid")
-            server.stop()
-        made_cluster.results_server.stop()
+    try:
+        yield create
+    finally:
+        for made_cluster in made:
+            made_cluster.stop_orchestrator()
+            for name, server in made_cluster.servers.items():
+                network.kill(name)  # with namespaces: sshd, supervisord, workers, all by PID
+                kill_tree(made_cluster.install(name) / "var" / "supervisord.pid")
+                server.stop()
+                network.mend(name)
+                assert not network.pids(name), f"processes left in node {name}'s namespace"
+            made_cluster.results_server.stop()

@@ -1,4 +1,8 @@
-"""Real OpenSSH servers acting as separate machines: own host keys, own port, own folder, key auth only."""
+"""Real OpenSSH servers acting as separate machines: own host keys, own address or port, own folder, key auth only.
+
+In a network namespace (``netns``) a server listens on its own address, port 22; otherwise on a free
+loopback port.
+"""
 
 from __future__ import annotations
 
@@ -29,15 +33,19 @@ class SshServer:
     folder: Path
     port: int
     host_key_line: str
+    address: str = "127.0.0.1"
+    netns: str = ""
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def known_hosts_line(self) -> str:
         kind, key = self.host_key_line.split()[:2]
-        return f"[127.0.0.1]:{self.port} {kind} {key}"
+        host = self.address if self.port == 22 else f"[{self.address}]:{self.port}"
+        return f"{host} {kind} {key}"
 
     def start(self) -> None:
-        self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.folder / "sshd_config")],
+        inside = ["ip", "netns", "exec", self.netns] if self.netns else []  # execs sshd: our child is sshd itself
+        self.process = subprocess.Popen([*inside, SSHD, "-D", "-e", "-f", str(self.folder / "sshd_config")],
                                         stdout=subprocess.DEVNULL, stderr=open(self.folder / "sshd.log", "ab"))
         wait_until(self._banner, timeout=15, what=f"sshd {self.name} on port {self.port}")
 
@@ -46,7 +54,7 @@ class SshServer:
         if self.process.poll() is not None:
             raise RuntimeError(f"sshd {self.name} exited: {(self.folder / 'sshd.log').read_text()[-2000:]}")
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+            with socket.create_connection((self.address, self.port), timeout=1) as sock:
                 return sock.recv(64).startswith(b"SSH-2.0")
         except OSError:
             return False
@@ -57,18 +65,19 @@ class SshServer:
             self.process = None
 
 
-def start_sshd(folder: Path, name: str, authorized_keys: Path) -> SshServer:
+def start_sshd(folder: Path, name: str, authorized_keys: Path, address: str = "127.0.0.1",
+               netns: str = "") -> SshServer:
     folder.mkdir(parents=True, exist_ok=True)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # Debian's sshd wants its privilege-separation dir
     host_key = folder / "host_key"
     line = keygen(host_key)
-    port = free_port()
+    port = 22 if netns else free_port()
     (folder / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile {folder}/sshd.pid\n"
+        f"Port {port}\nListenAddress {address}\nHostKey {host_key}\nPidFile {folder}/sshd.pid\n"
         f"AuthorizedKeysFile {authorized_keys}\nPubkeyAuthentication yes\nPasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
         "Subsystem sftp internal-sftp\nLogLevel ERROR\nMaxStartups 50\nMaxSessions 50\n")
-    server = SshServer(name=name, folder=folder, port=port, host_key_line=line)
+    server = SshServer(name=name, folder=folder, port=port, host_key_line=line, address=address, netns=netns)
     server.start()
     return server
 

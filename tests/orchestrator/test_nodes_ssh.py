@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import paramiko
 import pytest
+import yaml
 from cluster import ClusterFactory
 from sshd import keygen
 
@@ -77,12 +79,13 @@ def test_results_reach_the_web_host_over_sftp(cluster: ClusterFactory, tmp_path:
     final = c.wait_final([job], timeout=120)[job]
     assert final["state"] == "done", final
     assert final["worker"].startswith("a-")  # made on the node, not here
+    _only_the_worker_secrets_reached(c.install("a") / "config", c.settings)
     media = Path(c.settings.paths.media)
     assert (media / f"{job}.jpg").stat().st_size > 1000
     assert not list(media.glob(".*.part"))
     # the store itself: atomic replace on a second run, refused with a wrong host key
     results = c.scaling.remote.results
-    store = SftpResultStore(ResultSettings(store="sftp", host="127.0.0.1", port=results.port, user="root",
+    store = SftpResultStore(ResultSettings(store="sftp", host=results.host, port=results.port, user="root",
                                            key_file=results.key_file, known_hosts=results.known_hosts,
                                            path=str(media), timeout=5))
     assert store.put(job, b"second run", "jpg") == f"{job}.jpg"
@@ -90,8 +93,8 @@ def test_results_reach_the_web_host_over_sftp(cluster: ClusterFactory, tmp_path:
     store.close()
     wrong = tmp_path / "wrong_known_hosts"
     kind, key = keygen(tmp_path / "other").split()[:2]
-    wrong.write_text(f"[127.0.0.1]:{results.port} {kind} {key}\n")
-    bad = SftpResultStore(ResultSettings(store="sftp", host="127.0.0.1", port=results.port, user="root",
+    wrong.write_text(f"[{results.host}]:{results.port} {kind} {key}\n")
+    bad = SftpResultStore(ResultSettings(store="sftp", host=results.host, port=results.port, user="root",
                                          key_file=results.key_file, known_hosts=str(wrong), path=str(media),
                                          timeout=5))
     with pytest.raises(TransientError, match="BadHostKey"):
@@ -101,3 +104,14 @@ def test_results_reach_the_web_host_over_sftp(cluster: ClusterFactory, tmp_path:
 
 def test_spec_defaults() -> None:
     assert NodeSpec(name="n", install_path="/srv/t/").venv_path == "/srv/t/venv"
+
+
+def _only_the_worker_secrets_reached(folder: Path, settings: Any) -> None:
+    """The node ran its job with the worker's Redis password and the SFTP key, and holds no other secret."""
+    local = yaml.safe_load((folder / "local.yaml").read_text())
+    assert local["redis"]["password"] == settings.redis.worker_password
+    assert local["redis"]["url"].startswith("redis://worker@")
+    every_file = b"".join(path.read_bytes() for path in folder.rglob("*") if path.is_file())
+    for secret in (settings.redis.password, settings.redis.web_password, settings.redis.orchestrator_password,
+                   settings.web.signing_key):
+        assert secret and secret.encode() not in every_file

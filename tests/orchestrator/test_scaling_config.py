@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,8 @@ def test_errors_name_file_and_key(tmp_path: Path, text: str, where: str) -> None
 
 def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"TESSERA_REDIS_URL": settings.redis.url, "TESSERA_REDIS_PASSWORD": settings.redis.password,
+           **{f"TESSERA_REDIS_{role.upper()}_PASSWORD": settings.redis.credentials(role)[1] or ""
+              for role in ("web", "worker", "orchestrator")},
            "TESSERA_REDIS_PREFIX": settings.redis.prefix, "TESSERA_WEB_SIGNING_KEY": "k",
            "TESSERA_PATHS_ROOT": settings.paths.root, "PATH": "/usr/bin:/bin"}
     local = Path(settings.paths.root) / "empty-local.yaml"  # not this checkout's config/local.yaml
@@ -103,8 +106,22 @@ def test_node_files(settings: Settings, tmp_path: Path) -> None:
     assert conf["program:worker"]["command"].startswith("/shared/venv/bin/tessera --config %(here)s/config/local")
     local = yaml.safe_load(files["config/local.yaml"][0])
     assert files["config/local.yaml"][1] == 0o600
-    assert local["node"] == "a" and local["redis"]["url"] == "redis://10.1.1.1:6389/0"
-    assert local["redis"]["password"] == settings.redis.password and local["redis"]["embedded"] is False
+    assert settings.redis.acl  # these tests' Redis has a user per role: the node logs in as worker
+    assert local["node"] == "a" and local["redis"]["url"] == "redis://worker@10.1.1.1:6389/0"
+    assert local["redis"]["password"] == settings.redis.worker_password and local["redis"]["embedded"] is False
+    text = files["config/local.yaml"][0].decode()
+    for secret in (settings.redis.password, settings.redis.web_password, settings.redis.orchestrator_password,
+                   settings.web.signing_key):
+        assert secret not in text
+    assert "web_password" not in local["redis"] and local["web"]["signing_key"] != settings.web.signing_key
     assert local["results"]["store"] == "sftp" and local["results"]["path"] == settings.paths.media
     assert local["queue"] == {"claim_idle": 5}
     assert files["config/results_key"] == (b"KEY", 0o600)
+
+
+def test_a_single_password_host_gives_its_nodes_that_password_and_no_credentials_in_the_url(
+        settings: Settings, tmp_path: Path) -> None:
+    plain = dataclasses.replace(settings.redis, url="redis://admin:in-url@127.0.0.1:6390/0", web_password="",
+                                worker_password="", orchestrator_password="")
+    local = nodeconf.node_redis(dataclasses.replace(settings, redis=plain), plain.url)
+    assert local == {"url": "redis://127.0.0.1:6390/0", "password": plain.password}

@@ -1,8 +1,13 @@
-"""The orchestrator against real sshd nodes: a burst scales min → max → min; a node killed mid-run."""
+"""The orchestrator against real sshd nodes: a burst scales min → max → min; a node killed mid-run.
+
+With network namespaces the node is killed by cutting its link (its processes live on, cut off); on
+loopback ports by stopping its sshd and every process it started.
+"""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -32,14 +37,18 @@ def test_a_burst_scales_from_min_to_max_and_back(cluster: ClusterFactory) -> Non
                 scale_down={"idle_seconds": 4, "backlog_per_worker": 0.5, "cooldown": 2, "drain_timeout": 60})
     c.start_orchestrator()
     c.wait_state("a", NodeState.ACTIVE, timeout=120)
+    burst = time.time()
     ids = c.submit(60, grid="120x80")
     jobs = c.wait_final(ids, timeout=240)
     assert [j.get("state") for j in jobs.values()] == ["done"] * len(ids), jobs
     wait_until(lambda: len(c.up()) == 1 and all(c.state(n) is not NodeState.DRAINING for n in "abc"),
                timeout=90, what="back to min_nodes", interval=0.5)
     events = c.registry().events()
-    print("\nscale-up/scale-down timeline (seconds from the orchestrator's start):")
-    print("\n".join(c.timeline()))
+    print(f"\nscale-up/scale-down timeline (seconds from the burst of {len(ids)} jobs; "
+          f"{'namespaces' if c.network.namespaced else 'loopback ports'}):")
+    last = max(float(j["finished_at"]) for j in jobs.values()) - burst
+    print("\n".join(sorted([*c.timeline(since=burst), f"{last:+7.1f} s  all {len(ids)} jobs done"],
+                           key=lambda line: float(line.split()[0]))))
     assert most_up(events) == 3
     assert len([e for e in events if e["state"] == "removed"]) == 2  # back to min_nodes by draining two
     nodes = {j["worker"].rsplit("-", 1)[0] for j in jobs.values()}
@@ -54,7 +63,7 @@ def test_a_node_killed_mid_run_is_failed_and_its_jobs_finish_elsewhere(cluster: 
     c.start_orchestrator()
     c.wait_state("a", NodeState.ACTIVE, timeout=120)
     c.wait_state("b", NodeState.ACTIVE, timeout=120)
-    with TileServers(tmp_path) as slow:
+    with TileServers(tmp_path, host=c.network.host) as slow:
         _kill_b_mid_run(c, c.submit(12, tile_urls=slow.serve(1.5, 8)))
 
 
@@ -66,13 +75,18 @@ def _kill_b_mid_run(c: Cluster, ids: list[str]) -> None:
         return bool(held)
 
     wait_until(b_is_busy, timeout=60, what="node b running a job", interval=0.05)
-    c.servers["b"].stop()  # the machine goes away: its sshd and every process on it
-    assert kill_tree(c.install("b") / "var" / "supervisord.pid")
+    if c.network.namespaced:
+        c.network.cut("b")  # the cable pulled: b's workers run on, cut off from Redis and the web host
+    else:
+        c.servers["b"].stop()  # the machine goes away: its sshd and every process on it
+        assert kill_tree(c.install("b") / "var" / "supervisord.pid")
     jobs = c.wait_final(ids, timeout=180)
     assert [j.get("state") for j in jobs.values()] == ["done"] * len(ids)
     assert jobs[held[0]]["worker"].startswith("a-"), jobs[held[0]]  # reclaimed by the other node
     c.wait_state("b", NodeState.FAILED, timeout=60)
     record = c.registry().get("b")
     assert "no heartbeat" in record.reason, record
+    if c.network.namespaced:  # cut off, not dead: the teardown kills what runs there, by PID
+        assert c.network.pids("b")
     print("\n" + "\n".join(c.timeline()))
     assert json.dumps(record.reason)
