@@ -195,11 +195,11 @@ class Settings:
     paths: PathSettings
     results: ResultSettings
 
-    def require_secrets(self) -> None:
-        """Refuse to run a service without the secrets it needs."""
+    def require_secrets(self, signing: bool = True) -> None:
+        """Refuse to run a service without the secrets it needs (``signing``: it signs input URLs, as web does)."""
         if not self.redis.password:
             raise ConfigError("redis.password: not set (run `tessera init`, or set TESSERA_REDIS_URL with a password)")
-        if not self.web.signing_key:
+        if signing and not self.web.signing_key:
             raise ConfigError("web.signing_key: not set (run `tessera init`)")
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import configparser
 import io
-import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -55,9 +54,7 @@ def local_yaml(settings: Settings, scaling: ScalingSettings, spec: NodeSpec) -> 
         "node": spec.name,
         "redis": {**node_redis(settings, remote.redis_url or settings.redis.url), "prefix": settings.redis.prefix,
                   "embedded": False},
-        # a worker signs nothing, yet a service refuses to start without a key: one of its own, used by no one
-        "web": {"public_url": remote.public_url or settings.web.public_url,
-                "signing_key": secrets.token_urlsafe(24)},
+        "web": {"public_url": remote.public_url or settings.web.public_url},
         "paths": {"root": spec.install_path},
     }
     results = remote.results

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = config.load(config.locate(args.config))
         if args.command not in NO_SECRETS:
-            settings.require_secrets()
+            settings.require_secrets(signing=False)  # only the web app signs input URLs
     except config.ConfigError as exc:
         print(f"tessera: {exc}", file=sys.stderr)
         return RET_CONFIG

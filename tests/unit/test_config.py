@@ -157,6 +157,7 @@ def test_require_secrets() -> None:
         config.load(env={}).require_secrets()
     with pytest.raises(ConfigError, match=r"web\.signing_key"):
         config.load(env={"TESSERA_REDIS_PASSWORD": "pw"}).require_secrets()
+    config.load(env={"TESSERA_REDIS_PASSWORD": "pw"}).require_secrets(signing=False)  # a worker signs nothing
     config.load(env={"TESSERA_REDIS_PASSWORD": "pw", "TESSERA_WEB_SIGNING_KEY": "k"}).require_secrets()
 
 
