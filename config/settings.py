@@ -136,7 +136,7 @@ class MosaicSettings:
     blend: float
     blend_grid: int
     min_distance: int
-    max_uses: int
+    max_share: float
     reuse_penalty: float
     jpeg_quality: int
     png_compress_level: int

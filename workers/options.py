@@ -36,7 +36,7 @@ class Options:
     min_distance: int = DEFAULT
     """Cells between two uses of one tile (0: off); DEFAULT: the worker's mosaic.min_distance."""
     max_uses: int = DEFAULT
-    """Most uses of one tile (0: no cap); DEFAULT: the worker's mosaic.max_uses."""
+    """Most uses of one tile (0: no cap); DEFAULT: mosaic.max_share of the cells."""
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # asdict deep-copies: slower
@@ -47,17 +47,27 @@ class Options:
             return self.cols, self.rows
         return self.cols, max(1, round(self.cols * height / width))
 
-    def rules(self, mosaic: MosaicSettings, tiles: int) -> tuple[float, int, int]:
+    def rules(self, mosaic: MosaicSettings, tiles: int, cells: int) -> tuple[float, int, int]:
         """(blend as a fraction 0-1, min_distance, max_uses), with DEFAULT filled from the settings.
 
         A default min_distance shrinks for small libraries: one window of the rule never needs more
-        than 1/TILES_PER_WINDOW of the ``tiles`` (else every window is filled with poor matches)."""
+        than 1/TILES_PER_WINDOW of the ``tiles`` (else every window is filled with poor matches).
+        A default max_uses is mosaic.max_share of the ``cells``, never under twice their even share."""
         blend = mosaic.blend if self.blend == DEFAULT else self.blend
         min_distance = self.min_distance
         if min_distance == DEFAULT:
             min_distance = min(mosaic.min_distance, fitting_distance(tiles))
-        max_uses = mosaic.max_uses if self.max_uses == DEFAULT else self.max_uses
+        max_uses = self.max_uses
+        if max_uses == DEFAULT:
+            max_uses = default_max_uses(mosaic.max_share, tiles, cells)
         return min(100.0, blend) / 100.0, min(MAX_DISTANCE, min_distance), max_uses
+
+
+def default_max_uses(share: float, tiles: int, cells: int) -> int:
+    """Uses of one tile allowed by default: ``share`` % of the cells (0: no cap), at least 2 * cells / tiles."""
+    if share <= 0:
+        return 0
+    return max(math.ceil(cells * share / 100), math.ceil(2 * cells / max(1, tiles)), 1)
 
 
 TILES_PER_WINDOW = 8

@@ -103,7 +103,7 @@ def build_mosaic(package: JobPackage, fetcher: Source, settings: Settings, repor
     with timings.stage("tiles"):
         prepared = _prepare_tiles(package, fetcher, settings, report)
     report("matching cells to tiles", PREPARED)
-    rules = _rules(package, settings, prepared.tiles.shape[1], len(prepared.tiles))
+    rules = _rules(package, settings, prepared.tiles.shape[1], len(prepared.tiles), rows * cols)
     with timings.stage("match"):
         small = np.asarray(target.resize((cols * settings.mosaic.sample_px, rows * settings.mosaic.sample_px),
                                          Image.Resampling.BOX), dtype=np.uint8)
@@ -157,9 +157,9 @@ def _prepare_tiles(package: JobPackage, source: Source, settings: Settings, repo
     return prepared
 
 
-def _rules(package: JobPackage, settings: Settings, px: int, tiles: int) -> Rules:
+def _rules(package: JobPackage, settings: Settings, px: int, tiles: int, cells: int) -> Rules:
     mosaic = settings.mosaic
-    blend, min_distance, max_uses = package.options.rules(mosaic, tiles)
+    blend, min_distance, max_uses = package.options.rules(mosaic, tiles, cells)
     k = max(1, min(mosaic.features_k, px, mosaic.sample_px))
     return Rules(k=k, lightness_weight=mosaic.lightness_weight, blend=blend, min_distance=min_distance,
                  max_uses=max_uses, penalty=mosaic.reuse_penalty, candidates=max(1, mosaic.candidates),

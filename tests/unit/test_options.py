@@ -9,7 +9,16 @@ import pytest
 import config
 from config import LimitSettings
 from workers.errors import JobRejected, TooLarge
-from workers.options import DEFAULT, Options, check_grid, check_options, fitting_distance, parse_grid, parse_options
+from workers.options import (
+    DEFAULT,
+    Options,
+    check_grid,
+    check_options,
+    default_max_uses,
+    fitting_distance,
+    parse_grid,
+    parse_options,
+)
 from workers.package import JobPackage
 
 
@@ -115,8 +124,15 @@ def test_parse_rules_default_to_the_workers_settings(limits: LimitSettings) -> N
     options = parse_options({}, limits, "40", 32)
     assert (options.blend, options.min_distance, options.max_uses) == (DEFAULT, DEFAULT, DEFAULT)
     mosaic = config.load(env={}).mosaic
-    assert options.rules(mosaic, 10**6) == (mosaic.blend / 100, mosaic.min_distance, mosaic.max_uses)
-    assert options.rules(mosaic, 64)[1] == 0 and options.rules(mosaic, 200)[1] == min(2, mosaic.min_distance)
+    assert options.rules(mosaic, 10**6, 16384) == (mosaic.blend / 100, mosaic.min_distance,
+                                                   default_max_uses(mosaic.max_share, 10**6, 16384))
+    assert options.rules(mosaic, 64, 100)[1] == 0 and options.rules(mosaic, 200, 100)[1] == min(2, mosaic.min_distance)
+
+
+@pytest.mark.parametrize(("share", "tiles", "cells", "cap"), [
+    (0.7, 10_000, 16_384, 115), (0.7, 1_000, 4_096, 29), (0.7, 10, 4_096, 820), (0.0, 10, 4_096, 0), (50, 3, 1, 1)])
+def test_default_max_uses_is_a_share_of_the_cells_never_too_few(share: float, tiles: int, cells: int, cap: int) -> None:
+    assert default_max_uses(share, tiles, cells) == cap
 
 
 @pytest.mark.parametrize(("tiles", "distance"), [(0, 0), (71, 0), (72, 1), (199, 1), (200, 2), (968, 5)])
@@ -127,7 +143,7 @@ def test_fitting_distance(tiles: int, distance: int) -> None:
 def test_parse_rules_given(limits: LimitSettings) -> None:
     options = parse_options({"blend": "25%", "min_distance": "3", "max_uses": 40}, limits, "40", 32)
     assert (options.blend, options.min_distance, options.max_uses) == (25.0, 3, 40)
-    assert options.rules(config.load(env={}).mosaic, 10) == (0.25, 3, 40)
+    assert options.rules(config.load(env={}).mosaic, 10, 100) == (0.25, 3, 40)
 
 
 @pytest.mark.parametrize("raw", [{"blend": "101"}, {"blend": "-5"}, {"blend": "nan"}, {"blend": "much"},
