@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import prange
 
@@ -227,17 +228,31 @@ def _cell_candidates(c, tiles, key, rank, ids, bound_t, lb, seen, mark, seeds, h
 
 
 @ngjit_parallel
-def _candidates_loop(cells, tiles, key, rank, ids, bound_t, chunk, out_idx, out_d):
-    # Parallel over runs of ``chunk`` cells; inside a run each cell is seeded with the previous cell's candidates
-    # (neighbours look alike). The result does not depend on the seeds: they only make the pruning bite sooner.
+def _candidates_loop(cells, tiles, key, rank, ids, bound_t, chunk, runs, out_idx, out_d):
+    # Parallel over runs of ``chunk`` cells, taken in the order ``runs`` (interleaved, so each thread's share
+    # of the loop mixes every part of the picture); inside a run each cell is seeded with the previous cell's
+    # candidates (neighbours look alike). The result does not depend on the seeds: they only make the pruning
+    # bite sooner.
     m_total, n = cells.shape[0], tiles.shape[0]
-    for b in prange((m_total + chunk - 1) // chunk):
+    for i in prange(runs.shape[0]):
+        b = runs[i]
         lb = np.empty(n, dtype=np.float32)
         seen = np.full(n, -1, dtype=np.int64)
         start = b * chunk
         for m in range(start, min(m_total, start + chunk)):
             seeds = out_idx[m - 1] if m > start else out_idx[m, :0]
             _cell_candidates(cells[m], tiles, key, rank, ids, bound_t, lb, seen, m, seeds, out_d[m], out_idx[m])
+
+
+CHUNK = 64
+"""Cells per run of the candidate search (one seed chain)."""
+
+
+def interleaved(count: int, threads: int | None = None) -> np.ndarray:
+    """0..count-1 reordered so that each of ``threads`` equal contiguous slices (how a parallel loop is split)
+    holds every ``threads``-th item: the top and bottom of a picture often differ in cost."""
+    threads = max(1, threads or numba.get_num_threads())
+    return np.concatenate([np.arange(k, count, threads, dtype=np.int64) for k in range(threads)])
 
 
 def sorted_tiles(tile_feats: np.ndarray, bound_dims: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -342,6 +357,7 @@ def nearest_candidates(cell_feats: np.ndarray, tile_feats: np.ndarray, count: in
     out_idx = np.zeros((cells.shape[0], c), dtype=np.int32)
     out_d = np.zeros((cells.shape[0], c), dtype=np.float32)
     ordered, ids, rank, bound_t = sorted_tiles(tiles, bound_dims)
-    _candidates_loop(cells, ordered, np.ascontiguousarray(ordered[:, 0]), rank, ids, bound_t, 64, out_idx, out_d)
+    _candidates_loop(cells, ordered, np.ascontiguousarray(ordered[:, 0]), rank, ids, bound_t, CHUNK,
+                     interleaved(-(-cells.shape[0] // CHUNK)), out_idx, out_d)
     out_d *= np.float32(1.0 / max(1, tiles.shape[1]))
     return out_idx, out_d
