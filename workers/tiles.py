@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable, Hashable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -22,6 +23,8 @@ BATCH = 1024
 """Tiles fetched, looked up and decoded together: bounds the image bytes held at once."""
 CHUNK = 64
 """Tiles per task handed to a thread or process: amortises the per-task overhead."""
+IN_FLIGHT = 2
+"""Batches fetched ahead while earlier ones decode."""
 MIN_FOR_PROCESSES = 256
 """Fewer tiles than this to decode are decoded in this process: forking would cost more than it saves."""
 
@@ -55,6 +58,8 @@ def decode_tile(data: bytes, px: int, max_pixels: int) -> np.ndarray | str:
     """A square px×px tile, or the reason it cannot be used (a string: it crosses process boundaries)."""
     try:
         fast = fastjpeg.decode_small(data, px, max_pixels)
+        if fast is not None and fast.shape[:2] == (px, px):
+            return fast  # already the square tile (what square_tile would copy unchanged)
         image = Image.fromarray(fast, "RGB") if fast is not None else decode(data, max_pixels, draft_px=px)
         return square_tile(image, px)
     except TesseraError as exc:
@@ -91,20 +96,25 @@ class TilePreparer:
         self._pool: Executor | None = None
 
     def run(self, refs: Sequence[str], report: Callable[[int, int], None]) -> PreparedTiles:
-        """Tiles for ``refs``; ``report(done, total)`` after each batch."""
+        """Tiles for ``refs``; ``report(done, total)`` as batches complete.
+
+        Batches overlap: while the pool decodes one, the next is fetched and hashed here (at most IN_FLIGHT
+        batches of image bytes are held at once)."""
         result = PreparedTiles(tiles=np.empty((len(refs), self.px, self.px, 3), np.uint8))
         usable = np.zeros(len(refs), dtype=bool)
         seen: set[bytes] = set()
+        in_flight: deque[_Pending] = deque()
         with ThreadPoolExecutor(concurrency(self.source)) as threads:
             try:
                 for start in range(0, len(refs), BATCH):
-                    batch = refs[start : start + BATCH]
-                    fetched = self._fetch(threads, batch)
-                    self._batch(fetched, start, seen, result, usable)
-                    report(start + len(batch), len(refs))
+                    fetched = self._fetch(threads, refs[start : start + BATCH])
+                    in_flight.append(self._start(fetched, start, seen, result, usable))
+                    while len(in_flight) > IN_FLIGHT or (in_flight and start + BATCH >= len(refs)):
+                        done = self._finish(in_flight.popleft(), result, usable)
+                        report(min(done, len(refs)), len(refs))
             finally:
                 if self._pool is not None:
-                    self._pool.shutdown()
+                    self._pool.shutdown(cancel_futures=True)
         result.tiles = result.tiles[usable]
         result.sources = np.flatnonzero(usable)
         return result
@@ -117,11 +127,10 @@ class TilePreparer:
         return [item for part in threads.map(lambda c: _fetch_chunk(self.source, c), _chunks(refs, size))
                 for item in part]
 
-    def _batch(self, fetched: list[bytes | str], start: int, seen: set[bytes], result: PreparedTiles,
-               usable: np.ndarray) -> None:
-        """Fill ``result.tiles[start + i]`` for each usable fetched tile and mark it in ``usable``."""
-        positions: list[int] = []
-        keys: list[bytes] = []
+    def _start(self, fetched: list[bytes | str], start: int, seen: set[bytes], result: PreparedTiles,
+               usable: np.ndarray) -> _Pending:
+        """Hash a fetched batch, take what the cache has, and start decoding the rest."""
+        pending = _Pending(end=start + len(fetched))
         datas: list[bytes] = []
         for offset, item in enumerate(fetched):
             if isinstance(item, str):
@@ -132,36 +141,58 @@ class TilePreparer:
                 result.duplicates += 1
                 continue
             seen.add(key)
-            positions.append(start + offset)
-            keys.append(key)
+            pending.positions.append(start + offset)
+            pending.keys.append(key)
             datas.append(item)
-        hit = np.zeros(len(keys), dtype=bool)
+        hit = np.zeros(len(pending.keys), dtype=bool)
         if self.cache:
-            found, tiles = self.cache.get(keys)
+            found, tiles = self.cache.get(pending.keys)
             hit[found] = True
-            result.tiles[np.asarray(positions, dtype=np.int64)[found]] = tiles
-            usable[np.asarray(positions, dtype=np.int64)[found]] = True
+            where = np.asarray(pending.positions, dtype=np.int64)[found]
+            result.tiles[where] = tiles
+            usable[where] = True
             result.cache_hits += len(found)
-        missing = np.flatnonzero(~hit)
-        decoded = self._decode([datas[i] for i in missing])
-        result.decoded += len(missing)
-        new = [(keys[i], tile) for i, tile in zip(missing, decoded, strict=True) if not isinstance(tile, str)]
-        result.skipped.extend(tile for tile in decoded if isinstance(tile, str))
-        for i, tile in zip(missing, decoded, strict=True):
-            if not isinstance(tile, str):
-                result.tiles[positions[i]] = tile
-                usable[positions[i]] = True
-        if self.cache and new:
-            self.cache.put([key for key, _ in new], np.stack([tile for _, tile in new]))
+        pending.missing = np.flatnonzero(~hit)
+        pending.decoding = self._decode([datas[i] for i in pending.missing])
+        return pending
 
-    def _decode(self, datas: list[bytes]) -> list[np.ndarray | str]:
+    def _finish(self, pending: _Pending, result: PreparedTiles, usable: np.ndarray) -> int:
+        """Collect a batch's decoded tiles into ``result`` (and the cache); the end of the batch in ``refs``."""
+        decoded = [tile for part in pending.decoding for tile in (part.result() if isinstance(part, Future) else part)]
+        result.decoded += len(pending.missing)
+        new_keys: list[bytes] = []
+        new_tiles: list[np.ndarray] = []
+        for i, tile in zip(pending.missing, decoded, strict=True):
+            if isinstance(tile, str):
+                result.skipped.append(tile)
+                continue
+            result.tiles[pending.positions[i]] = tile
+            usable[pending.positions[i]] = True
+            new_keys.append(pending.keys[i])
+            new_tiles.append(tile)
+        if self.cache and new_keys:
+            self.cache.put(new_keys, np.stack(new_tiles))
+        return pending.end
+
+    def _decode(self, datas: list[bytes]) -> list[Future[list[np.ndarray | str]] | list[np.ndarray | str]]:
+        """Decoded parts of ``datas`` in order: done at once (few tiles), or futures of the process pool."""
         if len(datas) < MIN_FOR_PROCESSES or self.processes < 2:
-            return _decode_chunk(datas, self.px, self.max_pixels)
+            return [_decode_chunk(datas, self.px, self.max_pixels)]
         if self._pool is None:  # fork: children start at once, with the modules already imported
             self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("fork"))
         chunks = _chunks(datas, max(CHUNK, len(datas) // (4 * self.processes) + 1))
-        futures = [self._pool.submit(_decode_chunk, chunk, self.px, self.max_pixels) for chunk in chunks]
-        return [tile for future in futures for tile in future.result()]
+        return [self._pool.submit(_decode_chunk, chunk, self.px, self.max_pixels) for chunk in chunks]
+
+
+@dataclass
+class _Pending:
+    """A batch whose decoding may still be running."""
+
+    end: int
+    positions: list[int] = field(default_factory=list)
+    keys: list[bytes] = field(default_factory=list)
+    missing: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    decoding: list[Future[list[np.ndarray | str]] | list[np.ndarray | str]] = field(default_factory=list)
 
 
 def require_tiles(prepared: PreparedTiles, total: int, minimum: int) -> None:

@@ -32,7 +32,7 @@ def _pillow_tile(data: bytes, px: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("save", [{}, {"progressive": True}, {"subsampling": 0}])
-@pytest.mark.parametrize("size", [(96, 72), (33, 65), (250, 130), (17, 17)])
+@pytest.mark.parametrize("size", [(96, 72), (33, 65), (250, 130), (17, 17), (64, 64), (320, 320)])
 @pytest.mark.parametrize("px", [8, 24, 40])
 def test_plain_jpeg_matches_pillow(save: dict[str, object], size: tuple[int, int], px: int) -> None:
     data = _jpeg(_photo(*size), **save)

@@ -162,6 +162,19 @@ def test_decoding_in_processes_gives_the_same_tiles(files: dict[str, bytes], set
     assert build_mosaic(package(), MemorySource(files), many).data == one.data
 
 
+def test_overlapping_batches_give_the_same_tiles_and_fill_the_cache(files: dict[str, bytes], settings: Settings,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    one = build_mosaic(package(), MemorySource(files), settings)
+    monkeypatch.setattr("workers.tiles.MIN_FOR_PROCESSES", 2)
+    monkeypatch.setattr("workers.tiles.BATCH", 16)  # ten batches, two decoding while the next is hashed
+    many = dataclasses.replace(settings, mosaic=dataclasses.replace(settings.mosaic, decode_processes=2,
+                                                                    tile_cache="batches"))
+    first = build_mosaic(package(), MemorySource(files), many)
+    again = build_mosaic(package(), MemorySource(files), many)
+    assert first.data == one.data == again.data
+    assert again.details["decoded"] == 0 and again.details["cache_hits"] == first.details["decoded"]
+
+
 def cli_args(tmp_path: Path, files: dict[str, bytes], output: str, *extra: str) -> argparse.Namespace:
     tiles = tmp_path / "tiles"
     tiles.mkdir(exist_ok=True)
