@@ -46,8 +46,11 @@ class LocalSource:
 
     def __init__(self, fetcher: Fetcher, refs: list[str]) -> None:
         self.fetcher = fetcher
-        self.concurrency = FETCH_THREADS if any(_is_url(ref) for ref in refs) else 1
+        urls = any(_is_url(ref) for ref in refs)
+        self.concurrency = FETCH_THREADS if urls else 1
         """Local reads are fastest from one thread; URLs want many."""
+        self.child_reader = None if urls else read_file
+        """Only files: the decoding processes read (and hash) them themselves."""
 
     def stamp(self, ref: str) -> tuple[int, int] | int | None:
         """Changes when the bytes behind ``ref`` may have: a file's size and mtime, a URL's fetch-cache stamp."""
@@ -60,13 +63,15 @@ class LocalSource:
         return info.st_size, info.st_mtime_ns
 
     def get(self, ref: str) -> bytes:
-        if _is_url(ref):
-            return self.fetcher.get(ref)
-        try:
-            with open(ref, "rb") as f:
-                return f.read()
-        except OSError as exc:
-            raise JobRejected(f"cannot read {ref}: {exc.strerror}") from exc
+        return self.fetcher.get(ref) if _is_url(ref) else read_file(ref)
+
+
+def read_file(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise JobRejected(f"cannot read {path}: {exc.strerror}") from exc
 
 
 def _is_url(ref: str) -> bool:

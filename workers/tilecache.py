@@ -12,7 +12,7 @@ import hashlib
 import logging
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from pathlib import Path
 from typing import BinaryIO
 
@@ -56,6 +56,10 @@ class TileCache:
                 for row in range(len(raw) // KEY_BYTES):
                     self._known.setdefault(raw[row * KEY_BYTES : (row + 1) * KEY_BYTES], (keys_path, row))
         return self._known
+
+    def known(self) -> Container[bytes]:
+        """Every key the cache holds (as listed once for this object)."""
+        return self._index()
 
     def get(self, keys: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
         """The cached tiles among ``keys``: (positions in ``keys``, uint8 ``(len(positions), px, px, 3)``).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Container, Hashable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -70,6 +70,31 @@ def _decode_chunk(datas: Sequence[bytes], px: int, max_pixels: int) -> list[np.n
     return [decode_tile(data, px, max_pixels) for data in datas]
 
 
+_KNOWN: Container[bytes] = frozenset()
+"""In a decoding process: the tile cache's keys (see _know)."""
+
+
+def _know(keys: Container[bytes]) -> None:
+    global _KNOWN
+    _KNOWN = keys
+
+
+def _read_chunk(reader: Callable[[str], bytes], refs: Sequence[str], px: int,
+                max_pixels: int) -> list[tuple[bytes, np.ndarray | str | None] | str]:
+    """In a decoding process: read, hash and (unless the cache has it: None) decode each tile; a reason for a
+    file that cannot be read."""
+    out: list[tuple[bytes, np.ndarray | str | None] | str] = []
+    for ref in refs:
+        try:
+            data = reader(ref)
+        except TesseraError as exc:
+            out.append(exc.reason)
+            continue
+        key = content_key(data)
+        out.append((key, None if key in _KNOWN else decode_tile(data, px, max_pixels)))
+    return out
+
+
 def _fetch_chunk(source: Source, refs: Sequence[str]) -> list[bytes | str]:
     out: list[bytes | str] = []
     for ref in refs:
@@ -100,6 +125,9 @@ class TilePreparer:
 
         Batches overlap: while the pool decodes one, the next is fetched and hashed here (at most IN_FLIGHT
         batches of image bytes are held at once)."""
+        reader = getattr(self.source, "child_reader", None)
+        if reader is not None and self.processes > 1 and len(refs) >= MIN_FOR_PROCESSES:
+            return self._run_in_children(reader, refs, report)
         result = PreparedTiles(tiles=np.empty((len(refs), self.px, self.px, 3), np.uint8))
         usable = np.zeros(len(refs), dtype=bool)
         seen: set[bytes] = set()
@@ -118,6 +146,77 @@ class TilePreparer:
         result.tiles = result.tiles[usable]
         result.sources = np.flatnonzero(usable)
         return result
+
+    def _run_in_children(self, reader: Callable[[str], bytes], refs: Sequence[str],
+                         report: Callable[[int, int], None]) -> PreparedTiles:
+        """Local files: the decoding processes read and hash them too (no image bytes pass through here, and
+        the reading and hashing are spread over the cores); this process keeps the first of equal tiles and
+        takes the cached ones from the cache."""
+        result = PreparedTiles(tiles=np.empty((len(refs), self.px, self.px, 3), np.uint8))
+        usable = np.zeros(len(refs), dtype=bool)
+        size = max(CHUNK, -(-len(refs) // (8 * self.processes)))
+        seen: set[bytes] = set()
+        hits: tuple[list[int], list[bytes]] = ([], [])
+        new: tuple[list[bytes], list[np.ndarray]] = ([], [])
+        known = self.cache.known() if self.cache else frozenset()
+        with ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_know, initargs=(known,)) as pool:  # forked: nothing is pickled
+            futures = [pool.submit(_read_chunk, reader, refs[i : i + size], self.px, self.max_pixels)
+                       for i in range(0, len(refs), size)]
+            for number, future in enumerate(futures):
+                for offset, item in enumerate(future.result()):
+                    self._take(number * size + offset, item, seen, hits, new, result, usable)
+                report(min(len(refs), (number + 1) * size), len(refs))
+        self._take_cached(hits, reader, refs, result, usable)
+        if self.cache and new[0]:
+            self.cache.put(new[0], np.stack(new[1]))
+        result.tiles = result.tiles[usable]
+        result.sources = np.flatnonzero(usable)
+        return result
+
+    def _take(self, position: int, item: tuple[bytes, np.ndarray | str | None] | str, seen: set[bytes],
+              hits: tuple[list[int], list[bytes]], new: tuple[list[bytes], list[np.ndarray]],
+              result: PreparedTiles, usable: np.ndarray) -> None:
+        """One tile from a decoding process: a reason, a duplicate, a cache hit (taken later) or a new tile."""
+        if isinstance(item, str):
+            result.skipped.append(item)
+            return
+        key, tile = item
+        if key in seen:
+            result.duplicates += 1
+            return
+        seen.add(key)
+        if tile is None:
+            hits[0].append(position)
+            hits[1].append(key)
+        elif isinstance(tile, str):
+            result.skipped.append(tile)
+        else:
+            result.decoded += 1
+            result.tiles[position] = tile
+            usable[position] = True
+            new[0].append(key)
+            new[1].append(tile)
+
+    def _take_cached(self, hits: tuple[list[int], list[bytes]], reader: Callable[[str], bytes], refs: Sequence[str],
+                     result: PreparedTiles, usable: np.ndarray) -> None:
+        """Fill the cache hits; a tile whose pack vanished meanwhile is read and decoded here after all."""
+        if not hits[0] or self.cache is None:
+            return
+        found, tiles = self.cache.get(hits[1])
+        where = np.asarray(hits[0], dtype=np.int64)
+        result.tiles[where[found]] = tiles
+        usable[where[found]] = True
+        result.cache_hits += len(found)
+        for i in np.setdiff1d(np.arange(where.size), found):
+            item = _read_chunk(reader, [refs[where[i]]], self.px, self.max_pixels)[0]  # _KNOWN is empty here
+            tile = item[1] if isinstance(item, tuple) else item
+            result.decoded += 1
+            if isinstance(tile, np.ndarray):
+                result.tiles[where[i]] = tile
+                usable[where[i]] = True
+            else:
+                result.skipped.append(str(tile))
 
     def _fetch(self, threads: Executor, refs: Sequence[str]) -> list[bytes | str]:
         if concurrency(self.source) == 1:
