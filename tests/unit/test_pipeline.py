@@ -18,7 +18,7 @@ from workers import build
 from workers.errors import JobRejected
 from workers.options import Options
 from workers.package import JobPackage
-from workers.pipeline import Rules, build_mosaic, match, visiting_order
+from workers.pipeline import Rules, build_mosaic, candidate_count, match, visiting_order
 from workers.progressbar import render_line
 
 TILES = 150
@@ -173,6 +173,14 @@ def test_overlapping_batches_give_the_same_tiles_and_fill_the_cache(files: dict[
     again = build_mosaic(package(), MemorySource(files), many)
     assert first.data == one.data == again.data
     assert again.details["decoded"] == 0 and again.details["cache_hits"] == first.details["decoded"]
+
+
+@pytest.mark.parametrize(("min_distance", "candidates", "count"), [(0, 24, 12), (1, 24, 12), (2, 24, 24), (5, 24, 24),
+                                                                 (5, 40, 40), (1, 8, 8)])
+def test_candidate_count_follows_the_distance_rule(min_distance: int, candidates: int, count: int) -> None:
+    rules = Rules(k=2, lightness_weight=3.0, blend=0.0, min_distance=min_distance, max_uses=10, penalty=0.0,
+                  candidates=candidates, seed=0)
+    assert candidate_count(rules) == count
 
 
 def cli_args(tmp_path: Path, files: dict[str, bytes], output: str, *extra: str) -> argparse.Namespace:
