@@ -181,7 +181,7 @@ def match(small: np.ndarray, tiles: np.ndarray, rows: int, cols: int, rules: Rul
     cell_feats = kernels.to_frame(kernels.cell_features(small, rows, cols, rules.k) * weights, frame)
     # A few candidates per cell; the rare cell whose candidates are all blocked gets an exact (pruned) full scan.
     count = 1 if not (rules.min_distance or rules.max_uses or rules.penalty) else candidate_count(rules)
-    cand_idx, cand_d = kernels.nearest_candidates(cell_feats, tile_feats, count, BOUND_DIMS)
+    cand_idx, cand_d = kernels.nearest_candidates(cell_feats, tile_feats, count)
     order = visiting_order(cand_d[:, 0], rules.seed)
     return kernels.assign_tiles(cand_idx, cand_d, cell_feats, tile_feats, (rows, cols), order,
                                 rules.min_distance, rules.max_uses, rules.penalty, BOUND_DIMS)

@@ -290,22 +290,31 @@ def clustered(rng: np.random.Generator, m: int, n: int, d: int) -> tuple[np.ndar
     return cells, tiles
 
 
-@pytest.mark.parametrize("bound_dims", [0, 1, 3, 8, 99])
+@pytest.mark.parametrize("slabs", [1, 2, 5, 40, 157, 999])
 @pytest.mark.parametrize("rotate", [False, True])
-def test_nearest_candidates_exact_for_any_bound(rng: np.random.Generator, bound_dims: int, rotate: bool) -> None:
+def test_nearest_candidates_exact_for_any_slabs(rng: np.random.Generator, slabs: int, rotate: bool) -> None:
     # More cells than one run of seeded cells (64), so seeds, windows and run starts are all exercised.
     cells, tiles = clustered(rng, 203, 157, 12)
     if rotate:
         cells, tiles = principal_axes(cells, tiles)
-    idx, dist = nearest_candidates(cells, tiles, 7, bound_dims)
+    idx, dist = nearest_candidates(cells, tiles, 7, slabs)
     ref = ref_distances(cells, tiles)
     order = np.argsort(ref, axis=1, kind="stable")[:, :7]
     np.testing.assert_array_equal(idx, order)
     np.testing.assert_allclose(dist, np.take_along_axis(ref, order, axis=1), rtol=1e-4, atol=1e-3)
-    # The same candidates whatever the bound (the distances summed the same way, so equal to the bit).
-    idx0, dist0 = nearest_candidates(cells, tiles, 7, 0)
-    np.testing.assert_array_equal(idx, idx0)
-    np.testing.assert_array_equal(dist, dist0)
+    # The same candidates whatever the slabs (the distances summed the same way, so equal to the bit).
+    idx1, dist1 = nearest_candidates(cells, tiles, 7, 1)
+    np.testing.assert_array_equal(idx, idx1)
+    np.testing.assert_array_equal(dist, dist1)
+
+
+def test_nearest_candidates_ties_across_slabs_keep_lower_index() -> None:
+    # Equal tiles land in different slabs and at both ends of a slab's window.
+    tiles = np.array([[0, 1], [2, 0], [0, -1], [0, 1], [-2, 0], [2, 0], [5, 5]], dtype=np.float32)
+    cells = np.zeros((70, 2), dtype=np.float32)
+    for slabs in (1, 2, 3, 7):
+        idx, dist = nearest_candidates(cells, tiles, 5, slabs)
+        np.testing.assert_array_equal(idx, np.tile([0, 2, 3, 1, 4], (70, 1)))
 
 
 def test_principal_axes_keep_distances_and_order_spread(rng: np.random.Generator) -> None:
