@@ -6,17 +6,15 @@ import argparse
 import dataclasses
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 
-import kernels
 from config import LimitSettings, Settings
+from workers import tileset
 from workers.errors import JobRejected, TesseraError
 from workers.fetch import Fetcher
 from workers.options import DEFAULT, Options, check_options, parse_grid
 from workers.package import JobPackage
-from workers.pipeline import build_mosaic
 from workers.progressbar import ProgressBar
 from workers.tiles import FETCH_THREADS
 
@@ -124,14 +122,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"tessera build: -o {output}: the name must end in .jpg, .jpeg or .png", file=sys.stderr)
         return 1
     settings = local_settings(settings, args)
-    # Load the compiled kernels while the tiles are read and decoded (mostly I/O and other processes).
-    threading.Thread(target=kernels.warm_up, name="warm-up", daemon=True).start()
     bar = ProgressBar()
     try:
         refs = tile_refs(args.tiles)
         package = JobPackage.create(args.target, refs, _options(args, settings))
-        result = build_mosaic(package, LocalSource(Fetcher(settings.fetch), [args.target, *refs]), settings, bar,
-                              fmt=fmt)
+        source = LocalSource(Fetcher(settings.fetch), [args.target, *refs])
+        tiles = tileset.start(package, source, settings)  # local files start decoding in other processes now
+        # Numba and the compiled kernels load meanwhile (the decoding processes were forked without them).
+        import kernels  # noqa: PLC0415
+        from workers.pipeline import build_mosaic  # noqa: PLC0415
+
+        kernels.warm_up()
+        result = build_mosaic(package, source, settings, bar, fmt=fmt, tiles=tiles)
         _write(output, result.data)
     except TesseraError as exc:
         bar.close()

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,20 +14,17 @@ from PIL import Image
 import kernels
 from config import Settings
 from workers import deepzoom as dz
-from workers import tilememo
+from workers import tileset
 from workers.errors import JobRejected
 from workers.images import decode
 from workers.options import check_grid
 from workers.output import FORMATS, encode, jpeg_bytes, render_image
 from workers.package import JobPackage
-from workers.tilecache import TileCache
-from workers.tiles import PreparedTiles, Source, TilePreparer, require_tiles
-
-Progress = Callable[[str, float], None]
-"""Called with a stage description and the overall progress in [0, 1]."""
+from workers.tiles import PreparedTiles, Source
+from workers.tileset import PREPARED, Progress
 
 # Where each stage ends on the overall progress scale.
-PREPARED, MATCHED, RENDERED = 0.6, 0.7, 0.97
+MATCHED, RENDERED = 0.7, 0.97
 ZOOM_FROM = 0.88
 """Where rendering ends and the zoomable view begins, when one is made."""
 BOUND_DIMS = 4
@@ -81,19 +77,12 @@ def _no_progress(stage: str, fraction: float) -> None:
     pass
 
 
-def tile_cache(settings: Settings, px: int) -> TileCache | None:
-    """The node's tile cache for tiles of ``px`` (None when mosaic.tile_cache is "")."""
-    if not settings.mosaic.tile_cache:
-        return None
-    root = Path(settings.paths.root) / settings.mosaic.tile_cache
-    return TileCache(root, px, settings.mosaic.tile_cache_max_mb * 1024 * 1024)
-
-
 def build_mosaic(package: JobPackage, fetcher: Source, settings: Settings, report: Progress = _no_progress,
-                 fmt: str = "jpeg", deepzoom: bool = False) -> BuildResult:
+                 fmt: str = "jpeg", deepzoom: bool = False, tiles: tileset.Finish | None = None) -> BuildResult:
     """Build the mosaic of ``package``; ``fmt`` is "jpeg" or "png".
 
-    With ``deepzoom`` (and results.deepzoom on, and JPEG) the result also holds the zoomable view."""
+    With ``deepzoom`` (and results.deepzoom on, and JPEG) the result also holds the zoomable view.
+    ``tiles``: the package's tiles as already started with :func:`tileset.start` (else started here)."""
     limits, opts, timings = settings.limits, package.options, Timings()
     report("fetching the photo", 0.01)
     with timings.stage("target"):
@@ -103,7 +92,7 @@ def build_mosaic(package: JobPackage, fetcher: Source, settings: Settings, repor
     if len(package.tiles) > limits.max_tiles:
         raise JobRejected(f"{len(package.tiles)} tiles is over the limit of {limits.max_tiles}")
     with timings.stage("tiles"):
-        prepared = _prepare_tiles(package, fetcher, settings, report)
+        prepared = (tiles or tileset.start(package, fetcher, settings))(report)
     report("matching cells to tiles", PREPARED)
     rules = _rules(package, settings, prepared.tiles.shape[1], len(prepared.tiles), rows * cols)
     with timings.stage("match"):
@@ -141,22 +130,6 @@ def _render_with_zoom(package: JobPackage, prepared: PreparedTiles, assignment: 
         zoom = dz.make(image, assignment, [labels[i] for i in prepared.sources.tolist()], quality,
                        lambda done: report("making the zoomable view", ZOOM_FROM + (RENDERED - ZOOM_FROM) * done))
     return data, zoom
-
-
-def _prepare_tiles(package: JobPackage, source: Source, settings: Settings, report: Progress) -> PreparedTiles:
-    px, total, memo_bytes = package.options.tile_px, len(package.tiles), settings.mosaic.tile_memo_mb * 2**20
-    key = tilememo.fingerprint(source, package.tiles, px) if memo_bytes else None
-    if key is not None and (known := tilememo.MEMO.get(key)) is not None:
-        report(f"preparing tiles {total}/{total}", PREPARED)
-        return known
-    preparer = TilePreparer(source, px, settings.limits.max_image_pixels, tile_cache(settings, px),
-                            settings.mosaic.decode_processes)
-    prepared = preparer.run(package.tiles,
-                            lambda done, n: report(f"preparing tiles {done}/{n}", 0.02 + (PREPARED - 0.02) * done / n))
-    require_tiles(prepared, total, settings.limits.min_tiles)
-    if key is not None:
-        tilememo.MEMO.put(key, prepared, memo_bytes)
-    return prepared
 
 
 def _rules(package: JobPackage, settings: Settings, px: int, tiles: int, cells: int) -> Rules:

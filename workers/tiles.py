@@ -127,7 +127,7 @@ class TilePreparer:
         batches of image bytes are held at once)."""
         reader = getattr(self.source, "child_reader", None)
         if reader is not None and self.processes > 1 and len(refs) >= MIN_FOR_PROCESSES:
-            return self._run_in_children(reader, refs, report)
+            return self.start(refs)(report)
         result = PreparedTiles(tiles=np.empty((len(refs), self.px, self.px, 3), np.uint8))
         usable = np.zeros(len(refs), dtype=bool)
         seen: set[bytes] = set()
@@ -147,26 +147,43 @@ class TilePreparer:
         result.sources = np.flatnonzero(usable)
         return result
 
-    def _run_in_children(self, reader: Callable[[str], bytes], refs: Sequence[str],
-                         report: Callable[[int, int], None]) -> PreparedTiles:
-        """Local files: the decoding processes read and hash them too (no image bytes pass through here, and
-        the reading and hashing are spread over the cores); this process keeps the first of equal tiles and
-        takes the cached ones from the cache."""
+    def start(self, refs: Sequence[str]) -> Callable[[Callable[[int, int], None]], PreparedTiles]:
+        """Begin preparing ``refs``; call the result (with ``report``) for the tiles.
+
+        Local files start at once in the decoding processes, which also read and hash them (no image bytes
+        pass through here, and the reading and hashing are spread over the cores), so the caller can do other
+        work meanwhile; anything else is prepared when the result is called (:meth:`run`)."""
+        reader = getattr(self.source, "child_reader", None)
+        if reader is None or self.processes < 2 or len(refs) < MIN_FOR_PROCESSES:
+            return lambda report: self.run(refs, report)
+        size = max(CHUNK, -(-len(refs) // (8 * self.processes)))
+        known = self.cache.known() if self.cache else frozenset()
+        pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_know, initargs=(known,))  # forked: nothing is pickled
+        futures = [pool.submit(_read_chunk, reader, refs[i : i + size], self.px, self.max_pixels)
+                   for i in range(0, len(refs), size)]
+
+        def finish(report: Callable[[int, int], None]) -> PreparedTiles:
+            try:
+                return self._collect(futures, size, reader, refs, report)
+            finally:
+                pool.shutdown(cancel_futures=True)
+
+        return finish
+
+    def _collect(self, futures: list[Future[list[tuple[bytes, np.ndarray | str | None] | str]]], size: int,
+                 reader: Callable[[str], bytes], refs: Sequence[str],
+                 report: Callable[[int, int], None]) -> PreparedTiles:
+        """The tiles from the decoding processes: the first of equal tiles kept, cached ones from the cache."""
         result = PreparedTiles(tiles=np.empty((len(refs), self.px, self.px, 3), np.uint8))
         usable = np.zeros(len(refs), dtype=bool)
-        size = max(CHUNK, -(-len(refs) // (8 * self.processes)))
         seen: set[bytes] = set()
         hits: tuple[list[int], list[bytes]] = ([], [])
         new: tuple[list[bytes], list[np.ndarray]] = ([], [])
-        known = self.cache.known() if self.cache else frozenset()
-        with ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("fork"),
-                                 initializer=_know, initargs=(known,)) as pool:  # forked: nothing is pickled
-            futures = [pool.submit(_read_chunk, reader, refs[i : i + size], self.px, self.max_pixels)
-                       for i in range(0, len(refs), size)]
-            for number, future in enumerate(futures):
-                for offset, item in enumerate(future.result()):
-                    self._take(number * size + offset, item, seen, hits, new, result, usable)
-                report(min(len(refs), (number + 1) * size), len(refs))
+        for number, future in enumerate(futures):
+            for offset, item in enumerate(future.result()):
+                self._take(number * size + offset, item, seen, hits, new, result, usable)
+            report(min(len(refs), (number + 1) * size), len(refs))
         self._take_cached(hits, reader, refs, result, usable)
         if self.cache and new[0]:
             self.cache.put(new[0], np.stack(new[1]))
