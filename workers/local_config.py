@@ -6,14 +6,14 @@ values already there, comments and layout are left as they are. Runs on every `m
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from workers.atomicfile import write_atomic
 
 HEADER = "# Written by `tessera init`; holds secrets: keep it out of version control.\n"
 SECRETS = (("redis", "password"), ("redis", "web_password"), ("redis", "worker_password"),
@@ -42,7 +42,7 @@ def ensure_secrets(path: Path) -> list[str]:
     for section in dict.fromkeys(section for section, _ in missing):
         text = _insert(text, section, [f'{key}: "{secrets.token_urlsafe(32)}"' for s, key in missing if s == section])
     _check(before, _parse(text, path), missing, path)
-    _write_private(path, text)
+    write_atomic(path, text.encode(), mode=0o600)
     return [f"{section}.{key}" for section, key in missing]
 
 
@@ -93,19 +93,3 @@ def _check(before: dict[str, Any], after: dict[str, Any], added: list[tuple[str,
     if after != expected or any(not (after[s] or {}).get(k) for s, k in added):
         raise LocalConfigError(f"{path}: cannot add {', '.join(f'{s}.{k}' for s, k in added)} without rewriting "
                                "the file; add them by hand (see config/defaults.yaml)")
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Temp file (0600) in the same folder, flushed, then renamed over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp, 0o600)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

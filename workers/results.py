@@ -18,6 +18,7 @@ import paramiko
 
 from config import Settings
 from config.settings import ResultSettings
+from workers.atomicfile import write_atomic
 from workers.errors import TransientError
 
 FOLDER_SUFFIX = ".dz"
@@ -60,19 +61,8 @@ class LocalResultStore:
 
     def put(self, job_id: str, data: bytes, ext: str) -> str:
         """Store atomically; a second run of the same job replaces the file with an equal one."""
-        self.media_dir.mkdir(parents=True, exist_ok=True)
         name = f"{job_id}.{ext}"
-        fd, tmp = tempfile.mkstemp(prefix=f".{job_id}.", suffix=".part", dir=self.media_dir)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, self.media_dir / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self.media_dir / name, data)
         return name
 
     def put_folder(self, job_id: str, files: Files) -> str:
