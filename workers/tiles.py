@@ -23,6 +23,8 @@ BATCH = 1024
 """Tiles fetched, looked up and decoded together: bounds the image bytes held at once."""
 CHUNK = 64
 """Tiles per task handed to a thread or process: amortises the per-task overhead."""
+NewTiles = tuple[list[bytes], list[int]]
+"""Keys and positions (in the job's tile list) of the tiles decoded for a job, for the tile cache."""
 IN_FLIGHT = 2
 """Batches fetched ahead while earlier ones decode."""
 MIN_FOR_PROCESSES = 256
@@ -131,6 +133,7 @@ class TilePreparer:
         result = PreparedTiles(tiles=np.empty((len(refs), self.px, self.px, 3), np.uint8))
         usable = np.zeros(len(refs), dtype=bool)
         seen: set[bytes] = set()
+        new: NewTiles = ([], [])
         in_flight: deque[_Pending] = deque()
         with ThreadPoolExecutor(concurrency(self.source)) as threads:
             try:
@@ -138,11 +141,12 @@ class TilePreparer:
                     fetched = self._fetch(threads, refs[start : start + BATCH])
                     in_flight.append(self._start(fetched, start, seen, result, usable))
                     while len(in_flight) > IN_FLIGHT or (in_flight and start + BATCH >= len(refs)):
-                        done = self._finish(in_flight.popleft(), result, usable)
+                        done = self._finish(in_flight.popleft(), result, usable, new)
                         report(min(done, len(refs)), len(refs))
             finally:
                 if self._pool is not None:
                     self._pool.shutdown(cancel_futures=True)
+        self._remember(new, result)
         result.tiles = result.tiles[usable]
         result.sources = np.flatnonzero(usable)
         return result
@@ -179,20 +183,19 @@ class TilePreparer:
         usable = np.zeros(len(refs), dtype=bool)
         seen: set[bytes] = set()
         hits: tuple[list[int], list[bytes]] = ([], [])
-        new: tuple[list[bytes], list[np.ndarray]] = ([], [])
+        new: NewTiles = ([], [])
         for number, future in enumerate(futures):
             for offset, item in enumerate(future.result()):
                 self._take(number * size + offset, item, seen, hits, new, result, usable)
             report(min(len(refs), (number + 1) * size), len(refs))
         self._take_cached(hits, reader, refs, result, usable)
-        if self.cache and new[0]:
-            self.cache.put(new[0], np.stack(new[1]))
+        self._remember(new, result)
         result.tiles = result.tiles[usable]
         result.sources = np.flatnonzero(usable)
         return result
 
     def _take(self, position: int, item: tuple[bytes, np.ndarray | str | None] | str, seen: set[bytes],
-              hits: tuple[list[int], list[bytes]], new: tuple[list[bytes], list[np.ndarray]],
+              hits: tuple[list[int], list[bytes]], new: NewTiles,
               result: PreparedTiles, usable: np.ndarray) -> None:
         """One tile from a decoding process: a reason, a duplicate, a cache hit (taken later) or a new tile."""
         if isinstance(item, str):
@@ -213,7 +216,7 @@ class TilePreparer:
             result.tiles[position] = tile
             usable[position] = True
             new[0].append(key)
-            new[1].append(tile)
+            new[1].append(position)
 
     def _take_cached(self, hits: tuple[list[int], list[bytes]], reader: Callable[[str], bytes], refs: Sequence[str],
                      result: PreparedTiles, usable: np.ndarray) -> None:
@@ -272,23 +275,24 @@ class TilePreparer:
         pending.decoding = self._decode([datas[i] for i in pending.missing])
         return pending
 
-    def _finish(self, pending: _Pending, result: PreparedTiles, usable: np.ndarray) -> int:
-        """Collect a batch's decoded tiles into ``result`` (and the cache); the end of the batch in ``refs``."""
+    def _finish(self, pending: _Pending, result: PreparedTiles, usable: np.ndarray, new: NewTiles) -> int:
+        """Collect a batch's decoded tiles into ``result`` (noting them in ``new``); the end of the batch in refs."""
         decoded = [tile for part in pending.decoding for tile in (part.result() if isinstance(part, Future) else part)]
         result.decoded += len(pending.missing)
-        new_keys: list[bytes] = []
-        new_tiles: list[np.ndarray] = []
         for i, tile in zip(pending.missing, decoded, strict=True):
             if isinstance(tile, str):
                 result.skipped.append(tile)
                 continue
             result.tiles[pending.positions[i]] = tile
             usable[pending.positions[i]] = True
-            new_keys.append(pending.keys[i])
-            new_tiles.append(tile)
-        if self.cache and new_keys:
-            self.cache.put(new_keys, np.stack(new_tiles))
+            new[0].append(pending.keys[i])
+            new[1].append(pending.positions[i])
         return pending.end
+
+    def _remember(self, new: NewTiles, result: PreparedTiles) -> None:
+        """The job's newly decoded tiles into the cache, as one pack."""
+        if self.cache and new[0]:
+            self.cache.put(new[0], result.tiles[np.asarray(new[1], dtype=np.int64)])
 
     def _decode(self, datas: list[bytes]) -> list[Future[list[np.ndarray | str]] | list[np.ndarray | str]]:
         """Decoded parts of ``datas`` in order: done at once (few tiles), or futures of the process pool."""

@@ -170,6 +170,7 @@ def test_overlapping_batches_give_the_same_tiles_and_fill_the_cache(files: dict[
     many = dataclasses.replace(settings, mosaic=dataclasses.replace(settings.mosaic, decode_processes=2,
                                                                     tile_cache="batches"))
     first = build_mosaic(package(), MemorySource(files), many)
+    assert len(list(Path(settings.paths.root, "batches").rglob("*.keys"))) == 1  # one pack a job, not a batch
     again = build_mosaic(package(), MemorySource(files), many)
     assert first.data == one.data == again.data
     assert again.details["decoded"] == 0 and again.details["cache_hits"] == first.details["decoded"]
