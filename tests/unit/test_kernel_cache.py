@@ -1,0 +1,38 @@
+"""Kernels load from Numba's cache without Numba's full registry refresh (kernels/_jit.py), and still work."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECK = """
+import sys
+import numpy as np
+import kernels
+rng = np.random.default_rng(3)
+cells, tiles = rng.random((37, 12), dtype=np.float32), rng.random((53, 12), dtype=np.float32)
+ref = ((cells[:, None, :] - tiles[None]) ** 2).sum(-1).argmin(1)
+assert (kernels.nearest_tiles(cells, tiles) == ref).all()
+print("refreshed" if "numba.np.arraymath" in sys.modules else "not refreshed")
+"""
+
+
+def _run(cache: Path) -> str:
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT)}
+    env.pop("NUMBA_DISABLE_JIT", None)
+    out = subprocess.run([sys.executable, "-c", CHECK], env=env, cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.strip()
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="needs the JIT")
+def test_cached_kernels_load_without_registry_refresh(tmp_path: Path) -> None:
+    cache = tmp_path / "numba-cache"
+    assert _run(cache) == "refreshed"  # the first process compiles: the full refresh, as Numba does it
+    assert _run(cache) == "not refreshed"  # the next loads the object code only, and gets the same answers
