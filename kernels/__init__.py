@@ -31,7 +31,9 @@ def warm_up() -> None:
     cand_idx, cand_d = nearest_candidates(cell_feats, tile_feats, 2)
     assignment = assign_tiles(cand_idx, cand_d, cell_feats, tile_feats, (2, 2), np.arange(4), 1, 0, 0.5)
     render(tiles, assignment)
-    canvas = np.zeros((8, 8, 4), dtype=np.uint8)  # the pipeline renders into RGBX strips: a strided view
-    render(tiles, assignment, out=canvas[:, :, :3])
+    canvas = np.zeros((8, 8, 4), dtype=np.uint8)  # the zoomable view's RGBX canvas: the same compiled code
+    render(tiles, assignment, out=canvas)
     offsets = blend_offsets(np.zeros((2, 2, 3), np.float32), np.zeros((2, 3), np.float32), assignment, 0.5)
-    render(tiles, assignment, out=canvas[:, :, :3], offsets=offsets)
+    render(tiles, assignment, out=canvas, offsets=offsets)
+    field = blend_offsets(np.zeros((2, 2, 2, 2, 3), np.float32), np.zeros((2, 2, 2, 3), np.float32), assignment, 0.5)
+    render(tiles, assignment, out=canvas, offsets=field)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from ._jit import ngjit_parallel
+from ._jit import ngjit, ngjit_parallel
 
 __all__ = ["render", "blend_offsets", "field_weights"]
 
@@ -18,31 +18,53 @@ def _render_loop(tiles, assignment, out):
         r = y // ph
         ty = y - r * ph
         for c in range(cols):
-            out[y, c * pw : (c + 1) * pw, :] = tiles[assignment[r, c], ty, :, :]
+            out[y, c * pw : (c + 1) * pw, :3] = tiles[assignment[r, c], ty, :, :]
 
 
 @ngjit_parallel
 def _render_field_loop(tiles, assignment, offsets, y0, y1, wy, x0, x1, wx, out):
     # Each tile pixel gets its cell's offset field (g x g values) interpolated bilinearly between the sub-cell
     # centres, clamped at the tile's edges (no bleed between cells); per axis, pixel i lies between field
-    # rows y0[i] and y1[i] at weight wy[i]. g = 1 is one flat shift per cell.
+    # rows y0[i] and y1[i] at weight wy[i]. g = 1 is one flat shift per cell. Per output row and cell: the
+    # field's rows interpolated first (g values a channel), then along the row, then added to the tile's row
+    # in one flat loop that vectorises when ``out`` is RGB (RGBX: the fourth byte is left alone).
     ph, pw = tiles.shape[1], tiles.shape[2]
+    g, nc = offsets.shape[2], out.shape[2]
     cols = assignment.shape[1]
+    flat_tiles = tiles.reshape(tiles.shape[0], ph, pw * 3)
     for y in prange(assignment.shape[0] * ph):
         r = y // ph
         ty = y - r * ph
         a0, a1, fy = y0[ty], y1[ty], wy[ty]
+        across = np.empty((g, 3), np.float32)
+        line = np.empty(pw * 3, np.float32)
+        row = out[y].reshape(out.shape[1] * nc)
         for c in range(cols):
-            t = assignment[r, c]
             field = offsets[r, c]
+            for b in range(g):
+                for ch in range(3):
+                    top = field[a0, b, ch]
+                    across[b, ch] = top + fy * (field[a1, b, ch] - top)
             for x in range(pw):
                 b0, b1, fx = x0[x], x1[x], wx[x]
                 for ch in range(3):
-                    top = field[a0, b0, ch] + fx * (field[a0, b1, ch] - field[a0, b0, ch])
-                    bottom = field[a1, b0, ch] + fx * (field[a1, b1, ch] - field[a1, b0, ch])
-                    v = np.float32(tiles[t, ty, x, ch]) + top + fy * (bottom - top)
-                    v = min(max(v, np.float32(0.0)), np.float32(255.0))
-                    out[y, c * pw + x, ch] = np.uint8(v + np.float32(0.5))
+                    left = across[b0, ch]
+                    line[x * 3 + ch] = left + fx * (across[b1, ch] - left)
+            src = flat_tiles[assignment[r, c], ty]
+            if nc == 3:
+                at = c * pw * 3
+                for i in range(pw * 3):
+                    row[at + i] = _shifted(src[i], line[i])
+            else:
+                for i in range(pw * 3):
+                    row[(c * pw + i // 3) * nc + i % 3] = _shifted(src[i], line[i])
+
+
+@ngjit
+def _shifted(value, shift):
+    # A pixel value moved by ``shift``, clipped to 0..255 and rounded.
+    v = min(max(np.float32(value) + shift, np.float32(0.0)), np.float32(255.0))
+    return np.uint8(v + np.float32(0.5))
 
 
 def _offset_field(offsets: object, rows: int, cols: int) -> np.ndarray:
@@ -115,7 +137,8 @@ def render(tiles: np.ndarray, assignment: np.ndarray, out: np.ndarray | None = N
     assignment : np.ndarray
         Integer array ``(rows, cols)`` with values in ``[0, N)``.
     out : np.ndarray, optional
-        uint8 array ``(rows*P, cols*P, 3)`` to write into (may be a strided view); allocated if omitted.
+        C-contiguous uint8 array ``(rows*P, cols*P, 3)`` to write into, or ``(rows*P, cols*P, 4)`` (RGBX: the
+        fourth channel is not written); allocated (RGB) if omitted.
     offsets : np.ndarray, optional
         float32 ``(rows, cols, 3)`` added to every pixel of the cell's tile, or ``(rows, cols, g, g, 3)``:
         a field interpolated bilinearly between the centres of the tile's ``g`` x ``g`` parts (clamped at
@@ -124,7 +147,7 @@ def render(tiles: np.ndarray, assignment: np.ndarray, out: np.ndarray | None = N
     Returns
     -------
     np.ndarray
-        The mosaic, uint8 ``(rows*P, cols*P, 3)`` (``out`` itself when given).
+        The mosaic, uint8 ``(rows*P, cols*P, 3)``, or ``out`` itself when given.
     """
     if not isinstance(tiles, np.ndarray) or tiles.dtype != np.uint8:
         raise ValueError(f"tiles must be a uint8 numpy array, got {getattr(tiles, 'dtype', type(tiles).__name__)}")
@@ -145,11 +168,12 @@ def render(tiles: np.ndarray, assignment: np.ndarray, out: np.ndarray | None = N
     shape = (rows * ph, cols * pw, 3)
     if out is None:
         out = np.empty(shape, dtype=np.uint8)
-    elif not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.shape != shape:
+    elif not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.shape[:2] != shape[:2] \
+            or out.ndim != 3 or out.shape[2] not in (3, 4):
         got = f"{out.dtype} {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
-        raise ValueError(f"out must be a uint8 array of shape {shape}, got {got}")
-    elif not out.flags.writeable:
-        raise ValueError("out must be writeable")
+        raise ValueError(f"out must be a uint8 array of shape {shape} or {shape[:2] + (4,)}, got {got}")
+    elif not (out.flags.writeable and out.flags.c_contiguous):
+        raise ValueError("out must be writeable and C-contiguous")
     tiles, assignment = np.ascontiguousarray(tiles), np.ascontiguousarray(assignment, dtype=np.int64)
     if offsets is None:
         _render_loop(tiles, assignment, out)

@@ -1,13 +1,13 @@
 """Render the mosaic and encode it (JPEG or PNG) while holding at most about one copy of the output.
 
-JPEG: the mosaic is rendered into one RGBX buffer that Pillow encodes in place (4/3 of the RGB size,
-plus the much smaller JPEG). PNG: the mosaic is rendered and compressed a strip of cells at a time,
-so only the compressed stream and one strip are ever held.
+JPEG: the mosaic is rendered a strip of cells at a time into a few reused buffers, and the strips are
+encoded on every core and joined into one JPEG (workers/jpegstrips.py); with the zoomable view, which needs
+the whole picture, into one RGBX canvas. PNG: the mosaic is rendered and compressed a strip of cells at a
+time, so only the compressed stream and one strip are ever held.
 """
 
 from __future__ import annotations
 
-import io
 import struct
 import zlib
 from collections.abc import Callable
@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 import kernels
+from workers import jpegstrips
 
 FORMATS = {"jpeg": "jpg", "png": "png"}
 """Output formats and their file extensions."""
@@ -37,31 +38,46 @@ def _render_strips(tiles: np.ndarray, assignment: np.ndarray, offsets: np.ndarra
     for r0 in range(0, rows, strip_cells):
         r1 = min(rows, r0 + strip_cells)
         y0 = 0 if emit else r0 * px
-        view = canvas[y0 : y0 + (r1 - r0) * px, :, :3]
+        view = canvas[y0 : y0 + (r1 - r0) * px]
         kernels.render(tiles, assignment[r0:r1], out=view, offsets=None if offsets is None else offsets[r0:r1])
         if emit:
             emit(view)
         step(r1 / rows)
 
 
-def render_image(tiles: np.ndarray, assignment: np.ndarray, offsets: np.ndarray | None, step: Step) -> Image.Image:
-    """The whole mosaic as one RGBX image (Pillow encodes RGBX in place, with no RGB copy)."""
+def render_canvas(tiles: np.ndarray, assignment: np.ndarray, offsets: np.ndarray | None, step: Step) -> np.ndarray:
+    """The whole mosaic as one RGBX array (for the zoomable view; see :func:`rgbx_image`)."""
     rows, cols = assignment.shape
     px = tiles.shape[1]
     canvas = np.empty((rows * px, cols * px, 4), dtype=np.uint8)
     _render_strips(tiles, assignment, offsets, canvas, step, _strip_rows(rows, cols * px, px))
-    return Image.frombuffer("RGBX", (cols * px, rows * px), canvas, "raw", "RGBX", 0, 1)  # shares canvas
+    return canvas
 
 
-def jpeg_bytes(image: Image.Image, quality: int) -> bytes:
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=quality, optimize=False)
-    return out.getvalue()
+def rgbx_image(canvas: np.ndarray) -> Image.Image:
+    """An RGBX canvas as a Pillow image that shares its memory (Pillow holds RGB as 4 bytes a pixel)."""
+    height, width = canvas.shape[:2]
+    return Image.frombuffer("RGBX", (width, height), canvas, "raw", "RGBX", 0, 1)
+
+
+def jpeg_bytes(canvas: np.ndarray, quality: int, px: int) -> bytes:
+    """The same bytes as :func:`encode_jpeg` gives (the same strips: whole cells of ``px`` rows)."""
+    return jpegstrips.encode(canvas, quality, px)
 
 
 def encode_jpeg(tiles: np.ndarray, assignment: np.ndarray, offsets: np.ndarray | None, quality: int,
                 step: Step) -> bytes:
-    return jpeg_bytes(render_image(tiles, assignment, offsets, step), quality)
+    """Rendered and encoded a strip at a time, the strips encoded on every core (workers/jpegstrips.py)."""
+    rows, cols = assignment.shape
+    px = tiles.shape[1]
+
+    def render(first: int, end: int, out: np.ndarray) -> None:
+        r0, r1 = first // px, end // px
+        kernels.render(tiles, assignment[r0:r1], out=out, offsets=None if offsets is None else offsets[r0:r1])
+
+    height, width = rows * px, cols * px
+    return jpegstrips.encode_rendered(width, height, quality, render, jpegstrips.strip_rows(width, height, px),
+                                      step=step)
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:
@@ -74,7 +90,7 @@ def encode_png(tiles: np.ndarray, assignment: np.ndarray, offsets: np.ndarray | 
     px = tiles.shape[1]
     width, height = cols * px, rows * px
     strip_cells = _strip_rows(rows, width, px)
-    canvas = np.empty((strip_cells * px, width, 4), dtype=np.uint8)
+    canvas = np.empty((strip_cells * px, width, 3), dtype=np.uint8)
     compressor = zlib.compressobj(level)
     parts = [b"\x89PNG\r\n\x1a\n", _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))]
 

@@ -18,7 +18,7 @@ from workers import tileset
 from workers.errors import JobRejected
 from workers.images import decode
 from workers.options import check_grid
-from workers.output import FORMATS, encode, jpeg_bytes, render_image
+from workers.output import FORMATS, encode, jpeg_bytes, render_canvas, rgbx_image
 from workers.package import JobPackage
 from workers.tiles import PreparedTiles, Source
 from workers.tileset import PREPARED, Progress
@@ -121,13 +121,13 @@ def _render_with_zoom(package: JobPackage, prepared: PreparedTiles, assignment: 
     """The JPEG and the zoomable view from one rendered canvas (never rendered twice)."""
     quality = settings.mosaic.jpeg_quality
     with timings.stage("render_encode"):
-        image = render_image(prepared.tiles, assignment, offsets,
-                             lambda done: report("rendering", MATCHED + (ZOOM_FROM - MATCHED) * done))
-        data = jpeg_bytes(image, quality)
+        canvas = render_canvas(prepared.tiles, assignment, offsets,
+                               lambda done: report("rendering", MATCHED + (ZOOM_FROM - MATCHED) * done))
+        data = jpeg_bytes(canvas, quality, prepared.tiles.shape[1])
     report("making the zoomable view", ZOOM_FROM)
     with timings.stage("deepzoom"):
         labels = dz.tile_labels(package.tiles, package.tile_names)
-        zoom = dz.make(image, assignment, [labels[i] for i in prepared.sources.tolist()], quality,
+        zoom = dz.make(rgbx_image(canvas), assignment, [labels[i] for i in prepared.sources.tolist()], quality,
                        lambda done: report("making the zoomable view", ZOOM_FROM + (RENDERED - ZOOM_FROM) * done))
     return data, zoom
 

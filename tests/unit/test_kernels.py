@@ -528,13 +528,22 @@ def test_blend_and_offsets_reject_bad_input(rng: np.random.Generator) -> None:
         render(tiles, assignment, offsets=np.zeros((ROWS, COLS, 3), np.float64))
 
 
-def test_render_into_strided_view(rng: np.random.Generator) -> None:
+@pytest.mark.parametrize("g", [0, 1, 2])
+def test_render_into_an_rgbx_canvas_leaves_the_fourth_byte(rng: np.random.Generator, g: int) -> None:
     tiles = rng.integers(0, 256, size=(N, P, P, 3), dtype=np.uint8)
     assignment = rng.integers(0, N, size=(ROWS, COLS))
+    offsets = None if g == 0 else (rng.random((ROWS, COLS, g, g, 3), dtype=np.float32) - 0.5) * 100
+    canvas = np.full((ROWS * P, COLS * P, 4), 7, dtype=np.uint8)
+    assert render(tiles, assignment, out=canvas, offsets=offsets) is canvas
+    np.testing.assert_array_equal(canvas[:, :, :3], render(tiles, assignment, offsets=offsets))
+    assert (canvas[:, :, 3] == 7).all()
+
+
+def test_render_refuses_a_strided_out(rng: np.random.Generator) -> None:
+    tiles = rng.integers(0, 256, size=(N, P, P, 3), dtype=np.uint8)
     canvas = np.zeros((ROWS * P, COLS * P, 4), dtype=np.uint8)
-    render(tiles, assignment, out=canvas[:, :, :3])
-    np.testing.assert_array_equal(canvas[:, :, :3], ref_render(tiles, assignment))
-    assert not canvas[:, :, 3].any()
+    with pytest.raises(ValueError, match="C-contiguous"):
+        render(tiles, np.zeros((ROWS, COLS), np.int64), out=canvas[:, :, :3])
 
 
 # ---------------------------------------------------------------- package

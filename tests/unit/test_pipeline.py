@@ -14,7 +14,7 @@ from support import MemorySource
 
 import config
 from config import Settings
-from workers import build
+from workers import build, jpegstrips
 from workers.errors import JobRejected
 from workers.options import Options
 from workers.package import JobPackage
@@ -79,6 +79,17 @@ def test_without_cache_nothing_is_written(files: dict[str, bytes], settings: Set
     settings = dataclasses.replace(settings, mosaic=dataclasses.replace(settings.mosaic, tile_cache=""))
     build_mosaic(package(), MemorySource(files), settings)
     assert not (tmp_path / "var").exists()
+
+
+def test_jpeg_in_strips_is_the_one_piece_image_and_the_zoomable_view_keeps_its_bytes(
+        files: dict[str, bytes], settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    whole = build_mosaic(package(), MemorySource(files), settings).data
+    monkeypatch.setattr(jpegstrips, "STRIP_PIXELS", 128 * 16)  # 16-row strips: 6 of them, joined
+    strips = build_mosaic(package(), MemorySource(files), settings)
+    assert strips.data != whole and b"\xff\xdd" in strips.data  # a restart interval was declared
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(strips.data))),
+                                  np.asarray(Image.open(io.BytesIO(whole))))
+    assert build_mosaic(package(), MemorySource(files), settings, deepzoom=True).data == strips.data
 
 
 def test_visiting_order_best_first_seeded_ties() -> None:
