@@ -50,15 +50,16 @@ class LocalSource:
         self.child_reader = None if urls else read_file
         """Only files: the decoding processes read (and hash) them themselves."""
 
-    def stamp(self, ref: str) -> tuple[int, int] | int | None:
-        """Changes when the bytes behind ``ref`` may have: a file's size and mtime, a URL's fetch-cache stamp."""
+    def stamp(self, ref: str) -> tuple[int, ...] | int | None:
+        """Changes when the bytes behind ``ref`` may have: a file's size, mtime, ctime and inode (as git's index
+        tells a changed file), a URL's fetch-cache stamp."""
         if _is_url(ref):
             return self.fetcher.stamp(ref)
         try:
             info = os.stat(ref)
         except OSError:
             return None
-        return info.st_size, info.st_mtime_ns
+        return info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino
 
     def get(self, ref: str) -> bytes:
         return self.fetcher.get(ref) if _is_url(ref) else read_file(ref)

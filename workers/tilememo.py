@@ -1,19 +1,38 @@
-"""Tile sets this worker prepared lately, by their tile list: a friend set used again skips even reading its bytes.
+"""Tile sets prepared lately, by their tile list: a friend set used again skips even reading its bytes.
 
 The node's tile cache (workers/tilecache.py) still needs every image's bytes to hash them; for 10,000 tiles
 that reading is most of a warm build's tile stage. Here a set is found by its references and a stamp of each
-(a file's size and mtime, a URL's fetch-cache entry), so it is reused exactly while the bytes behind it
-cannot have changed. Sources that cannot stamp a reference (uploads, uncached URLs) are never memoised.
+(a file's size, times and inode; a URL's fetch-cache entry), so it is reused exactly while the bytes behind
+it cannot have changed. Sources that cannot stamp a reference (uploads, uncached URLs) are never memoised.
+
+Two layers: a worker keeps its last sets in memory (:data:`MEMO`), and every process that has a tile cache
+keeps a small record per set in it (:func:`load`, :func:`save`): the content keys of the usable tiles in
+order, with what was skipped. A record is used only while the cache still holds every one of its tiles.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import io
+import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
+from pathlib import Path
 
+import numpy as np
+
+from workers.atomicfile import write_atomic
+from workers.tilecache import KEY_BYTES, TileCache
 from workers.tiles import PreparedTiles, Source
+
+log = logging.getLogger(__name__)
+SETS = "sets"
+"""The records' folder in the tile cache's folder for the tile size."""
+KEEP_SETS = 64
+"""Records kept; the least recently used go first."""
 
 Key = tuple[int, tuple[str, ...], tuple[Hashable, ...]]
 
@@ -64,3 +83,44 @@ class TileSetMemo:
 
 MEMO = TileSetMemo()
 """This process's memo (a worker handles one job at a time; `tessera build` turns it off)."""
+
+
+def _record(cache: TileCache, key: Key) -> Path:
+    return cache.dir / SETS / f"{hashlib.blake2b(repr(key).encode(), digest_size=16).hexdigest()}.npz"
+
+
+def load(cache: TileCache, key: Key) -> PreparedTiles | None:
+    """The set recorded under ``key``, its tiles from ``cache``; None when unknown or a tile is gone."""
+    path = _record(cache, key)
+    try:
+        with np.load(path, allow_pickle=False) as record:
+            raw, sources = record["keys"].tobytes(), record["sources"]
+            skipped, duplicates = [str(s) for s in record["skipped"]], int(record["duplicates"])
+        os.utime(path)  # recently used: removed last
+    except (OSError, ValueError, KeyError) as exc:
+        if not isinstance(exc, FileNotFoundError):
+            log.info("tile set record %s unreadable (%s); preparing the set", path.name, exc)
+        return None
+    keys = [raw[i : i + KEY_BYTES] for i in range(0, len(raw), KEY_BYTES)]
+    found, tiles = cache.get(keys)
+    if found.size != len(keys) or sources.shape != (len(keys),):
+        return None
+    ordered = np.empty_like(tiles)
+    ordered[found] = tiles
+    return PreparedTiles(tiles=ordered, sources=sources.astype(np.int64), skipped=skipped, duplicates=duplicates,
+                         cache_hits=len(keys), keys=keys)
+
+
+def save(cache: TileCache, key: Key, prepared: PreparedTiles) -> None:
+    """Record ``prepared`` under ``key`` (best effort: a full disk only logs), keeping the newest KEEP_SETS."""
+    path = _record(cache, key)
+    out = io.BytesIO()
+    np.savez(out, keys=np.frombuffer(b"".join(prepared.keys), np.uint8), sources=prepared.sources,
+             skipped=np.asarray(prepared.skipped, dtype=str), duplicates=prepared.duplicates)
+    try:
+        write_atomic(path, out.getvalue())
+        records = sorted(path.parent.glob("*.npz"), key=lambda p: p.stat().st_mtime_ns)
+        for old in records[:-KEEP_SETS]:
+            old.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("tile set record: cannot write %s: %s", path, exc)

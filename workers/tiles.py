@@ -54,6 +54,9 @@ class PreparedTiles:
     duplicates: int = 0
     cache_hits: int = 0
     decoded: int = 0
+    keys: list[bytes] = field(default_factory=list)
+    """The content key (workers/tilecache.py) of each tile in ``tiles``: by position in the tile list while
+    the tiles are being prepared."""
 
 
 def decode_tile(data: bytes, px: int, max_pixels: int) -> np.ndarray | str:
@@ -130,7 +133,7 @@ class TilePreparer:
         reader = getattr(self.source, "child_reader", None)
         if reader is not None and self.processes > 1 and len(refs) >= MIN_FOR_PROCESSES:
             return self.start(refs)(report)
-        result = PreparedTiles(tiles=np.empty((len(refs), self.px, self.px, 3), np.uint8))
+        result = PreparedTiles(tiles=np.empty((len(refs), self.px, self.px, 3), np.uint8), keys=[b""] * len(refs))
         usable = np.zeros(len(refs), dtype=bool)
         seen: set[bytes] = set()
         new: NewTiles = ([], [])
@@ -146,10 +149,7 @@ class TilePreparer:
             finally:
                 if self._pool is not None:
                     self._pool.shutdown(cancel_futures=True)
-        self._remember(new, result)
-        result.tiles = result.tiles[usable]
-        result.sources = np.flatnonzero(usable)
-        return result
+        return self._done(new, result, usable)
 
     def start(self, refs: Sequence[str]) -> Callable[[Callable[[int, int], None]], PreparedTiles]:
         """Begin preparing ``refs``; call the result (with ``report``) for the tiles.
@@ -179,7 +179,7 @@ class TilePreparer:
                  reader: Callable[[str], bytes], refs: Sequence[str],
                  report: Callable[[int, int], None]) -> PreparedTiles:
         """The tiles from the decoding processes: the first of equal tiles kept, cached ones from the cache."""
-        result = PreparedTiles(tiles=np.empty((len(refs), self.px, self.px, 3), np.uint8))
+        result = PreparedTiles(tiles=np.empty((len(refs), self.px, self.px, 3), np.uint8), keys=[b""] * len(refs))
         usable = np.zeros(len(refs), dtype=bool)
         seen: set[bytes] = set()
         hits: tuple[list[int], list[bytes]] = ([], [])
@@ -189,10 +189,7 @@ class TilePreparer:
                 self._take(number * size + offset, item, seen, hits, new, result, usable)
             report(min(len(refs), (number + 1) * size), len(refs))
         self._take_cached(hits, reader, refs, result, usable)
-        self._remember(new, result)
-        result.tiles = result.tiles[usable]
-        result.sources = np.flatnonzero(usable)
-        return result
+        return self._done(new, result, usable)
 
     def _take(self, position: int, item: tuple[bytes, np.ndarray | str | None] | str, seen: set[bytes],
               hits: tuple[list[int], list[bytes]], new: NewTiles,
@@ -214,6 +211,7 @@ class TilePreparer:
         else:
             result.decoded += 1
             result.tiles[position] = tile
+            result.keys[position] = key
             usable[position] = True
             new[0].append(key)
             new[1].append(position)
@@ -227,6 +225,8 @@ class TilePreparer:
         where = np.asarray(hits[0], dtype=np.int64)
         result.tiles[where[found]] = tiles
         usable[where[found]] = True
+        for i in found.tolist():
+            result.keys[where[i]] = hits[1][i]
         result.cache_hits += len(found)
         for i in np.setdiff1d(np.arange(where.size), found):
             item = _read_chunk(reader, [refs[where[i]]], self.px, self.max_pixels)[0]  # _KNOWN is empty here
@@ -234,6 +234,7 @@ class TilePreparer:
             result.decoded += 1
             if isinstance(tile, np.ndarray):
                 result.tiles[where[i]] = tile
+                result.keys[where[i]] = hits[1][i]
                 usable[where[i]] = True
             else:
                 result.skipped.append(str(tile))
@@ -270,6 +271,8 @@ class TilePreparer:
             where = np.asarray(pending.positions, dtype=np.int64)[found]
             result.tiles[where] = tiles
             usable[where] = True
+            for i in found.tolist():
+                result.keys[pending.positions[i]] = pending.keys[i]
             result.cache_hits += len(found)
         pending.missing = np.flatnonzero(~hit)
         pending.decoding = self._decode([datas[i] for i in pending.missing])
@@ -284,15 +287,20 @@ class TilePreparer:
                 result.skipped.append(tile)
                 continue
             result.tiles[pending.positions[i]] = tile
+            result.keys[pending.positions[i]] = pending.keys[i]
             usable[pending.positions[i]] = True
             new[0].append(pending.keys[i])
             new[1].append(pending.positions[i])
         return pending.end
 
-    def _remember(self, new: NewTiles, result: PreparedTiles) -> None:
-        """The job's newly decoded tiles into the cache, as one pack."""
+    def _done(self, new: NewTiles, result: PreparedTiles, usable: np.ndarray) -> PreparedTiles:
+        """The job's newly decoded tiles into the cache, as one pack; the usable tiles, in order."""
         if self.cache and new[0]:
             self.cache.put(new[0], result.tiles[np.asarray(new[1], dtype=np.int64)])
+        result.sources = np.flatnonzero(usable)
+        result.tiles = result.tiles[usable]
+        result.keys = [result.keys[i] for i in result.sources.tolist()]
+        return result
 
     def _decode(self, datas: list[bytes]) -> list[Future[list[np.ndarray | str]] | list[np.ndarray | str]]:
         """Decoded parts of ``datas`` in order: done at once (few tiles), or futures of the process pool."""

@@ -35,23 +35,38 @@ def tile_cache(settings: Settings, px: int) -> TileCache | None:
 def start(package: JobPackage, source: Source, settings: Settings) -> Finish:
     """Begin the tiles of ``package``; call the result for them (too few usable tiles: JobRejected)."""
     px, total, memo_bytes = package.options.tile_px, len(package.tiles), settings.mosaic.tile_memo_mb * 2**20
-    key = tilememo.fingerprint(source, package.tiles, px) if memo_bytes else None
-    known = tilememo.MEMO.get(key) if key is not None else None
+    cache = tile_cache(settings, px)
+    key = tilememo.fingerprint(source, package.tiles, px) if memo_bytes or cache else None
+    known = _known(key, cache, memo_bytes)
     if known is not None:
         def remembered(report: Progress) -> PreparedTiles:
             report(f"preparing tiles {total}/{total}", PREPARED)
             return known
 
         return remembered
-    preparer = TilePreparer(source, px, settings.limits.max_image_pixels, tile_cache(settings, px),
-                            settings.mosaic.decode_processes)
+    preparer = TilePreparer(source, px, settings.limits.max_image_pixels, cache, settings.mosaic.decode_processes)
     started = preparer.start(package.tiles)
 
     def finish(report: Progress) -> PreparedTiles:
         prepared = started(lambda done, n: report(f"preparing tiles {done}/{n}", 0.02 + (PREPARED - 0.02) * done / n))
         require_tiles(prepared, total, settings.limits.min_tiles)
         if key is not None:
-            tilememo.MEMO.put(key, prepared, memo_bytes)
+            if cache is not None:
+                tilememo.save(cache, key, prepared)
+            if memo_bytes:
+                tilememo.MEMO.put(key, prepared, memo_bytes)
         return prepared
 
     return finish
+
+
+def _known(key: tilememo.Key | None, cache: TileCache | None, memo_bytes: int) -> PreparedTiles | None:
+    """The set prepared before under ``key``: from this process's memo, else from the tile cache's records."""
+    if key is None:
+        return None
+    known = tilememo.MEMO.get(key) if memo_bytes else None
+    if known is None and cache is not None:
+        known = tilememo.load(cache, key)
+        if known is not None and memo_bytes:
+            tilememo.MEMO.put(key, known, memo_bytes)
+    return known

@@ -113,3 +113,77 @@ def test_memo_holds_the_most_recent_sets_within_its_bytes() -> None:
     assert memo.get((4, ("big",), (0,))) is None
     hit = memo.get(keys[0])
     assert hit is not None and not hit.tiles.flags.writeable and hit.decoded == 0 and hit.cache_hits == 10
+
+
+# -- the records in the tile cache: `tessera build` (one build per process) and restarted workers ---------------
+
+class CountingSource(LocalSource):
+    """Files, counting every read (the decoding processes are off: processes=1 reads here)."""
+
+    def __init__(self, settings: Settings, tiles: list[str]) -> None:
+        super().__init__(Fetcher(settings.fetch), tiles)
+        self.reads = 0
+
+    def get(self, ref: str) -> bytes:
+        self.reads += 1
+        return super().get(ref)
+
+
+@pytest.fixture
+def cached(settings: Settings) -> Settings:
+    """A tile cache, and no memo in memory: every build is as if in a new process."""
+    return dataclasses.replace(settings, mosaic=dataclasses.replace(settings.mosaic, tile_cache="tile-cache",
+                                                                    tile_memo_mb=0))
+
+
+def test_a_record_lets_a_new_process_skip_reading_the_set(folder: Path, cached: Settings) -> None:
+    tiles = refs(folder)
+    (folder / "tiles" / "t5.png").write_bytes(png((0, 0, 0)))  # t5 and t6 have the same bytes
+    (folder / "tiles" / "t6.png").write_bytes(png((0, 0, 0)))
+    (folder / "tiles" / "t7.png").write_bytes(b"not an image")
+    tiles = refs(folder)
+    package = JobPackage.create(str(folder / "target.png"), tiles, Options(4, 4, 8, 0, blend=0))
+
+    def build() -> tuple[BuildResult, int]:
+        source = CountingSource(cached, tiles)
+        return build_mosaic(package, source, cached), source.reads
+
+    (first, first_reads), (second, second_reads) = build(), build()
+    assert first_reads == len(tiles) + 1 and second_reads == 1  # the second read only its target
+    assert second.data == first.data
+    for name in ("tiles_used", "tiles_skipped", "duplicate_tiles"):
+        assert second.details[name] == first.details[name]
+    assert (first.details["tiles_used"], first.details["tiles_skipped"], first.details["duplicate_tiles"]) == (6, 1, 1)
+    assert second.details["decoded"] == 0 and second.details["cache_hits"] == 6
+    records = list((Path(cached.paths.root) / "tile-cache").glob(f"*/{tilememo.SETS}/*.npz"))
+    assert len(records) == 1
+
+    os.utime(tiles[1], ns=(time.time_ns(), time.time_ns()))  # touched: maybe new bytes, so read them all
+    assert build()[1] == len(tiles) + 1
+
+
+def test_a_record_whose_tiles_left_the_cache_is_not_used(folder: Path, cached: Settings) -> None:
+    tiles = refs(folder)
+    package = JobPackage.create(str(folder / "target.png"), tiles, Options(4, 4, 8, 0, blend=0))
+    source = CountingSource(cached, tiles)
+    first = build_mosaic(package, source, cached)
+    for pack in (Path(cached.paths.root) / "tile-cache").glob("*/*.tiles.npy"):
+        pack.unlink()  # evicted by another worker, say
+    again = CountingSource(cached, tiles)
+    assert build_mosaic(package, again, cached).data == first.data and again.reads == len(tiles) + 1
+
+
+def test_records_are_bounded_and_a_bad_one_is_a_miss(folder: Path, cached: Settings,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tilememo, "KEEP_SETS", 2)
+    tiles = refs(folder)
+    for count in (3, 4, 5):
+        package = JobPackage.create(str(folder / "target.png"), tiles[:count], Options(4, 4, 8, 0, blend=0))
+        build_mosaic(package, CountingSource(cached, tiles), cached)
+    records = sorted((Path(cached.paths.root) / "tile-cache").glob(f"*/{tilememo.SETS}/*.npz"))
+    assert len(records) == 2
+    for record in records:
+        record.write_bytes(b"garbage")
+    source = CountingSource(cached, tiles)
+    build_mosaic(package, source, cached)
+    assert source.reads == 6  # prepared again
