@@ -77,13 +77,17 @@ class TileCache:
         found: list[np.ndarray] = []
         for keys_path, (positions, rows) in by_pack.items():
             try:
-                found.append(np.asarray(np.load(_tiles_path(keys_path), mmap_mode="r")[rows]))
+                pack = np.load(_tiles_path(keys_path), mmap_mode="c")  # copy-on-write: writable, never written
+                whole = len(rows) == len(pack) and rows == list(range(len(pack)))
+                # A whole pack in order (a warm set) stays mapped: no copy, and its pages come from the page cache.
+                found.append(np.asarray(pack) if whole else np.asarray(pack[rows]))
                 os.utime(keys_path)  # recently used: evicted last
             except (OSError, ValueError, IndexError) as exc:
                 log.info("tile cache pack %s unreadable (%s); decoding its tiles", keys_path.name, exc)
                 continue
             found_positions.extend(positions)
-        tiles = np.concatenate(found) if found else np.empty((0, self.px, self.px, 3), np.uint8)
+        tiles = (found[0] if len(found) == 1 else np.concatenate(found)) if found \
+            else np.empty((0, self.px, self.px, 3), np.uint8)
         return np.asarray(found_positions, dtype=np.int64), tiles
 
     def put(self, keys: list[bytes], tiles: np.ndarray) -> None:

@@ -105,8 +105,10 @@ def load(cache: TileCache, key: Key) -> PreparedTiles | None:
     found, tiles = cache.get(keys)
     if found.size != len(keys) or sources.shape != (len(keys),):
         return None
-    ordered = np.empty_like(tiles)
-    ordered[found] = tiles
+    ordered = tiles
+    if not np.array_equal(found, np.arange(len(keys))):  # from several packs
+        ordered = np.empty_like(tiles)
+        ordered[found] = tiles
     return PreparedTiles(tiles=ordered, sources=sources.astype(np.int64), skipped=skipped, duplicates=duplicates,
                          cache_hits=len(keys), keys=keys)
 
