@@ -99,7 +99,10 @@ def build_mosaic(package: JobPackage, fetcher: Source, settings: Settings, repor
         small = np.asarray(target.resize((cols * settings.mosaic.sample_px, rows * settings.mosaic.sample_px),
                                          Image.Resampling.BOX), dtype=np.uint8)
         del target
+        known = len(prepared.derived)
         assignment = match(small, prepared.tiles, rows, cols, rules, prepared.derived)
+        if prepared.remember is not None and len(prepared.derived) != known:
+            prepared.remember()  # the set's record, now with its features: the next build starts from them
         offsets = _offsets(small, prepared.tiles, assignment, rules.blend, settings.mosaic.blend_grid)
     report(f"matched {rows * cols} cells; rendering", MATCHED)
     if deepzoom and settings.results.deepzoom and fmt == "jpeg":

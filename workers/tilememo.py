@@ -15,12 +15,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import json
 import logging
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -96,6 +98,7 @@ def load(cache: TileCache, key: Key) -> PreparedTiles | None:
         with np.load(path, allow_pickle=False) as record:
             raw, sources = record["keys"].tobytes(), record["sources"]
             skipped, duplicates = [str(s) for s in record["skipped"]], int(record["duplicates"])
+            derived = _derived_from(record)
         os.utime(path)  # recently used: removed last
     except (OSError, ValueError, KeyError) as exc:
         if not isinstance(exc, FileNotFoundError):
@@ -110,15 +113,33 @@ def load(cache: TileCache, key: Key) -> PreparedTiles | None:
         ordered = np.empty_like(tiles)
         ordered[found] = tiles
     return PreparedTiles(tiles=ordered, sources=sources.astype(np.int64), skipped=skipped, duplicates=duplicates,
-                         cache_hits=len(keys), keys=keys)
+                         cache_hits=len(keys), keys=keys, derived=derived)
+
+
+def _derived_arrays(derived: dict[Hashable, Any]) -> dict[str, np.ndarray]:
+    """The tiles' features as arrays: per ("features", k, weight) key its frame (mean, rotation) and values."""
+    arrays: dict[str, np.ndarray] = {}
+    for name, value in derived.items():
+        (mean, rotation), values = value
+        tag = json.dumps(name)
+        arrays.update({f"mean {tag}": mean, f"rotation {tag}": rotation, f"features {tag}": values})
+    return arrays
+
+
+def _derived_from(record: Any) -> dict[Hashable, Any]:
+    tags = [name[len("features ") :] for name in record.files if name.startswith("features ")]
+    return {tuple(json.loads(tag)): ((record[f"mean {tag}"], record[f"rotation {tag}"]), record[f"features {tag}"])
+            for tag in tags}
 
 
 def save(cache: TileCache, key: Key, prepared: PreparedTiles) -> None:
     """Record ``prepared`` under ``key`` (best effort: a full disk only logs), keeping the newest KEEP_SETS."""
     path = _record(cache, key)
     out = io.BytesIO()
-    np.savez(out, keys=np.frombuffer(b"".join(prepared.keys), np.uint8), sources=prepared.sources,
-             skipped=np.asarray(prepared.skipped, dtype=str), duplicates=prepared.duplicates)
+    arrays = {"keys": np.frombuffer(b"".join(prepared.keys), np.uint8), "sources": prepared.sources,
+              "skipped": np.asarray(prepared.skipped, dtype=str), "duplicates": np.asarray(prepared.duplicates),
+              **_derived_arrays(prepared.derived)}
+    np.savez(out, allow_pickle=False, **arrays)
     try:
         write_atomic(path, out.getvalue())
         records = sorted(path.parent.glob("*.npz"), key=lambda p: p.stat().st_mtime_ns)

@@ -57,6 +57,8 @@ class PreparedTiles:
     keys: list[bytes] = field(default_factory=list)
     """The content key (workers/tilecache.py) of each tile in ``tiles``: by position in the tile list while
     the tiles are being prepared."""
+    remember: Callable[[], None] | None = None
+    """Records the set, with what was derived from it, in the tile cache (workers/tilememo.py); None: no cache."""
 
 
 def decode_tile(data: bytes, px: int, max_pixels: int) -> np.ndarray | str:

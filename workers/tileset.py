@@ -39,6 +39,8 @@ def start(package: JobPackage, source: Source, settings: Settings) -> Finish:
     key = tilememo.fingerprint(source, package.tiles, px) if memo_bytes or cache else None
     known = _known(key, cache, memo_bytes)
     if known is not None:
+        _to_record(known, cache, key)
+
         def remembered(report: Progress) -> PreparedTiles:
             report(f"preparing tiles {total}/{total}", PREPARED)
             return known
@@ -51,13 +53,18 @@ def start(package: JobPackage, source: Source, settings: Settings) -> Finish:
         prepared = started(lambda done, n: report(f"preparing tiles {done}/{n}", 0.02 + (PREPARED - 0.02) * done / n))
         require_tiles(prepared, total, settings.limits.min_tiles)
         if key is not None:
-            if cache is not None:
-                tilememo.save(cache, key, prepared)
+            _to_record(prepared, cache, key)
             if memo_bytes:
                 tilememo.MEMO.put(key, prepared, memo_bytes)
         return prepared
 
     return finish
+
+
+def _to_record(prepared: PreparedTiles, cache: TileCache | None, key: tilememo.Key | None) -> None:
+    """Let the pipeline record ``prepared`` once its features are known (workers/pipeline.py calls it)."""
+    if cache is not None and key is not None:
+        prepared.remember = lambda: tilememo.save(cache, key, prepared)
 
 
 def _known(key: tilememo.Key | None, cache: TileCache | None, memo_bytes: int) -> PreparedTiles | None:

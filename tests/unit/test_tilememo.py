@@ -157,6 +157,12 @@ def test_a_record_lets_a_new_process_skip_reading_the_set(folder: Path, cached: 
     assert second.details["decoded"] == 0 and second.details["cache_hits"] == 6
     records = list((Path(cached.paths.root) / "tile-cache").glob(f"*/{tilememo.SETS}/*.npz"))
     assert len(records) == 1
+    with np.load(records[0]) as record:  # with the tiles' features, so the second build did not compute them
+        assert [name.split()[0] for name in record.files if " " in name] == ["mean", "rotation", "features"]
+    other_k = dataclasses.replace(cached, mosaic=dataclasses.replace(cached.mosaic, features_k=2))
+    assert build_mosaic(package, CountingSource(other_k, tiles), other_k).details["features_k"] == 2
+    with np.load(records[0]) as record:  # features for both rules now
+        assert sum(name.startswith("features ") for name in record.files) == 2
 
     os.utime(tiles[1], ns=(time.time_ns(), time.time_ns()))  # touched: maybe new bytes, so read them all
     assert build()[1] == len(tiles) + 1
