@@ -8,6 +8,9 @@ from numba import prange
 
 from ._jit import ngjit, ngjit_parallel
 
+FINISH_BLOCK = 8
+"""Features summed between two checks of a distance against its limit (fastest of 1/4/8/16 on W2: 8)."""
+
 __all__ = ["nearest_tiles", "nearest_candidates", "principal_axes", "principal_frame", "to_frame", "sorted_tiles",
            "slab_tiles"]
 
@@ -136,12 +139,23 @@ def _bounds(c, bound_t, lb, lo, hi):
 
 @ngjit
 def _finish(c, tiles, t, start, d, limit):
-    # Add the features from ``start`` on to ``d``; stop early (returning > limit) once d > limit.
-    for j in range(start, tiles.shape[1]):
-        e = c[j] - tiles[t, j]
-        d += e * e
+    # Add the features from ``start`` on to ``d``; stop early (returning > limit) once d > limit. Summed a block
+    # of FINISH_BLOCK features at a time, checked after each block: fewer branches, and the most a distance
+    # rarely needs (after the principal axes, about 11 of 48 features on W2) is one block more.
+    dim = tiles.shape[1]
+    j = start
+    while j + FINISH_BLOCK <= dim:
+        block = np.float32(0.0)
+        for b in range(j, j + FINISH_BLOCK):
+            e = c[b] - tiles[t, b]
+            block += e * e
+        d += block
+        j += FINISH_BLOCK
         if d > limit:
             return d
+    for b in range(j, dim):
+        e = c[b] - tiles[t, b]
+        d += e * e
     return d
 
 

@@ -129,11 +129,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         package = JobPackage.create(args.target, refs, _options(args, settings))
         source = LocalSource(Fetcher(settings.fetch), [args.target, *refs])
         tiles = tileset.start(package, source, settings)  # local files start decoding in other processes now
-        # Numba and the compiled kernels load meanwhile (the decoding processes were forked without them).
-        import kernels  # noqa: PLC0415
+        # Numba loads meanwhile (the decoding processes were forked without it). No kernels.warm_up() here: each
+        # kernel loads from Numba's cache when first called, so only those this build uses are loaded.
         from workers.pipeline import build_mosaic  # noqa: PLC0415
 
-        kernels.warm_up()
         result = build_mosaic(package, source, settings, bar, fmt=fmt, tiles=tiles)
         _write(output, result.data)
     except TesseraError as exc:
