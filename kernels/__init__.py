@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _jit  # noqa: F401  # first: it imports Numba
 from .assign import assign_tiles
 from .color import srgb_to_lab
 from .features import block_means, cell_features, tile_features

@@ -2,7 +2,30 @@
 
 from __future__ import annotations
 
-import numba
+import sys
+from types import ModuleType
+
+
+def _import_numba_without_scipy_check() -> ModuleType:
+    """``import numba``, minus the import of SciPy that Numba does only to check its version.
+
+    That import is 15 ms of every process start where SciPy is installed (scikit-image brings it for the
+    benchmark); no kernel uses SciPy. SciPy stays importable afterwards, and Numba imports it itself where it
+    needs it (np.linalg support, when compiling).
+    """
+    if "numba" in sys.modules or "scipy" in sys.modules:
+        import numba  # noqa: PLC0415
+
+        return numba
+    sys.modules["scipy"] = None  # type: ignore[assignment]  # makes `import scipy` raise ImportError
+    try:
+        import numba  # noqa: PLC0415
+    finally:
+        del sys.modules["scipy"]
+    return numba
+
+
+numba = _import_numba_without_scipy_check()
 
 
 def _load_cached_kernels_without_refresh() -> None:
