@@ -49,6 +49,11 @@ def _load_cached_kernels_without_refresh() -> None:
 
 _load_cached_kernels_without_refresh()
 
+def thread_slots() -> int:
+    """Rows of per-thread scratch a parallel kernel indexes with ``numba.get_thread_id()`` (always below this)."""
+    return int(numba.config.NUMBA_NUM_THREADS)
+
+
 #: Serial nopython kernel, releases the GIL, cached on disk (``NUMBA_CACHE_DIR``).
 ngjit = numba.njit(nogil=True, cache=True)
 
@@ -58,4 +63,4 @@ ngjit_parallel = numba.njit(nogil=True, cache=True, parallel=True)
 #: As :data:`ngjit_parallel` with ``fastmath=True`` (reassociation, so sums vectorise); no NaN/inf inside.
 ngjit_parallel_fast = numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
 
-__all__ = ["ngjit", "ngjit_parallel", "ngjit_parallel_fast"]
+__all__ = ["ngjit", "ngjit_parallel", "ngjit_parallel_fast", "thread_slots"]

@@ -95,9 +95,8 @@ def _scan_all(cell, tiles, ids, bound_t, lb, uses, stamp, step, max_uses, penalt
 
 @ngjit
 def _assign_loop(cand_idx, cand_d, cells, tiles, ids, bound_t, order, rows, cols, radius, max_uses, penalty, out,
-                 uses):
-    stamp = np.full(tiles.shape[0], -1, dtype=np.int64)
-    lb = np.empty(tiles.shape[0], dtype=np.float32)
+                 uses, stamp, lb):
+    # stamp: int64 (N,) all -1, lb: float32 (N,) scratch (no array is made in here: see kernels/_jit.py).
     for step in range(order.shape[0]):
         m = order[step]
         r = m // cols
@@ -191,5 +190,5 @@ def assign_tiles(
     tiles, ids, _, bound_t = sorted_tiles(tile_feats, bound_dims)
     _assign_loop(np.ascontiguousarray(cand_idx), np.ascontiguousarray(cand_d), np.ascontiguousarray(cell_feats),
                  tiles, ids, bound_t, order.astype(np.int64), rows, cols, int(min_distance),
-                 int(max_uses), float(penalty), out, uses)
+                 int(max_uses), float(penalty), out, uses, np.full(n, -1, dtype=np.int64), np.empty(n, np.float32))
     return out.reshape(rows, cols)

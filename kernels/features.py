@@ -16,15 +16,16 @@ __all__ = ["block_means", "tile_features", "cell_features"]
 
 
 @ngjit_parallel
-def _block_means_loop(imgs, rows, cols, out):
-    # imgs (N, H, W, C) -> out (N, rows, cols, C); block i spans [i*H//rows, (i+1)*H//rows).
+def _block_means_loop(imgs, rows, cols, out, sums):
+    # imgs (N, H, W, C) -> out (N, rows, cols, C); block i spans [i*H//rows, (i+1)*H//rows). ``sums``: float64
+    # (N*rows, C) scratch (no array is made in here: see kernels/_jit.py).
     n_img, h, w, c = imgs.shape
     for idx in prange(n_img * rows):
         n = idx // rows
         i = idx - n * rows
         r0 = i * h // rows
         r1 = (i + 1) * h // rows
-        acc = np.zeros(c, dtype=np.float64)
+        acc = sums[idx]
         for j in range(cols):
             c0 = j * w // cols
             c1 = (j + 1) * w // cols
@@ -48,7 +49,7 @@ def _means_to_lab_loop(means):
 def _lab_block_means(imgs: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """CIELAB of the block-mean sRGB colours of uint8 images ``(N, H, W, 3)``: float32 ``(N, rows, cols, 3)``."""
     out = np.empty((imgs.shape[0], rows, cols, 3), dtype=np.float32)
-    _block_means_loop(np.ascontiguousarray(imgs), rows, cols, out)
+    _block_means_loop(np.ascontiguousarray(imgs), rows, cols, out, np.empty((imgs.shape[0] * rows, 3)))
     _means_to_lab_loop(out.reshape(-1, 3))
     return out
 
@@ -99,7 +100,7 @@ def block_means(img: np.ndarray, rows: int, cols: int) -> np.ndarray:
     if h < rows or w < cols:
         raise ValueError(f"img shape {img.shape} is smaller than the {rows}x{cols} grid")
     out = np.empty((1, rows, cols, c), dtype=np.float32)
-    _block_means_loop(np.ascontiguousarray(img)[None], rows, cols, out)
+    _block_means_loop(np.ascontiguousarray(img)[None], rows, cols, out, np.empty((rows, c)))
     return out[0]
 
 

@@ -6,7 +6,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from ._jit import ngjit, ngjit_parallel
+from ._jit import ngjit, ngjit_parallel, thread_slots
 
 FINISH_BLOCK = 8
 """Features summed between two checks of a distance against its limit (fastest of 1/4/8/16 on W2: 8)."""
@@ -248,15 +248,16 @@ def _cell_candidates(c, tiles, second, ids, rank, edges, low, high, seen, mark, 
 
 
 @ngjit_parallel
-def _candidates_loop(cells, tiles, second, ids, rank, edges, low, high, chunk, runs, out_idx, out_d):
+def _candidates_loop(cells, tiles, second, ids, rank, edges, low, high, chunk, runs, out_idx, out_d, seen_by_thread):
     # Parallel over runs of ``chunk`` cells, taken in the order ``runs`` (interleaved, so each thread's share
     # of the loop mixes every part of the picture); inside a run each cell is seeded with the previous cell's
     # candidates (neighbours look alike). The result does not depend on the seeds: they only make the pruning
-    # bite sooner.
-    m_total, n = cells.shape[0], tiles.shape[0]
+    # bite sooner. seen_by_thread: int64 (threads, N) all -1; a thread's row marks the tiles a cell has offered
+    # with that cell's index, so it never needs clearing (no array is made in here: see kernels/_jit.py).
+    m_total = cells.shape[0]
     for i in prange(runs.shape[0]):
         b = runs[i]
-        seen = np.full(n, -1, dtype=np.int64)
+        seen = seen_by_thread[numba.get_thread_id()]
         start = b * chunk
         for m in range(start, min(m_total, start + chunk)):
             seeds = out_idx[m - 1] if m > start else out_idx[m, :0]
@@ -294,6 +295,11 @@ TILES_PER_SLAB = 200
 
 CHUNK = 64
 """Cells per run of the candidate search (one seed chain)."""
+
+
+def _per_thread(n: int, fill: int) -> np.ndarray:
+    """int64 scratch rows, one per thread a parallel kernel may run on (numba.get_thread_id())."""
+    return np.full((thread_slots(), n), fill, dtype=np.int64)
 
 
 def interleaved(count: int, threads: int | None = None) -> np.ndarray:
@@ -406,6 +412,6 @@ def nearest_candidates(cell_feats: np.ndarray, tile_feats: np.ndarray, count: in
     slab_count = -(-tiles.shape[0] // TILES_PER_SLAB) if slabs is None else slabs
     ordered, second, ids, rank, edges, low, high = slab_tiles(tiles, slab_count)
     _candidates_loop(cells, ordered, second, ids, rank, edges, low, high, CHUNK,
-                     interleaved(-(-cells.shape[0] // CHUNK)), out_idx, out_d)
+                     interleaved(-(-cells.shape[0] // CHUNK)), out_idx, out_d, _per_thread(tiles.shape[0], -1))
     out_d *= np.float32(1.0 / max(1, tiles.shape[1]))
     return out_idx, out_d

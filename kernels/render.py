@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import prange
 
-from ._jit import ngjit, ngjit_parallel
+from ._jit import ngjit, ngjit_parallel, thread_slots
 
 __all__ = ["render", "blend_offsets", "field_weights"]
 
@@ -22,42 +23,45 @@ def _render_loop(tiles, assignment, out):
 
 
 @ngjit_parallel
-def _render_field_loop(tiles, assignment, offsets, y0, y1, wy, x0, x1, wx, out):
+def _render_field_loop(flat_tiles, assignment, offsets, y0, y1, wy, x0, x1, wx, rows_out, channels, across_by_thread,
+                       line_by_thread):
     # Each tile pixel gets its cell's offset field (g x g values) interpolated bilinearly between the sub-cell
     # centres, clamped at the tile's edges (no bleed between cells); per axis, pixel i lies between field
     # rows y0[i] and y1[i] at weight wy[i]. g = 1 is one flat shift per cell. Per output row and cell: the
     # field's rows interpolated first (g values a channel), then along the row, then added to the tile's row
-    # in one flat loop that vectorises when ``out`` is RGB (RGBX: the fourth byte is left alone).
-    ph, pw = tiles.shape[1], tiles.shape[2]
-    g, nc = offsets.shape[2], out.shape[2]
+    # in one flat loop that vectorises into RGB (RGBX: the fourth byte is left alone). flat_tiles is
+    # (N, P, P*3), rows_out the output as (H, W*channels); the *_by_thread rows are scratch (no array is made or
+    # reshaped in here: see kernels/_jit.py).
+    ph, width3 = flat_tiles.shape[1], flat_tiles.shape[2]
+    pw = width3 // 3
+    g = offsets.shape[2]
     cols = assignment.shape[1]
-    flat_tiles = tiles.reshape(tiles.shape[0], ph, pw * 3)
     for y in prange(assignment.shape[0] * ph):
         r = y // ph
         ty = y - r * ph
         a0, a1, fy = y0[ty], y1[ty], wy[ty]
-        across = np.empty((g, 3), np.float32)
-        line = np.empty(pw * 3, np.float32)
-        row = out[y].reshape(out.shape[1] * nc)
+        across = across_by_thread[numba.get_thread_id()]
+        line = line_by_thread[numba.get_thread_id()]
+        row = rows_out[y]
         for c in range(cols):
             field = offsets[r, c]
             for b in range(g):
                 for ch in range(3):
                     top = field[a0, b, ch]
-                    across[b, ch] = top + fy * (field[a1, b, ch] - top)
+                    across[b * 3 + ch] = top + fy * (field[a1, b, ch] - top)
             for x in range(pw):
-                b0, b1, fx = x0[x], x1[x], wx[x]
+                b0, b1, fx = x0[x] * 3, x1[x] * 3, wx[x]
                 for ch in range(3):
-                    left = across[b0, ch]
-                    line[x * 3 + ch] = left + fx * (across[b1, ch] - left)
+                    left = across[b0 + ch]
+                    line[x * 3 + ch] = left + fx * (across[b1 + ch] - left)
             src = flat_tiles[assignment[r, c], ty]
-            if nc == 3:
-                at = c * pw * 3
-                for i in range(pw * 3):
+            if channels == 3:
+                at = c * width3
+                for i in range(width3):
                     row[at + i] = _shifted(src[i], line[i])
             else:
-                for i in range(pw * 3):
-                    row[(c * pw + i // 3) * nc + i % 3] = _shifted(src[i], line[i])
+                for i in range(width3):
+                    row[(c * pw + i // 3) * channels + i % 3] = _shifted(src[i], line[i])
 
 
 @ngjit
@@ -179,7 +183,8 @@ def render(tiles: np.ndarray, assignment: np.ndarray, out: np.ndarray | None = N
         _render_loop(tiles, assignment, out)
         return out
     field = _offset_field(offsets, rows, cols)
-    g = field.shape[2]
-    _render_field_loop(tiles, assignment, field, *field_weights(ph, g), *field_weights(pw, g),
-                       out)
+    g, threads = field.shape[2], thread_slots()
+    _render_field_loop(tiles.reshape(n, ph, pw * 3), assignment, field, *field_weights(ph, g),
+                       *field_weights(pw, g), out.reshape(out.shape[0], -1), out.shape[2],
+                       np.empty((threads, g * 3), np.float32), np.empty((threads, pw * 3), np.float32))
     return out
