@@ -6,13 +6,16 @@ that reading is most of a warm build's tile stage. Here a set is found by its re
 it cannot have changed. Sources that cannot stamp a reference (uploads, uncached URLs) are never memoised.
 
 Two layers: a worker keeps its last sets in memory (:data:`MEMO`), and every process that has a tile cache
-keeps a small record per set in it (:func:`load`, :func:`save`): the content keys of the usable tiles in
-order, with what was skipped. A record is used only while the cache still holds every one of its tiles.
+keeps a small record per tile list in it (:func:`load`, :func:`save`): a digest of the stamps, the content
+keys of the usable tiles in order, what was skipped, and the tiles' features. A record is used only while
+every stamp is unchanged and the cache still holds every one of its tiles. Checking 10,000 stamps takes
+0.04 s, so :func:`stamps_later` does it in a forked process while the caller goes on (importing Numba).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -20,7 +23,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,15 +90,62 @@ MEMO = TileSetMemo()
 """This process's memo (a worker handles one job at a time; `tessera build` turns it off)."""
 
 
-def _record(cache: TileCache, key: Key) -> Path:
-    return cache.dir / SETS / f"{hashlib.blake2b(repr(key).encode(), digest_size=16).hexdigest()}.npz"
+def stamps_digest(source: Source, refs: Sequence[str]) -> str | None:
+    """A digest of every reference's stamp, or None when ``source`` cannot vouch for one of them."""
+    stamp = getattr(source, "stamp", None)
+    stamps = [stamp(ref) for ref in refs] if stamp is not None else [None]
+    return None if None in stamps else _digest(stamps)
 
 
-def load(cache: TileCache, key: Key) -> PreparedTiles | None:
-    """The set recorded under ``key``, its tiles from ``cache``; None when unknown or a tile is gone."""
-    path = _record(cache, key)
+def stamps_later(source: Source, refs: Sequence[str]) -> Callable[[], str | None]:
+    """:func:`stamps_digest`, computed meanwhile in a forked process; call the result for it.
+
+    In this process instead where threads run (a worker: a fork copies their locks) or there is no fork."""
+    if threading.active_count() > 1 or not hasattr(os, "fork"):
+        here = stamps_digest(source, refs)
+        return lambda: here
+    readable, writable = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: only stats files and writes a line
+        try:
+            os.close(readable)
+            os.write(writable, (stamps_digest(source, refs) or "").encode())
+        finally:
+            os._exit(0)
+    os.close(writable)
+
+    @functools.cache
+    def answer() -> str | None:
+        with os.fdopen(readable, "rb") as pipe:
+            line = pipe.read().decode()
+        os.waitpid(pid, 0)
+        return line or None  # also when the child failed: the record is not trusted
+
+    return answer
+
+
+def _digest(value: object) -> str:
+    return hashlib.blake2b(repr(value).encode(), digest_size=16).hexdigest()
+
+
+def _record(cache: TileCache, px: int, refs: Sequence[str]) -> Path:
+    return cache.dir / SETS / f"{_digest((px, tuple(refs)))}.npz"
+
+
+def recorded(cache: TileCache, px: int, refs: Sequence[str]) -> bool:
+    """Whether the tile list has a record (which may still turn out stale)."""
+    return _record(cache, px, refs).exists()
+
+
+def load(cache: TileCache, px: int, refs: Sequence[str], stamps: str | None) -> PreparedTiles | None:
+    """The set recorded for the tile list, its tiles from ``cache``; None when unknown, stale or a tile is gone."""
+    path = _record(cache, px, refs)
+    if stamps is None:
+        return None
     try:
         with np.load(path, allow_pickle=False) as record:
+            if str(record["stamps"]) != stamps:
+                return None
             raw, sources = record["keys"].tobytes(), record["sources"]
             skipped, duplicates = [str(s) for s in record["skipped"]], int(record["duplicates"])
             derived = _derived_from(record)
@@ -132,11 +182,12 @@ def _derived_from(record: Any) -> dict[Hashable, Any]:
             for tag in tags}
 
 
-def save(cache: TileCache, key: Key, prepared: PreparedTiles) -> None:
-    """Record ``prepared`` under ``key`` (best effort: a full disk only logs), keeping the newest KEEP_SETS."""
-    path = _record(cache, key)
+def save(cache: TileCache, px: int, refs: Sequence[str], stamps: str, prepared: PreparedTiles) -> None:
+    """Record ``prepared`` for the tile list (best effort: a full disk only logs), keeping the newest KEEP_SETS."""
+    path = _record(cache, px, refs)
     out = io.BytesIO()
-    arrays = {"keys": np.frombuffer(b"".join(prepared.keys), np.uint8), "sources": prepared.sources,
+    arrays = {"stamps": np.asarray(stamps), "keys": np.frombuffer(b"".join(prepared.keys), np.uint8),
+              "sources": prepared.sources,
               "skipped": np.asarray(prepared.skipped, dtype=str), "duplicates": np.asarray(prepared.duplicates),
               **_derived_arrays(prepared.derived)}
     np.savez(out, allow_pickle=False, **arrays)

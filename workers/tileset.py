@@ -6,7 +6,7 @@ before it imports the kernels, so the two overlap.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from config import Settings
@@ -19,6 +19,8 @@ Progress = Callable[[str, float], None]
 """Called with a stage description and the overall progress in [0, 1]."""
 Finish = Callable[[Progress], PreparedTiles]
 """Completes a started tile set (reporting its progress) and returns it."""
+Started = Callable[[Callable[[int, int], None]], PreparedTiles]
+"""TilePreparer.start's result: completes the set, reporting (done, total)."""
 
 PREPARED = 0.6
 """Where the tile stage ends on the overall progress scale."""
@@ -33,47 +35,52 @@ def tile_cache(settings: Settings, px: int) -> TileCache | None:
 
 
 def start(package: JobPackage, source: Source, settings: Settings) -> Finish:
-    """Begin the tiles of ``package``; call the result for them (too few usable tiles: JobRejected)."""
-    px, total, memo_bytes = package.options.tile_px, len(package.tiles), settings.mosaic.tile_memo_mb * 2**20
+    """Begin the tiles of ``package``; call the result for them (too few usable tiles: JobRejected).
+
+    A set this worker remembers is ready at once; a recorded one is checked meanwhile (tilememo.stamps_later);
+    any other starts preparing now (local files decode in other processes while the caller goes on)."""
+    px, refs, memo_bytes = package.options.tile_px, package.tiles, settings.mosaic.tile_memo_mb * 2**20
     cache = tile_cache(settings, px)
-    key = tilememo.fingerprint(source, package.tiles, px) if memo_bytes or cache else None
-    known = _known(key, cache, memo_bytes)
-    if known is not None:
-        _to_record(known, cache, key)
-
-        def remembered(report: Progress) -> PreparedTiles:
-            report(f"preparing tiles {total}/{total}", PREPARED)
-            return known
-
-        return remembered
+    key = tilememo.fingerprint(source, refs, px) if memo_bytes else None
+    known = tilememo.MEMO.get(key) if key is not None else None
     preparer = TilePreparer(source, px, settings.limits.max_image_pixels, cache, settings.mosaic.decode_processes)
-    started = preparer.start(package.tiles)
+    stamps = lambda: tilememo.stamps_digest(source, refs)  # noqa: E731  # for a new record, when it is saved
+    if known is not None:
+        started: Started = lambda report: known  # noqa: E731
+    elif cache is not None and tilememo.recorded(cache, px, refs):
+        stamps = tilememo.stamps_later(source, refs)
+        started = _from_record(cache, px, refs, stamps, preparer)
+    else:
+        started = preparer.start(refs)
 
     def finish(report: Progress) -> PreparedTiles:
         prepared = started(lambda done, n: report(f"preparing tiles {done}/{n}", 0.02 + (PREPARED - 0.02) * done / n))
-        require_tiles(prepared, total, settings.limits.min_tiles)
-        if key is not None:
-            _to_record(prepared, cache, key)
-            if memo_bytes:
-                tilememo.MEMO.put(key, prepared, memo_bytes)
+        report(f"preparing tiles {len(refs)}/{len(refs)}", PREPARED)
+        require_tiles(prepared, len(refs), settings.limits.min_tiles)
+        if cache is not None:
+            _to_record(prepared, cache, px, refs, stamps)
+        if key is not None and known is None:
+            tilememo.MEMO.put(key, prepared, memo_bytes)
         return prepared
 
     return finish
 
 
-def _to_record(prepared: PreparedTiles, cache: TileCache | None, key: tilememo.Key | None) -> None:
+def _from_record(cache: TileCache, px: int, refs: Sequence[str], stamps: Callable[[], str | None],
+                 preparer: TilePreparer) -> Started:
+    def started(report: Callable[[int, int], None]) -> PreparedTiles:
+        recorded = tilememo.load(cache, px, refs, stamps())
+        return recorded or preparer.run(refs, report)  # a file changed, or a tile left the cache: prepare it
+
+    return started
+
+
+def _to_record(prepared: PreparedTiles, cache: TileCache, px: int, refs: Sequence[str],
+               stamps: Callable[[], str | None]) -> None:
     """Let the pipeline record ``prepared`` once its features are known (workers/pipeline.py calls it)."""
-    if cache is not None and key is not None:
-        prepared.remember = lambda: tilememo.save(cache, key, prepared)
+    def remember() -> None:
+        digest = stamps()
+        if digest is not None:
+            tilememo.save(cache, px, refs, digest, prepared)
 
-
-def _known(key: tilememo.Key | None, cache: TileCache | None, memo_bytes: int) -> PreparedTiles | None:
-    """The set prepared before under ``key``: from this process's memo, else from the tile cache's records."""
-    if key is None:
-        return None
-    known = tilememo.MEMO.get(key) if memo_bytes else None
-    if known is None and cache is not None:
-        known = tilememo.load(cache, key)
-        if known is not None and memo_bytes:
-            tilememo.MEMO.put(key, known, memo_bytes)
-    return known
+    prepared.remember = remember

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -193,3 +194,20 @@ def test_records_are_bounded_and_a_bad_one_is_a_miss(folder: Path, cached: Setti
     source = CountingSource(cached, tiles)
     build_mosaic(package, source, cached)
     assert source.reads == 6  # prepared again
+
+
+def test_stamps_checked_in_a_forked_process_or_here_agree(folder: Path, settings: Settings) -> None:
+    tiles = refs(folder)
+    source = LocalSource(None, tiles)
+    here = tilememo.stamps_digest(source, tiles)
+    assert here is not None and tilememo.stamps_later(source, tiles)() == here  # forked: no other thread
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert tilememo.stamps_later(source, tiles)() == here  # with a thread running: in this process
+    finally:
+        stop.set()
+        other.join()
+    assert tilememo.stamps_later(source, [*tiles, str(folder / "missing.png")])() is None
+    assert tilememo.stamps_later(MemorySource({"a": b""}), ["a"])() is None  # cannot stamp at all
