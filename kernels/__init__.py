@@ -27,6 +27,7 @@ def warm_up() -> None:
     tile_feats = tile_features(tiles, 2)
     cell_feats = cell_features(target, 2, 2, 2)
     block_means(srgb_to_lab(target), 2, 2)
+    block_means(target, 2, 2)  # the colour correction's part means (the same code as the features')
     nearest_tiles(cell_feats, tile_feats)
     cell_feats, tile_feats = principal_axes(cell_feats, tile_feats)
     cand_idx, cand_d = nearest_candidates(cell_feats, tile_feats, 2)

@@ -79,7 +79,7 @@ def block_means(img: np.ndarray, rows: int, cols: int) -> np.ndarray:
     Parameters
     ----------
     img : np.ndarray
-        float32 array ``(H, W, C)`` with ``H >= rows`` and ``W >= cols``.
+        uint8 or float32 array ``(H, W, C)`` with ``H >= rows`` and ``W >= cols``.
     rows, cols : int
         Grid size.
 
@@ -92,8 +92,8 @@ def block_means(img: np.ndarray, rows: int, cols: int) -> np.ndarray:
     cols = _check_count("cols", cols)
     if not isinstance(img, np.ndarray):
         raise ValueError(f"img must be a numpy array, got {type(img).__name__}")
-    if img.dtype != np.float32:
-        raise ValueError(f"img must have dtype float32, got {img.dtype}")
+    if img.dtype not in (np.uint8, np.float32):
+        raise ValueError(f"img must have dtype uint8 or float32, got {img.dtype}")
     if img.ndim != 3:
         raise ValueError(f"img must have shape (H, W, C), got {img.shape}")
     h, w, c = img.shape

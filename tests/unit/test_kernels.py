@@ -107,6 +107,11 @@ def test_block_means_matches_reference(rng: np.random.Generator) -> None:
     np.testing.assert_allclose(got, ref_block_means(img, ROWS, COLS), rtol=1e-5, atol=1e-4)
 
 
+def test_block_means_of_uint8_match_those_of_float32(rng: np.random.Generator) -> None:
+    img = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(block_means(img, ROWS, COLS), block_means(img.astype(np.float32), ROWS, COLS))
+
+
 def test_block_means_one_pixel_blocks(rng: np.random.Generator) -> None:
     img = rng.random((ROWS, COLS, 3), dtype=np.float32)
     np.testing.assert_array_equal(block_means(img, ROWS, COLS), img)
@@ -116,6 +121,7 @@ def test_block_means_one_pixel_blocks(rng: np.random.Generator) -> None:
     ("img", "rows", "cols"),
     [
         (np.zeros((H, W, 3), dtype=np.float64), ROWS, COLS),
+        (np.zeros((H, W, 3), dtype=np.int16), ROWS, COLS),
         (np.zeros((H, W), dtype=np.float32), ROWS, COLS),
         (np.zeros((4, W, 3), dtype=np.float32), ROWS, COLS),
         (np.zeros((H, W, 3), dtype=np.float32), 0, COLS),
