@@ -138,9 +138,10 @@ def in_worker(target: Path, tiles: Path, cache: Path, cells: int, repeats: int, 
     """Warm builds through build_mosaic in one warmed-up process, as a worker runs them; their details.
 
     ``memo``: the worker's in-memory tile sets on (the second build on finds the set there) or off (each build
-    reads and hashes every tile to find it in the node's tile cache)."""
+    reads and hashes every tile to find it in the node's tile cache). ``workers`` is imported first, as
+    `tessera worker` does (workers/__init__.py sets the process up before NumPy loads)."""
     code = (
-        "import json, sys, dataclasses, time; import config, kernels; from workers.build import LocalSource, "
+        "import json, sys, dataclasses, time; import workers, config, kernels; from workers.build import LocalSource, "
         "tile_refs; from workers.fetch import Fetcher; from workers.options import Options; "
         "from workers.package import JobPackage; from workers.pipeline import build_mosaic\n"
         "t, tiles, cache, cells, n, memo = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), "
