@@ -100,19 +100,12 @@ def stamps_digest(source: Source, refs: Sequence[str]) -> str | None:
 def stamps_later(source: Source, refs: Sequence[str]) -> Callable[[], str | None]:
     """:func:`stamps_digest`, computed meanwhile in a forked process; call the result for it.
 
-    In this process instead where threads run (a worker: a fork copies their locks) or there is no fork."""
-    if threading.active_count() > 1 or not hasattr(os, "fork"):
+    In this process instead where threads run (a worker: a fork copies their locks) or no fork can be made."""
+    forked = _fork_stamps(source, refs) if threading.active_count() == 1 and hasattr(os, "fork") else None
+    if forked is None:
         here = stamps_digest(source, refs)
         return lambda: here
-    readable, writable = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: only stats files and writes a line
-        try:
-            os.close(readable)
-            os.write(writable, (stamps_digest(source, refs) or "").encode())
-        finally:
-            os._exit(0)
-    os.close(writable)
+    pid, readable = forked
 
     @functools.cache
     def answer() -> str | None:
@@ -122,6 +115,25 @@ def stamps_later(source: Source, refs: Sequence[str]) -> Callable[[], str | None
         return line or None  # also when the child failed: the record is not trusted
 
     return answer
+
+
+def _fork_stamps(source: Source, refs: Sequence[str]) -> tuple[int, int] | None:
+    """A child that writes :func:`stamps_digest` to a pipe: (its pid, the pipe's end to read), or None."""
+    readable, writable = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:  # no memory or processes to spare
+        os.close(readable)
+        os.close(writable)
+        return None
+    if pid == 0:  # the child: only stats files and writes a line
+        try:
+            os.close(readable)
+            os.write(writable, (stamps_digest(source, refs) or "").encode())
+        finally:
+            os._exit(0)
+    os.close(writable)
+    return pid, readable
 
 
 def _digest(value: object) -> str:

@@ -196,7 +196,8 @@ def test_records_are_bounded_and_a_bad_one_is_a_miss(folder: Path, cached: Setti
     assert source.reads == 6  # prepared again
 
 
-def test_stamps_checked_in_a_forked_process_or_here_agree(folder: Path, settings: Settings) -> None:
+def test_stamps_checked_in_a_forked_process_or_here_agree(folder: Path, settings: Settings,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     tiles = refs(folder)
     source = LocalSource(None, tiles)
     here = tilememo.stamps_digest(source, tiles)
@@ -211,3 +212,9 @@ def test_stamps_checked_in_a_forked_process_or_here_agree(folder: Path, settings
         other.join()
     assert tilememo.stamps_later(source, [*tiles, str(folder / "missing.png")])() is None
     assert tilememo.stamps_later(MemorySource({"a": b""}), ["a"])() is None  # cannot stamp at all
+
+    def no_fork() -> int:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    assert tilememo.stamps_later(source, tiles)() == here
