@@ -64,11 +64,12 @@ system-deps:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
+# The package goes in as setuptools' compat editable install, a .pth line naming this folder: the default's
+# import finder costs every process start about 40 ms. setuptools calls compat transitional, so a setuptools
+# without it gets the default.
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# compat: a .pth line naming this folder, where the default import finder costs every process start about
-	# 40 ms; setuptools calls compat transitional, so a setuptools without it gets the default.
 	$(BIN)/pip install -q -e '.[dev,demo]' --config-settings editable_mode=compat 2>/dev/null \
 		|| $(BIN)/pip install -q -e '.[dev,demo]'
 	touch $(STAMP)
