@@ -92,9 +92,13 @@ MEMO = TileSetMemo()
 
 def stamps_digest(source: Source, refs: Sequence[str]) -> str | None:
     """A digest of every reference's stamp, or None when ``source`` cannot vouch for one of them."""
-    stamp = getattr(source, "stamp", None)
-    stamps = [stamp(ref) for ref in refs] if stamp is not None else [None]
-    return None if None in stamps else _digest(stamps)
+    key = fingerprint(source, refs, 0)
+    return None if key is None else key_stamps(key)
+
+
+def key_stamps(key: Key) -> str:
+    """The :func:`stamps_digest` of a memo key's references (it holds their stamps already)."""
+    return _digest(key[2])
 
 
 def stamps_later(source: Source, refs: Sequence[str]) -> Callable[[], str | None]:
@@ -140,18 +144,13 @@ def _digest(value: object) -> str:
     return hashlib.blake2b(repr(value).encode(), digest_size=16).hexdigest()
 
 
-def _record(cache: TileCache, px: int, refs: Sequence[str]) -> Path:
+def record_path(cache: TileCache, px: int, refs: Sequence[str]) -> Path:
+    """Where the record of a tile list is (if it has one): named by a digest of the list."""
     return cache.dir / SETS / f"{_digest((px, tuple(refs)))}.npz"
 
 
-def recorded(cache: TileCache, px: int, refs: Sequence[str]) -> bool:
-    """Whether the tile list has a record (which may still turn out stale)."""
-    return _record(cache, px, refs).exists()
-
-
-def load(cache: TileCache, px: int, refs: Sequence[str], stamps: str | None) -> PreparedTiles | None:
-    """The set recorded for the tile list, its tiles from ``cache``; None when unknown, stale or a tile is gone."""
-    path = _record(cache, px, refs)
+def load(cache: TileCache, path: Path, stamps: str | None) -> PreparedTiles | None:
+    """The set recorded at ``path``, its tiles from ``cache``; None when unknown, stale or a tile is gone."""
     if stamps is None:
         return None
     try:
@@ -194,9 +193,8 @@ def _derived_from(record: Any) -> dict[Hashable, Any]:
             for tag in tags}
 
 
-def save(cache: TileCache, px: int, refs: Sequence[str], stamps: str, prepared: PreparedTiles) -> None:
-    """Record ``prepared`` for the tile list (best effort: a full disk only logs), keeping the newest KEEP_SETS."""
-    path = _record(cache, px, refs)
+def save(path: Path, stamps: str, prepared: PreparedTiles) -> None:
+    """Record ``prepared`` at ``path`` (best effort: a full disk only logs), keeping the newest KEEP_SETS."""
     out = io.BytesIO()
     arrays = {"stamps": np.asarray(stamps), "keys": np.frombuffer(b"".join(prepared.keys), np.uint8),
               "sources": prepared.sources,

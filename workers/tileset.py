@@ -43,13 +43,15 @@ def start(package: JobPackage, source: Source, settings: Settings) -> Finish:
     cache = tile_cache(settings, px)
     key = tilememo.fingerprint(source, refs, px) if memo_bytes else None
     known = tilememo.MEMO.get(key) if key is not None else None
+    record = tilememo.record_path(cache, px, refs) if cache is not None else None
     preparer = TilePreparer(source, px, settings.limits.max_image_pixels, cache, settings.mosaic.decode_processes)
-    stamps = lambda: tilememo.stamps_digest(source, refs)  # noqa: E731  # for a new record, when it is saved
+    stamps = _stamps(source, refs, key)
     if known is not None:
         started: Started = lambda report: known  # noqa: E731
-    elif cache is not None and tilememo.recorded(cache, px, refs):
-        stamps = tilememo.stamps_later(source, refs)
-        started = _from_record(cache, px, refs, stamps, preparer)
+    elif cache is not None and record is not None and record.exists():
+        if key is None:
+            stamps = tilememo.stamps_later(source, refs)
+        started = _from_record(cache, record, stamps, preparer, refs)
     else:
         started = preparer.start(refs)
 
@@ -57,8 +59,8 @@ def start(package: JobPackage, source: Source, settings: Settings) -> Finish:
         prepared = started(lambda done, n: report(f"preparing tiles {done}/{n}", 0.02 + (PREPARED - 0.02) * done / n))
         report(f"preparing tiles {len(refs)}/{len(refs)}", PREPARED)
         require_tiles(prepared, len(refs), settings.limits.min_tiles)
-        if cache is not None:
-            _to_record(prepared, cache, px, refs, stamps)
+        if record is not None:
+            _to_record(prepared, record, stamps)
         if key is not None and known is None:
             tilememo.MEMO.put(key, prepared, memo_bytes)
         return prepared
@@ -66,21 +68,28 @@ def start(package: JobPackage, source: Source, settings: Settings) -> Finish:
     return finish
 
 
-def _from_record(cache: TileCache, px: int, refs: Sequence[str], stamps: Callable[[], str | None],
-                 preparer: TilePreparer) -> Started:
+def _stamps(source: Source, refs: Sequence[str], key: tilememo.Key | None) -> Callable[[], str | None]:
+    """The digest of the references' stamps: from the memo key when there is one, else taken when asked."""
+    if key is not None:
+        digest = tilememo.key_stamps(key)
+        return lambda: digest
+    return lambda: tilememo.stamps_digest(source, refs)
+
+
+def _from_record(cache: TileCache, record: Path, stamps: Callable[[], str | None], preparer: TilePreparer,
+                 refs: Sequence[str]) -> Started:
     def started(report: Callable[[int, int], None]) -> PreparedTiles:
-        recorded = tilememo.load(cache, px, refs, stamps())
+        recorded = tilememo.load(cache, record, stamps())
         return recorded or preparer.run(refs, report)  # a file changed, or a tile left the cache: prepare it
 
     return started
 
 
-def _to_record(prepared: PreparedTiles, cache: TileCache, px: int, refs: Sequence[str],
-               stamps: Callable[[], str | None]) -> None:
+def _to_record(prepared: PreparedTiles, record: Path, stamps: Callable[[], str | None]) -> None:
     """Let the pipeline record ``prepared`` once its features are known (workers/pipeline.py calls it)."""
     def remember() -> None:
         digest = stamps()
         if digest is not None:
-            tilememo.save(cache, px, refs, digest, prepared)
+            tilememo.save(record, digest, prepared)
 
     prepared.remember = remember

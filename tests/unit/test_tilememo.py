@@ -218,3 +218,24 @@ def test_stamps_checked_in_a_forked_process_or_here_agree(folder: Path, settings
 
     monkeypatch.setattr(os, "fork", no_fork)
     assert tilememo.stamps_later(source, tiles)() == here
+
+
+def test_a_worker_stamps_each_file_once_per_job(folder: Path, cached: Settings) -> None:
+    worker = dataclasses.replace(cached, mosaic=dataclasses.replace(cached.mosaic, tile_memo_mb=16))
+    tiles = refs(folder)
+    package = JobPackage.create(str(folder / "target.png"), tiles, Options(4, 4, 8, 0, blend=0))
+
+    class Stamping(CountingSource):
+        stamps = 0
+
+        def stamp(self, ref: str) -> tuple[int, ...] | int | None:
+            Stamping.stamps += 1
+            return super().stamp(ref)
+
+    for _ in range(2):  # a new set (recorded at the end), then a restarted worker that finds the record
+        tilememo.MEMO.clear()
+        Stamping.stamps = 0
+        source = Stamping(worker, tiles)
+        build_mosaic(package, source, worker)
+        assert Stamping.stamps == len(tiles)  # the memo key's stamps serve the record too
+    assert source.reads == 1  # the second found the record: only the target was read
