@@ -31,6 +31,12 @@ def _strip_rows(rows: int, width: int, px: int) -> int:
     return max(1, min(rows, STRIP_PIXELS // max(1, width * px)))
 
 
+def _render_rows(tiles: np.ndarray, assignment: np.ndarray, offsets: np.ndarray | None, r0: int, r1: int,
+                 out: np.ndarray) -> None:
+    """Cell rows [r0, r1) of the mosaic into ``out``."""
+    kernels.render(tiles, assignment[r0:r1], out=out, offsets=None if offsets is None else offsets[r0:r1])
+
+
 def _render_strips(tiles: np.ndarray, assignment: np.ndarray, offsets: np.ndarray | None, canvas: np.ndarray,
                    step: Step, strip_cells: int, emit: Callable[[np.ndarray], None] | None = None) -> None:
     """Render cell rows ``strip_cells`` at a time into ``canvas`` (whole image, or one strip reused)."""
@@ -39,7 +45,7 @@ def _render_strips(tiles: np.ndarray, assignment: np.ndarray, offsets: np.ndarra
         r1 = min(rows, r0 + strip_cells)
         y0 = 0 if emit else r0 * px
         view = canvas[y0 : y0 + (r1 - r0) * px]
-        kernels.render(tiles, assignment[r0:r1], out=view, offsets=None if offsets is None else offsets[r0:r1])
+        _render_rows(tiles, assignment, offsets, r0, r1, view)
         if emit:
             emit(view)
         step(r1 / rows)
@@ -72,8 +78,7 @@ def encode_jpeg(tiles: np.ndarray, assignment: np.ndarray, offsets: np.ndarray |
     px = tiles.shape[1]
 
     def render(first: int, end: int, out: np.ndarray) -> None:
-        r0, r1 = first // px, end // px
-        kernels.render(tiles, assignment[r0:r1], out=out, offsets=None if offsets is None else offsets[r0:r1])
+        _render_rows(tiles, assignment, offsets, first // px, end // px, out)
 
     height, width = rows * px, cols * px
     return jpegstrips.encode_rendered(width, height, quality, render, jpegstrips.strip_rows(width, height, px),

@@ -66,12 +66,13 @@ def test_encode_rendered_reuses_a_few_buffers_and_reports_progress() -> None:
     assert progress[-1] == 1.0 and progress == sorted(progress) and len(progress) == 20
 
 
-@pytest.mark.parametrize(("width", "height", "unit"), [(4096, 4096, 32), (16384, 16384, 32), (4096, 4096, 20),
-                                                      (100, 50, 7), (2**20, 64, 16)])
-def test_strip_rows_are_whole_mcu_rows_of_whole_cells_within_one_interval(width: int, height: int,
-                                                                          unit: int) -> None:
+@pytest.mark.parametrize(("width", "height", "unit", "strips"),
+                         [(4096, 4096, 32, 8), (16384, 16384, 32, 128), (4096, 4096, 20, 9), (100, 50, 7, 1),
+                          (2**20, 64, 16, 1)])
+def test_strip_rows_are_whole_mcu_rows_of_whole_cells_within_one_interval(width: int, height: int, unit: int,
+                                                                          strips: int) -> None:
     rows = jpegstrips.strip_rows(width, height, unit)
-    if rows == height:
-        return  # one strip: no restart interval at all
-    assert rows % 16 == 0 and rows % unit == 0
-    assert 0 < -(-width // 16) * (rows // 16) <= jpegstrips.MAX_INTERVAL
+    assert -(-height // rows) == strips  # one strip: a cell taller than the image, or a row over one interval
+    if strips > 1:
+        assert rows % 16 == 0 and rows % unit == 0
+        assert 0 < -(-width // 16) * (rows // 16) <= jpegstrips.MAX_INTERVAL
