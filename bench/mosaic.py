@@ -141,9 +141,10 @@ def in_worker(target: Path, tiles: Path, cache: Path, cells: int, repeats: int, 
     reads and hashes every tile to find it in the node's tile cache). ``workers`` is imported first, as
     `tessera worker` does (workers/__init__.py sets the process up before NumPy loads)."""
     code = (
-        "import json, sys, dataclasses, time; import workers, config, kernels; from workers.build import LocalSource, "
-        "tile_refs; from workers.fetch import Fetcher; from workers.options import Options; "
-        "from workers.package import JobPackage; from workers.pipeline import build_mosaic\n"
+        "import json, sys, dataclasses, time; import workers, config, kernels; "
+        "from workers.cli.build import LocalSource, tile_refs; from workers.inputs.fetch import Fetcher; "
+        "from workers.protocol.options import Options; "
+        "from workers.protocol.package import JobPackage; from workers.pipeline.mosaic import build_mosaic\n"
         "t, tiles, cache, cells, n, memo = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), "
         "int(sys.argv[5]), int(sys.argv[6])\n"
         "s = config.load(None); s = dataclasses.replace(s, limits=dataclasses.replace(s.limits, max_tiles=10**6), "

@@ -21,7 +21,7 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
 
 import kernels
-from workers.tiles import decode_tile
+from workers.pipeline.tiles import decode_tile
 
 PX, K, LIGHTNESS, SAMPLES = 32, 4, 3.0, 4
 

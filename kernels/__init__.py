@@ -39,7 +39,7 @@ def warm_up() -> None:
     render(tiles, assignment, out=canvas, offsets=offsets)
     field = blend_offsets(np.zeros((2, 2, 2, 2, 3), np.float32), np.zeros((2, 2, 2, 3), np.float32), assignment, 0.5)
     render(tiles, assignment, out=canvas, offsets=field)
-    tiles.flags.writeable = False  # a worker's remembered tile sets are read-only (workers/tilememo.py): other types
+    tiles.flags.writeable = False  # a worker's remembered tile sets are read-only (pipeline/tilememo.py): other types
     tile_features(tiles, 2)
     render(tiles, assignment, out=canvas)
     render(tiles, assignment, out=canvas, offsets=field)

@@ -1,7 +1,12 @@
-"""`tessera orchestrator`, `tessera nodes` and `tessera scale --dry-run`."""
+"""`tessera orchestrator`, `tessera nodes` and `tessera scale --dry-run`.
+
+The `tessera` command finds them through the ``tessera.commands`` entry point (setup.cfg), which names
+:func:`register`; so workers/ never imports the orchestrator.
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -13,10 +18,26 @@ from config.scaling import SCALING_FILE, ScalingSettings, load_scaling
 from orchestrator.loop import Orchestrator, read_load
 from orchestrator.policy import Memory, NodeRecord, decide
 from orchestrator.registry import Registry
-from workers import report
-from workers.connection import REDIS_DOWN, connect
-from workers.exitcodes import RET_CONFIG, RET_CONNECT, RET_ERROR, RET_OK
-from workers.keys import Keys
+from workers.protocol import queue as readings
+from workers.protocol.connection import REDIS_DOWN, connect
+from workers.protocol.exitcodes import RET_CONFIG, RET_CONNECT, RET_ERROR, RET_OK
+from workers.protocol.keys import Keys
+
+SCALING_HELP = "scaling file (default: config/scaling.yaml under paths.root)"
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the orchestrator's commands to the `tessera` parser."""
+    orchestrator = sub.add_parser("orchestrator", help="run the orchestrator: add and remove worker nodes over SSH")
+    orchestrator.add_argument("--config", dest="scaling", help=SCALING_HELP)
+    orchestrator.set_defaults(service=True, run=lambda args, settings: run_orchestrator(settings, args.scaling))
+    nodes = sub.add_parser("nodes", help="list the worker nodes: state, workers, jobs done, last heartbeat, reason")
+    nodes.add_argument("--config", dest="scaling", help=SCALING_HELP)
+    nodes.set_defaults(run=lambda args, settings: print_nodes(settings, args.scaling))
+    scale_ = sub.add_parser("scale", help="check the scaling file and say what the orchestrator would do now")
+    scale_.add_argument("--config", dest="scaling", help=SCALING_HELP)
+    scale_.add_argument("--dry-run", action="store_true", help="only say it (without: one pass, acted on)")
+    scale_.set_defaults(run=lambda args, settings: scale(settings, args.scaling, args.dry_run))
 
 
 def scaling_file(settings: Settings, path: str | None) -> Path:
@@ -76,7 +97,7 @@ def print_nodes(settings: Settings, path: str | None) -> int:
     r, keys = connect(settings.redis, "orchestrator"), Keys(settings.redis.prefix)
     try:
         records = Registry(r, keys).all()
-        beats = report.workers(r, keys)
+        beats = readings.heartbeats(r, keys)
         done = _jobs_done(r, keys)
     except REDIS_DOWN as exc:
         print(f"tessera nodes: redis unreachable: {exc}", file=sys.stderr)

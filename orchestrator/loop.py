@@ -23,10 +23,10 @@ from orchestrator import nodeconf
 from orchestrator.nodes import NodeControl, NodeError
 from orchestrator.policy import Beat, Decision, Load, Memory, NodeState, decide
 from orchestrator.registry import Registry
-from workers import report
-from workers.connection import REDIS_DOWN, connect
-from workers.exitcodes import RET_OK
-from workers.keys import Keys
+from workers.protocol import queue as readings
+from workers.protocol.connection import REDIS_DOWN, connect
+from workers.protocol.exitcodes import RET_OK
+from workers.protocol.keys import Keys
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +34,12 @@ log = logging.getLogger(__name__)
 def read_load(r: redis.Redis, keys: Keys) -> Load | None:
     """Backlog (lag + pending) and live heartbeats; None when Redis cannot tell us."""
     try:
-        metrics = report.queue_metrics(r, keys)
-        beats = report.workers(r, keys)
+        numbers = readings.read_queue(r, keys)
+        beats = readings.heartbeats(r, keys)
     except REDIS_DOWN as exc:
         log.warning("metrics unavailable: %s", exc)
         return None
-    return Load(backlog=metrics["lag"] + metrics["pending"],
+    return Load(backlog=numbers.backlog,
                 beats=tuple(Beat(node=b.get("node", ""), state=b.get("state", ""), cpu=float(b.get("cpu") or 0),
                                  at=float(b.get("at") or 0)) for b in beats))
 
@@ -155,7 +155,7 @@ class Orchestrator:
         log.info("node %s: %s", spec.name, control.start())
         deadline = started + self.scaling.health.start_timeout
         while not self.stop_requested.is_set():
-            ready = [b for b in report.workers(self.r, self.keys)
+            ready = [b for b in readings.heartbeats(self.r, self.keys)
                      if b.get("node") == spec.name and b.get("state") in ("idle", "busy")]
             if len(ready) >= spec.workers:
                 took = time.monotonic() - started

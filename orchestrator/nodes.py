@@ -18,7 +18,7 @@ from pathlib import Path
 import paramiko
 
 from config.scaling import NodeSpec, SshSettings
-from workers.errors import TesseraError
+from workers.protocol.errors import TesseraError
 
 log = logging.getLogger(__name__)
 OUTPUT_CAP = 1 << 20

@@ -13,7 +13,7 @@ from typing import cast
 import redis
 
 from orchestrator.policy import Memory, NodeRecord, NodeState
-from workers.keys import Keys
+from workers.protocol.keys import Keys
 
 log = logging.getLogger(__name__)
 EVENTS_KEPT = 500

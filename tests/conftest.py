@@ -21,7 +21,7 @@ from webapp import SettingsFactory, WebServer, serving
 
 import config
 from config import Settings
-from workers.connection import connect
+from workers.protocol.connection import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / "var" / "numba-cache"))

@@ -18,7 +18,7 @@ import redis
 import yaml
 from support import free_port, stop_process, wait_until
 
-from workers import client
+from workers.cli import client
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,7 +91,7 @@ class Node:
     def redis_acl(self) -> list[str]:
         """The ACL lines the embedded Redis would use, for a test's own redis-server."""
         import config
-        from workers.redis_server import acl_lines
+        from workers.service.redis_server import acl_lines
 
         return acl_lines(config.load(self.here / "config" / "local.yaml").redis)
 

@@ -20,7 +20,7 @@ import numpy as np
 import redis
 from PIL import Image
 
-from workers.errors import JobRejected
+from workers.protocol.errors import JobRejected
 
 
 def free_port() -> int:

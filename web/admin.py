@@ -22,8 +22,9 @@ from web import ratelimit
 from web.chart import jobs_chart
 from web.metrics import monitor_client, unavailable
 from web.routes import VIEWS
-from workers import report, stats
-from workers.keys import Keys
+from workers.protocol import queue as readings
+from workers.protocol import stats
+from workers.protocol.keys import Keys
 
 log = logging.getLogger("tessera.web.admin")
 USER = "admin"
@@ -47,7 +48,7 @@ class Snapshot:
     """Everything the page shows, read from Redis in one go."""
 
     now: float
-    queue: stats.QueueNumbers
+    queue: readings.QueueNumbers
     counters: stats.Counters
     nodes: dict[str, list[dict[str, Any]]]
     minutes: list[tuple[int, int, int]]
@@ -57,12 +58,12 @@ class Snapshot:
 def read_snapshot(r: redis.Redis, keys: Keys, recent: int) -> Snapshot:
     now = time.time()
     nodes: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for beat in report.workers(r, keys):
+    for beat in readings.heartbeats(r, keys):
         age = max(now - float(beat.get("at") or now), 0.0)
         nodes[beat.get("node", "?")].append({**beat, "age": age})
     failures = [{"id": job_id, **job, "ago": _ago(now, job.get("finished_at", ""))}
-                for job_id, job in report.recent_jobs(r, keys, count=recent) if job.get("state") == "failed"]
-    return Snapshot(now=now, queue=stats.read_queue(r, keys), counters=stats.read_counters(r, keys),
+                for job_id, job in readings.recent_jobs(r, keys, count=recent) if job.get("state") == "failed"]
+    return Snapshot(now=now, queue=readings.read_queue(r, keys), counters=stats.read_counters(r, keys),
                     nodes=dict(sorted(nodes.items())), minutes=stats.per_minute(r, keys, now), failures=failures)
 
 

@@ -14,13 +14,15 @@ from bottle import BaseRequest, Bottle, HTTPResponse, request, response
 import config
 from config import Settings
 from web import admin, metrics, mine
+from web.context import Context
 from web.inputs import InputStore
-from web.routes import Context, json_error, register
-from workers import logs
-from workers.connection import connect
-from workers.fetch import UrlPolicy
-from workers.keys import Keys
-from workers.results import sweep
+from web.replies import json_error
+from web.routes import register
+from workers.inputs.urlpolicy import UrlPolicy
+from workers.protocol import logs
+from workers.protocol.connection import connect
+from workers.protocol.files import sweep
+from workers.protocol.keys import Keys
 
 log = logging.getLogger("tessera.web")
 

@@ -1,6 +1,6 @@
 """`GET /metrics`: the cluster's job and queue numbers in the Prometheus text format.
 
-The numbers live in Redis (workers/stats.py), so a collector reads them at scrape time
+The numbers live in Redis (workers/protocol/stats.py), so a collector reads them at scrape time
 through the read-only `monitor` user; any web host answers for the whole cluster.
 """
 
@@ -17,9 +17,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from config import Settings
-from workers import report, stats
-from workers.connection import connect
-from workers.keys import Keys
+from workers.protocol import queue as readings
+from workers.protocol import stats
+from workers.protocol.connection import connect
+from workers.protocol.keys import Keys
 
 log = logging.getLogger("tessera.web.metrics")
 
@@ -45,8 +46,8 @@ class ClusterCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         counters = stats.read_counters(self.r, self.keys)
-        queue = stats.read_queue(self.r, self.keys)
-        beats = report.workers(self.r, self.keys)
+        queue = readings.read_queue(self.r, self.keys)
+        beats = readings.heartbeats(self.r, self.keys)
         yield CounterMetricFamily("tessera_jobs_submitted", "Jobs accepted and queued.", value=counters.submitted)
         yield CounterMetricFamily("tessera_jobs_done", "Jobs finished with a mosaic.", value=counters.done)
         yield CounterMetricFamily("tessera_jobs_failed", "Jobs finished with an error.", value=counters.failed)

@@ -15,17 +15,16 @@ import logging
 import re
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import redis
 from bottle import BaseRequest, BaseResponse, Bottle, HTTPResponse, request, response, template
 
-from workers import status
-from workers.connection import REDIS_DOWN
-from workers.keys import BROWSER_JOBS, Keys
-
-if TYPE_CHECKING:  # web.routes imports this module to record jobs
-    from web.routes import Context
+from web.context import Context
+from web.replies import queue_down
+from workers.protocol import status
+from workers.protocol.connection import REDIS_DOWN
+from workers.protocol.keys import BROWSER_JOBS, Keys
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +124,7 @@ def register(app: Bottle, ctx: Context) -> None:
         try:
             reply.body = json.dumps({"mosaics": mosaics(ctx.redis, ctx.keys, browser)})
         except REDIS_DOWN:
-            error = {"code": "queue_unavailable", "message": "the job queue is unreachable; try again shortly"}
-            return HTTPResponse(json.dumps({"error": error}), status=503,
-                                headers={"Content-Type": "application/json", "Retry-After": "5"})
+            return queue_down()
         return reply
 
     @app.get("/mine")

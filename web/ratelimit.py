@@ -8,8 +8,8 @@ from typing import cast
 
 import redis
 
-from workers.keys import Keys
-from workers.status import FINAL
+from workers.protocol.keys import Keys
+from workers.protocol.status import FINAL
 
 WINDOW = 60
 

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import redis
 from bottle import Bottle, HTTPResponse, request, static_file, template
 
-from config import Settings
 from web import mine, ratelimit
-from web.inputs import InputStore
+from web.context import Context
+from web.replies import RETRY_AFTER, json_error, json_response, queue_down
 from web.submit import check_submission, read_submission, store_submission
-from workers import status, stream
-from workers.connection import REDIS_DOWN
-from workers.errors import BadImage, JobRejected, TooLarge
-from workers.fetch import UrlPolicy
-from workers.keys import Keys
+from workers.protocol import status, stream
+from workers.protocol.connection import REDIS_DOWN
+from workers.protocol.errors import BadImage, JobRejected, TooLarge
 
 HERE = Path(__file__).parent
 VIEWS = str(HERE / "views")
@@ -27,31 +23,7 @@ STATIC = str(HERE / "static")
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MEDIA_NAME = re.compile(r"[A-Za-z0-9_-]{16,64}(?:\.jpg|\.png|\.dz/(?:image\.dzi|map\.json|thumb\.jpg"
                         r"|image_files/[0-9]{1,2}/[0-9]{1,6}_[0-9]{1,6}\.jpg))")
-"""A result, or a file of its zoomable view (workers/deepzoom.py); nothing else is served from the media folder."""
-RETRY_AFTER = "5"
-
-
-@dataclass
-class Context:
-    settings: Settings
-    redis: redis.Redis
-    keys: Keys
-    inputs: InputStore
-    policy: UrlPolicy
-
-
-def json_response(status_code: int, payload: Any, **headers: str) -> HTTPResponse:
-    body = json.dumps(payload)
-    return HTTPResponse(body, status=status_code, headers={"Content-Type": "application/json", **headers})
-
-
-def json_error(status_code: int, code: str, message: str, **headers: str) -> HTTPResponse:
-    return json_response(status_code, {"error": {"code": code, "message": message}}, **headers)
-
-
-def queue_down() -> HTTPResponse:
-    return json_error(503, "queue_unavailable", "the job queue is unreachable; try again shortly",
-                      **{"Retry-After": RETRY_AFTER})
+"""A result, or a file of its zoomable view (workers/pipeline/deepzoom.py); nothing else is served from media."""
 
 
 def _rejection_status(exc: JobRejected) -> int:

@@ -12,11 +12,11 @@ from bottle import FileUpload, LocalRequest
 
 from config import Settings
 from web.inputs import InputStore
-from workers.errors import BadImage, JobRejected, TooLarge
-from workers.fetch import UrlPolicy
-from workers.images import Probe, probe
-from workers.options import Options, check_grid, parse_options
-from workers.package import MAX_TILE_NAME, JobPackage, new_job_id
+from workers.inputs.images import Probe, probe
+from workers.inputs.urlpolicy import UrlPolicy
+from workers.protocol.errors import BadImage, JobRejected, TooLarge
+from workers.protocol.options import Options, check_grid, parse_options
+from workers.protocol.package import MAX_TILE_NAME, JobPackage, new_job_id
 
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp"}
 

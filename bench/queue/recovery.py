@@ -12,9 +12,9 @@ import time
 from common import wait_done
 from tessera_side import NODE, NOOP, TARGET, TILES, TesseraSystem
 
-from workers import stream
-from workers.keys import GROUP
-from workers.package import JobPackage
+from workers.protocol import stream
+from workers.protocol.keys import GROUP
+from workers.protocol.package import JobPackage
 
 ABANDONED_CLAIM_IDLE = 2.0
 """queue.claim_idle for the abandoned-job measure (the default, 60 s, would only measure the wait)."""

@@ -1,6 +1,6 @@
 """The bench's own redis-server: password on, loopback only, a free port, stopped by its PID.
 
-It is configured like the embedded Redis of a node (workers/redis_server.py: appendonly
+It is configured like the embedded Redis of a node (workers/service/redis_server.py: appendonly
 with fsync every second, noeviction), except that AOF rewrites are off so that no fork
 lands in the middle of a measurement.
 """

@@ -33,7 +33,7 @@ from http_side import HttpSystem, web_server  # noqa: E402
 from table import TESSERA, render, rows  # noqa: E402
 from tessera_side import NOOP, TARGET, TILES, TesseraSystem  # noqa: E402
 
-from workers.package import JobPackage  # noqa: E402
+from workers.protocol.package import JobPackage  # noqa: E402
 
 HTTP = "Tessera via HTTP (noop shim)"
 BARE = "bare XADD / XREADGROUP+XACK"

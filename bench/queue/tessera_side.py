@@ -16,10 +16,10 @@ from procs import WorkerPool
 from redis_proc import RedisProcess
 
 import config
-from workers import stream
-from workers.keys import GROUP, Keys
-from workers.options import Options
-from workers.package import JobPackage
+from workers.protocol import stream
+from workers.protocol.keys import GROUP, Keys
+from workers.protocol.options import Options
+from workers.protocol.package import JobPackage
 
 REPO = Path(__file__).resolve().parents[2]
 PREFIX = "bench"
@@ -55,7 +55,7 @@ class TesseraSystem:
     def __init__(self, server: RedisProcess, workdir: Path, workers: int = 2) -> None:
         self.env = tessera_env(server, workdir)
         self.settings = config.load(None, env=self.env)
-        self.r = server.client("tessera")  # as workers.connection.connect makes it: decoded replies
+        self.r = server.client("tessera")  # as workers.protocol.connection.connect makes it: decoded replies
         self.keys = Keys(self.settings.redis.prefix)
         self.logs = workdir / "logs"
         self.workers = workers

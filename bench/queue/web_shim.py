@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import web.submit  # noqa: E402
 from config import LimitSettings  # noqa: E402
 from web.app import main  # noqa: E402
-from workers.options import Options, parse_options  # noqa: E402
+from workers.protocol.options import Options, parse_options  # noqa: E402
 
 
 def parse_options_with_noop(raw: dict[str, Any], limits: LimitSettings, default_grid: str,

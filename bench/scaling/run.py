@@ -35,9 +35,9 @@ from orchestrator.policy import NodeState  # noqa: E402
 from orchestrator.registry import Registry  # noqa: E402
 from orchestrator.wheels import build_wheels  # noqa: E402
 from web.app import make_app  # noqa: E402
-from workers import client  # noqa: E402
-from workers.connection import connect  # noqa: E402
-from workers.keys import Keys  # noqa: E402
+from workers.cli import client  # noqa: E402
+from workers.protocol.connection import connect  # noqa: E402
+from workers.protocol.keys import Keys  # noqa: E402
 
 WHEELS, VENV = ROOT / "var" / "wheels", ROOT / "var" / "test-nodes" / "venv"
 PYTHON = getattr(sys, "_base_executable", sys.executable)

@@ -13,7 +13,7 @@ import pytest
 from nodes import Node, lay_out, wait_all_final
 from support import TileServers, encode, make_target
 
-from workers import client
+from workers.cli import client
 
 FAST = {
     "web": {"rate_limit_per_minute": 100000, "max_active_jobs": 100000},

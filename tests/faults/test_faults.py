@@ -20,7 +20,7 @@ from faultkit import Ledger, make_node, submit, tile_server  # noqa: F401  (fixt
 from nodes import Node, wait_all_final
 from support import start_redis, stop_process, wait_until
 
-from workers import client
+from workers.cli import client
 
 pytestmark = pytest.mark.faults
 NodeFactory = Callable[..., Node]

@@ -25,7 +25,7 @@ from support import encode, free_port, make_target, make_tiles, stop_process, wa
 from webapp import SettingsFactory, WebServer, serving
 
 from web.admin import MAX_LOGIN_FAILURES
-from workers import client
+from workers.cli import client
 
 pytestmark = pytest.mark.integration
 PASSWORD = "correct horse battery staple"

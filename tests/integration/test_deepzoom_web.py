@@ -14,8 +14,8 @@ from PIL import Image
 from support import encode, make_target, make_tiles
 from webapp import WebServer
 
-from workers import client
-from workers.daemon import Worker
+from workers.cli import client
+from workers.service.daemon import Worker
 
 pytestmark = pytest.mark.integration
 

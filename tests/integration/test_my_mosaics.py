@@ -14,8 +14,8 @@ from support import encode, make_target, make_tiles
 from webapp import WebServer
 
 from web import mine
-from workers import client
-from workers.keys import BROWSER_JOBS, Keys
+from workers.cli import client
+from workers.protocol.keys import BROWSER_JOBS, Keys
 
 pytestmark = pytest.mark.integration
 

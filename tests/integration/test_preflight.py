@@ -7,7 +7,7 @@ import socket
 from support import free_port
 from webapp import SettingsFactory
 
-from workers.preflight import check_ports
+from workers.cli.preflight import check_ports
 
 
 def test_busy_web_port_is_reported(make_settings: SettingsFactory) -> None:

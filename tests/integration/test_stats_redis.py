@@ -9,11 +9,11 @@ import pytest
 import redis
 
 from config import Settings
-from workers import stats, status, stream
-from workers.keys import STATS_MINUTE_TTL, Keys
-from workers.options import Options
-from workers.package import JobPackage
-from workers.status import JobState
+from workers.protocol import queue, stats, status, stream
+from workers.protocol.keys import STATS_MINUTE_TTL, Keys
+from workers.protocol.options import Options
+from workers.protocol.package import JobPackage
+from workers.protocol.status import JobState
 
 pytestmark = pytest.mark.integration
 
@@ -75,12 +75,12 @@ def test_per_minute_counts_expire_after_two_hours_and_read_oldest_first(r: redis
 
 def test_queue_numbers_depth_pending_and_dead(r: redis.Redis, settings: Settings) -> None:
     keys = Keys(settings.redis.prefix)
-    assert stats.read_queue(r, keys) == stats.QueueNumbers()
+    assert queue.read_queue(r, keys) == queue.QueueNumbers()
     queue_jobs(r, keys, 3)
     taken = stream.take_new(r, keys, "w-0")
     assert taken is not None
-    numbers = stats.read_queue(r, keys)
+    numbers = queue.read_queue(r, keys)
     assert (numbers.length, numbers.pending, numbers.depth, numbers.dead) == (3, 1, 2, 0)
     stream.dead_letter(r, keys, taken[0], taken[1], "gave up", 5)
-    numbers = stats.read_queue(r, keys)
+    numbers = queue.read_queue(r, keys)
     assert (numbers.length, numbers.pending, numbers.depth, numbers.dead) == (2, 0, 2, 1)

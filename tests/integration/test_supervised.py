@@ -12,7 +12,7 @@ from nodes import Node, lay_out
 from PIL import Image
 from support import encode, make_target, make_tiles, resemblance, wait_until
 
-from workers import client
+from workers.cli import client
 
 pytestmark = pytest.mark.integration
 PROGRAMS = {"redis", "web", "worker:worker-0", "worker:worker-1", "watchdog", "orchestrator"}

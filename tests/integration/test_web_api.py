@@ -11,8 +11,8 @@ import redis
 from support import encode, free_port, make_target, make_tiles
 from webapp import SettingsFactory, WebServer, serving
 
-from workers import client
-from workers.keys import Keys
+from workers.cli import client
+from workers.protocol.keys import Keys
 
 pytestmark = pytest.mark.integration
 

@@ -14,9 +14,10 @@ from PIL import Image
 from support import encode, make_target, make_tiles, resemblance
 from webapp import WebServer
 
-from workers import client, stream
-from workers.daemon import Worker
-from workers.keys import GROUP, Keys
+from workers.cli import client
+from workers.protocol import stream
+from workers.protocol.keys import GROUP, Keys
+from workers.service.daemon import Worker
 
 pytestmark = pytest.mark.integration
 
@@ -134,7 +135,7 @@ def test_result_is_a_jpeg_served_by_the_web(web: WebServer, r: redis.Redis) -> N
 
 
 def test_dead_letter_then_retry(web: WebServer, r: redis.Redis) -> None:
-    from workers.deadletters import dead_letters, retry
+    from workers.cli.deadletters import dead_letters, retry
 
     keys = Keys(web.settings.redis.prefix)
     status, reply = client.submit(web.base_url, encode(make_target()), [encode(t) for t in make_tiles(4)],

@@ -17,7 +17,7 @@ import pytest
 from support import encode, make_target, make_tiles, stop_process, wait_until
 from webapp import WebServer
 
-from workers import client
+from workers.cli import client
 
 pytestmark = pytest.mark.integration
 

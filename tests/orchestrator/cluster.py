@@ -18,8 +18,8 @@ from config.scaling import ScalingSettings
 from orchestrator.loop import Orchestrator
 from orchestrator.policy import NodeState
 from orchestrator.registry import Registry
-from workers import client
-from workers.keys import Keys
+from workers.cli import client
+from workers.protocol.keys import Keys
 
 
 @dataclass

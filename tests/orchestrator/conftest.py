@@ -34,7 +34,7 @@ from webapp import SettingsFactory
 from config.scaling import NodeSpec, SshSettings, load_scaling
 from orchestrator.nodes import NodeControl
 from orchestrator.wheels import build_wheels
-from workers.redis_server import acl_lines
+from workers.service.redis_server import acl_lines
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 WHEELS = ROOT / "var" / "wheels"

@@ -16,8 +16,8 @@ from config.scaling import NodeSpec
 from config.settings import ResultSettings
 from orchestrator.nodes import NodeControl, NodeUnreachable, Ssh
 from orchestrator.policy import NodeState
-from workers.errors import TransientError
-from workers.results import SftpResultStore
+from workers.protocol.errors import TransientError
+from workers.results.stores import SftpResultStore
 
 pytestmark = pytest.mark.integration
 

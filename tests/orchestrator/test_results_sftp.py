@@ -11,7 +11,7 @@ import pytest
 from sshd import SshServer, start_sshd
 
 from config.settings import ResultSettings
-from workers.results import SftpResultStore
+from workers.results.stores import SftpResultStore
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from sshd import kill_tree
 from support import TileServers, wait_until
 
 from orchestrator.policy import NodeState
-from workers import report
+from workers.protocol import queue
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +71,7 @@ def _kill_b_mid_run(c: Cluster, ids: list[str]) -> None:
     held: list[str] = []
 
     def b_is_busy() -> bool:
-        held[:] = [w["job"] for w in report.workers(c.r, c.keys) if w.get("node") == "b" and w.get("job")]
+        held[:] = [w["job"] for w in queue.heartbeats(c.r, c.keys) if w.get("node") == "b" and w.get("job")]
         return bool(held)
 
     wait_until(b_is_busy, timeout=60, what="node b running a job", interval=0.05)

@@ -14,7 +14,7 @@ from config.scaling import load_scaling
 from orchestrator.loop import Orchestrator
 from orchestrator.policy import Memory, NodeState
 from orchestrator.registry import Registry
-from workers.keys import GROUP, Keys
+from workers.protocol.keys import GROUP, Keys
 
 pytestmark = pytest.mark.integration
 

@@ -15,9 +15,9 @@ import pytest
 from hostile import PNG, Hostile, QuietServer
 
 import config
-from workers.errors import BadImage, FetchFailed, JobRejected, TooLarge, UrlRefused
-from workers.fetch import Fetcher
-from workers.fetchcache import FetchCache
+from workers.inputs.fetch import Fetcher
+from workers.inputs.fetchcache import FetchCache
+from workers.protocol.errors import BadImage, FetchFailed, JobRejected, TooLarge, UrlRefused
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import config
-from workers.errors import BadPackage, JobRejected
-from workers.options import Options, parse_options
-from workers.package import JobPackage
+from workers.protocol.errors import BadPackage, JobRejected
+from workers.protocol.options import Options, parse_options
+from workers.protocol.package import JobPackage
 
 LIMITS = config.load(env={}).limits
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),

@@ -15,7 +15,7 @@ from hostile import Hostile, QuietServer, bad_files, odd_but_good_files, photo
 from nodes import Node, lay_out, wait_all_final
 from support import encode, make_tiles
 
-from workers import client
+from workers.cli import client
 
 pytestmark = pytest.mark.integration
 ANSWERS: list[tuple[str, str]] = []

@@ -16,13 +16,13 @@ import config
 from config import Settings
 from web import ratelimit
 from web.metrics import monitor_client
-from workers import report, stats, status, stream
-from workers.connection import connect
-from workers.keys import Keys
-from workers.options import Options
-from workers.package import JobPackage
-from workers.redis_server import acl_lines
-from workers.status import JobState
+from workers.protocol import queue, stats, status, stream
+from workers.protocol.connection import connect
+from workers.protocol.keys import Keys
+from workers.protocol.options import Options
+from workers.protocol.package import JobPackage
+from workers.protocol.status import JobState
+from workers.service.redis_server import acl_lines
 
 pytestmark = pytest.mark.integration
 ROLES = ("web", "worker", "orchestrator", "monitor")
@@ -74,10 +74,10 @@ def test_monitor_reads_what_the_pages_show(settings: Settings, finished_job: str
     monitor, keys = connect(settings.redis, "monitor"), Keys(settings.redis.prefix)
     assert monitor.ping()
     assert stats.read_counters(monitor, keys).done == 1
-    assert stats.read_queue(monitor, keys) == stats.QueueNumbers(length=1, pending=0, depth=1, dead=1)
+    assert queue.read_queue(monitor, keys) == queue.QueueNumbers(length=1, pending=0, depth=1, dead=1)
     assert sum(row[1] for row in stats.per_minute(monitor, keys)) == 1
-    assert [beat["consumer"] for beat in report.workers(monitor, keys)] == ["node-0"]
-    assert report.recent_jobs(monitor, keys)[0][0] == finished_job
+    assert [beat["consumer"] for beat in queue.heartbeats(monitor, keys)] == ["node-0"]
+    assert queue.recent_jobs(monitor, keys)[0][0] == finished_job
 
 
 def forbidden_for_monitor(r: redis.Redis, keys: Keys, job_id: str) -> list[Callable[[], object]]:

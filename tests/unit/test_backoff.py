@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from workers.backoff import backoff
+from workers.protocol.backoff import backoff
 
 
 class Fixed(random.Random):

@@ -16,11 +16,11 @@ from support import MemorySource
 import config
 from config import Settings
 from web.submit import upload_name
-from workers import deepzoom as dz
-from workers.errors import BadPackage
-from workers.options import Options
-from workers.package import JobPackage
-from workers.pipeline import build_mosaic
+from workers.pipeline import deepzoom as dz
+from workers.pipeline.mosaic import build_mosaic
+from workers.protocol.errors import BadPackage
+from workers.protocol.options import Options
+from workers.protocol.package import JobPackage
 
 
 def smooth_image(width: int, height: int) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import config
-from workers.demo import where_to_look
+from workers.cli.demo import where_to_look
 
 ROLES = {"TESSERA_REDIS_PASSWORD": "a", "TESSERA_REDIS_WEB_PASSWORD": "w", "TESSERA_REDIS_WORKER_PASSWORD": "k",
          "TESSERA_REDIS_ORCHESTRATOR_PASSWORD": "o"}

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from workers import fastjpeg
-from workers.images import decode, square_tile
-from workers.tiles import decode_tile
+from workers.inputs import fastjpeg
+from workers.inputs.images import decode, square_tile
+from workers.pipeline.tiles import decode_tile
 
 MAX = 40_000_000
 

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 import pytest
 
-from workers.errors import UrlRefused
-from workers.fetch import UrlPolicy, is_public
+from workers.inputs.fetch import UrlPolicy, is_public
+from workers.protocol.errors import UrlRefused
 
 PRIVATE = ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "224.0.0.1",
            "::1", "fe80::1", "fe80::1%eth0", "fc00::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "100.64.0.1", "::",

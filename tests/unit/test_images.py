@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from workers.errors import BadImage, JobRejected, TooLarge
-from workers.images import decode, probe, square_tile, to_rgb
-from workers.tiles import decode_tile
+from workers.inputs.images import decode, probe, square_tile, to_rgb
+from workers.pipeline.tiles import decode_tile
+from workers.protocol.errors import BadImage, JobRejected, TooLarge
 
 MAX = 10_000_000
 

@@ -9,7 +9,7 @@ import pytest
 import simplejpeg
 from PIL import Image
 
-from workers import jpegstrips
+from workers.pipeline import jpegstrips
 
 
 def _photo(height: int, width: int, channels: int = 3) -> np.ndarray:

@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 import config
-from workers.cli import main
-from workers.local_config import HEADER, LocalConfigError, ensure_secrets
-from workers.redis_server import acl_lines
+from workers.cli.local_config import HEADER, LocalConfigError, ensure_secrets
+from workers.cli.main import main
+from workers.service.redis_server import acl_lines
 
 OLD_FILE = """\
 # Written by `tessera init`; holds secrets: keep it out of version control.

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from workers import logs
+from workers.protocol import logs
 
 
 @pytest.fixture

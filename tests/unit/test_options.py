@@ -8,8 +8,8 @@ import pytest
 
 import config
 from config import LimitSettings
-from workers.errors import JobRejected, TooLarge
-from workers.options import (
+from workers.protocol.errors import JobRejected, TooLarge
+from workers.protocol.options import (
     DEFAULT,
     Options,
     check_grid,
@@ -19,7 +19,7 @@ from workers.options import (
     parse_grid,
     parse_options,
 )
-from workers.package import JobPackage
+from workers.protocol.package import JobPackage
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import pytest
 
 import config
 from config import LimitSettings
-from workers.errors import BadPackage
-from workers.options import Options
-from workers.package import JobPackage, new_job_id
+from workers.protocol.errors import BadPackage
+from workers.protocol.options import Options
+from workers.protocol.package import JobPackage, new_job_id
 
 
 @pytest.fixture(scope="module")

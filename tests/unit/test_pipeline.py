@@ -14,12 +14,13 @@ from support import MemorySource
 
 import config
 from config import Settings
-from workers import build, jpegstrips
-from workers.errors import JobRejected
-from workers.options import Options
-from workers.package import JobPackage
-from workers.pipeline import Rules, build_mosaic, candidate_count, match, visiting_order
-from workers.progressbar import render_line
+from workers.cli import build
+from workers.cli.progressbar import render_line
+from workers.pipeline import jpegstrips
+from workers.pipeline.mosaic import Rules, build_mosaic, candidate_count, match, visiting_order
+from workers.protocol.errors import JobRejected
+from workers.protocol.options import Options
+from workers.protocol.package import JobPackage
 
 TILES = 150
 
@@ -166,7 +167,7 @@ def test_no_usable_tiles_rejects_the_job(files: dict[str, bytes], settings: Sett
 
 def test_decoding_in_processes_gives_the_same_tiles(files: dict[str, bytes], settings: Settings,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("workers.tiles.MIN_FOR_PROCESSES", 2)
+    monkeypatch.setattr("workers.pipeline.tiles.MIN_FOR_PROCESSES", 2)
     one = build_mosaic(package(), MemorySource(files), settings)
     many = dataclasses.replace(settings, mosaic=dataclasses.replace(settings.mosaic, decode_processes=2,
                                                                     tile_cache=""))
@@ -176,8 +177,8 @@ def test_decoding_in_processes_gives_the_same_tiles(files: dict[str, bytes], set
 def test_overlapping_batches_give_the_same_tiles_and_fill_the_cache(files: dict[str, bytes], settings: Settings,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     one = build_mosaic(package(), MemorySource(files), settings)
-    monkeypatch.setattr("workers.tiles.MIN_FOR_PROCESSES", 2)
-    monkeypatch.setattr("workers.tiles.BATCH", 16)  # ten batches, two decoding while the next is hashed
+    monkeypatch.setattr("workers.pipeline.tiles.MIN_FOR_PROCESSES", 2)
+    monkeypatch.setattr("workers.pipeline.tiles.BATCH", 16)  # ten batches, two decoding while the next is hashed
     many = dataclasses.replace(settings, mosaic=dataclasses.replace(settings.mosaic, decode_processes=2,
                                                                     tile_cache="batches"))
     first = build_mosaic(package(), MemorySource(files), many)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from workers import results
-from workers.results import LocalResultStore, sweep
+from workers.protocol.files import sweep
+from workers.results import stores as results
+from workers.results.stores import LocalResultStore
 
 JOB = "J" * 22
 FILES = {"image.dzi": b"<Image/>", "map.json": b"{}", "thumb.jpg": b"thumb",

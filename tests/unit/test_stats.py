@@ -9,7 +9,7 @@ import pytest
 
 from web.admin import authorized
 from web.chart import jobs_chart
-from workers import stats
+from workers.protocol import stats
 
 
 @pytest.mark.parametrize(("seconds", "field"), [

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workers.tilecache import TileCache, content_key
+from workers.pipeline.tilecache import TileCache, content_key
 
 
 @pytest.fixture

@@ -16,14 +16,14 @@ from support import MemorySource
 
 import config
 from config import Settings
-from workers import tilememo
-from workers.build import LocalSource
-from workers.fetch import Fetcher
-from workers.fetchcache import FetchCache
-from workers.options import Options
-from workers.package import JobPackage
-from workers.pipeline import BuildResult, build_mosaic
-from workers.tiles import PreparedTiles
+from workers.cli.build import LocalSource
+from workers.inputs.fetch import Fetcher
+from workers.inputs.fetchcache import FetchCache
+from workers.pipeline import tilememo
+from workers.pipeline.mosaic import BuildResult, build_mosaic
+from workers.pipeline.tiles import PreparedTiles
+from workers.protocol.options import Options
+from workers.protocol.package import JobPackage
 
 
 def png(colour: tuple[int, int, int], px: int = 12) -> bytes:

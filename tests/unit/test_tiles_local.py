@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 
 import config
-from workers.build import LocalSource
-from workers.fetch import Fetcher
-from workers.tilecache import TileCache
-from workers.tiles import PreparedTiles, TilePreparer
+from workers.cli.build import LocalSource
+from workers.inputs.fetch import Fetcher
+from workers.pipeline.tilecache import TileCache
+from workers.pipeline.tiles import PreparedTiles, TilePreparer
 
 PX = 8
 
@@ -45,7 +45,7 @@ def prepare(refs: list[str], processes: int, cache: TileCache | None = None) -> 
 
 @pytest.fixture(autouse=True)
 def few_enough_for_processes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("workers.tiles.MIN_FOR_PROCESSES", 2)
+    monkeypatch.setattr("workers.pipeline.tiles.MIN_FOR_PROCESSES", 2)
 
 
 def same(a: PreparedTiles, b: PreparedTiles) -> None:

@@ -14,15 +14,15 @@ from PIL import Image
 
 import kernels
 from config import Settings
-from workers import deepzoom as dz
-from workers import tileset
-from workers.errors import JobRejected
-from workers.images import decode
-from workers.options import check_grid
-from workers.output import FORMATS, encode, jpeg_bytes, render_canvas, rgbx_image
-from workers.package import JobPackage
-from workers.tiles import PreparedTiles, Source
-from workers.tileset import PREPARED, Progress
+from workers.inputs.images import decode
+from workers.pipeline import deepzoom as dz
+from workers.pipeline import tileset
+from workers.pipeline.output import FORMATS, encode, jpeg_bytes, render_canvas, rgbx_image
+from workers.pipeline.tiles import PreparedTiles, Source
+from workers.pipeline.tileset import PREPARED, Progress
+from workers.protocol.errors import JobRejected
+from workers.protocol.options import check_grid
+from workers.protocol.package import JobPackage
 
 # Where each stage ends on the overall progress scale.
 MATCHED, RENDERED = 0.7, 0.97

@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from config import LimitSettings, Settings
-from workers import tileset
-from workers.errors import JobRejected, TesseraError
-from workers.options import DEFAULT, Options, check_options, parse_grid
-from workers.package import JobPackage
-from workers.progressbar import ProgressBar
-from workers.tiles import FETCH_THREADS
+from workers.cli.progressbar import ProgressBar
+from workers.pipeline import tileset
+from workers.pipeline.tiles import FETCH_THREADS
+from workers.protocol.errors import JobRejected, TesseraError
+from workers.protocol.options import DEFAULT, Options, check_options, parse_grid
+from workers.protocol.package import JobPackage
 
 if TYPE_CHECKING:
-    from workers.fetch import Fetcher
+    from workers.inputs.fetch import Fetcher
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp")
 OUTPUT_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png"}
@@ -75,7 +75,7 @@ class LocalSource:
 
 
 def _fetcher(settings: Settings) -> Fetcher:
-    from workers.fetch import Fetcher  # noqa: PLC0415
+    from workers.inputs.fetch import Fetcher  # noqa: PLC0415
 
     return Fetcher(settings.fetch)
 
@@ -147,7 +147,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         tiles = tileset.start(package, source, settings)  # local files start decoding in other processes now
         # Numba loads meanwhile (the decoding processes were forked without it). No kernels.warm_up() here: each
         # kernel loads from Numba's cache when first called, so only those this build uses are loaded.
-        from workers.pipeline import build_mosaic  # noqa: PLC0415
+        from workers.pipeline.mosaic import build_mosaic  # noqa: PLC0415
 
         result = build_mosaic(package, source, settings, bar, fmt=fmt, tiles=tiles)
         _write(output, result.data)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from config import LimitSettings, MosaicSettings
-from workers.errors import JobRejected, TooLarge
+from workers.protocol.errors import JobRejected, TooLarge
 
 DEFAULT = -1
 """An option left at this value takes the worker's setting of the same name."""

@@ -7,9 +7,9 @@ from typing import Any, cast
 
 import redis
 
-from workers import stats, status
-from workers.keys import GROUP, Keys
-from workers.package import JobPackage
+from workers.protocol import stats, status
+from workers.protocol.keys import GROUP, Keys
+from workers.protocol.package import JobPackage
 
 Entry = tuple[str, dict[str, str]]
 StreamReply = list[tuple[str, list[tuple[str, dict[str, str] | None]]]] | None

@@ -2,8 +2,8 @@
 
 Web, workers and the orchestrator are separate processes on separate machines, so
 counts live in Redis and are written where things happen: ``submitted`` at enqueue
-(workers/stream.py), ``done``/``failed`` and the build-seconds histogram inside the
-FINISH script (workers/status.py), so a job finished twice is counted once.
+(workers/protocol/stream.py), ``done``/``failed`` and the build-seconds histogram inside the
+FINISH script (workers/protocol/status.py), so a job finished twice is counted once.
 
 The histogram keeps one non-cumulative count per bucket (HINCRBY on the one bucket a
 build falls into); :func:`read_counters` makes them cumulative, as Prometheus wants.
@@ -14,11 +14,11 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import cast
 
 import redis
 
-from workers.keys import GROUP, Keys
+from workers.protocol.keys import Keys
 
 BUILD_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 """Upper bounds (seconds) of the build-time histogram; +Inf is added after the last."""
@@ -70,34 +70,6 @@ def counters_from(raw: dict[str, str]) -> Counters:
 
 def read_counters(r: redis.Redis, keys: Keys) -> Counters:
     return counters_from(cast(dict[str, str], r.hgetall(keys.stats)))
-
-
-@dataclass(frozen=True)
-class QueueNumbers:
-    length: int = 0
-    pending: int = 0
-    depth: int = 0
-    """Entries not yet delivered to any worker (the group's lag)."""
-    dead: int = 0
-
-
-def read_queue(r: redis.Redis, keys: Keys) -> QueueNumbers:
-    """Stream length, pending and lag of the jobs stream, and the dead letters (zeros before the first job)."""
-    pipe = r.pipeline(transaction=False)
-    pipe.exists(keys.jobs)
-    pipe.xlen(keys.jobs)
-    pipe.xlen(keys.dead)
-    exists, length, dead = pipe.execute()
-    if not exists:
-        return QueueNumbers(dead=int(dead))
-    pending, lag = 0, None
-    for group in cast(list[dict[str, Any]], r.xinfo_groups(keys.jobs)):
-        if group["name"] == GROUP:
-            pending, lag = int(group.get("pending") or 0), group.get("lag")
-    # Redis answers a nil lag when it cannot tell (deleted entries past the group's last id);
-    # acked entries are deleted here, so what is in the stream and not pending is undelivered.
-    depth = int(lag) if lag is not None else max(int(length) - pending, 0)
-    return QueueNumbers(length=int(length), pending=pending, depth=depth, dead=int(dead))
 
 
 def per_minute(r: redis.Redis, keys: Keys, now: float | None = None, minutes: int = 60) -> list[tuple[int, int, int]]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from workers.errors import BadImage, TooLarge
+from workers.protocol.errors import BadImage, TooLarge
 
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP")
 """Formats we decode; anything else (SVG, PDF, TIFF, …) is refused."""

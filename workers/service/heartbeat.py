@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import psutil
 import redis
 
-from workers import stream
-from workers.connection import REDIS_DOWN
-from workers.keys import HEARTBEAT_TTL, Keys
+from workers.protocol import stream
+from workers.protocol.connection import REDIS_DOWN
+from workers.protocol.keys import HEARTBEAT_TTL, Keys
 
 
 @dataclass

@@ -1,6 +1,8 @@
 """The `tessera` command: init, redis, worker, watchdog, demo, build, status, dead, retry.
 
-Exit codes are listed in workers/exitcodes.py.
+Other packages add commands through the ``tessera.commands`` entry points (the orchestrator adds
+orchestrator, nodes and scale), so nothing here imports them. Exit codes are listed in
+workers/protocol/exitcodes.py.
 """
 
 from __future__ import annotations
@@ -9,20 +11,28 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import config
 from config import Settings
-from workers import build, logs
-from workers.exitcodes import RET_CONFIG, RET_ERROR, RET_OK
+from workers.cli import build
+from workers.protocol import logs
+from workers.protocol.exitcodes import RET_CONFIG, RET_ERROR, RET_OK
 
 NO_SECRETS = ("build", "preflight")
 """Commands that run without Redis or the web host."""
-SERVICES = ("worker", "watchdog", "orchestrator")
-"""Long-running commands under supervisord: they log JSON lines (workers/logs.py)."""
+SERVICES = ("worker", "watchdog")
+"""Long-running commands under supervisord: they log JSON lines (workers/protocol/logs.py); a plugin command
+says so with ``set_defaults(service=True)``."""
+PLUGINS = "tessera.commands"
+"""Entry-point group: each names ``register(subparsers)``, which adds commands with ``set_defaults(run=...)``,
+a callable ``(args, settings) -> exit code``."""
+BUILTIN = ("init", "redis", "worker", "demo", "status", "preflight", "build", "dead", "watchdog", "retry")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(plugins: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tessera", description="Tessera: an elastic photo-mosaic service.")
     parser.add_argument("--config", help="local YAML config (default: $TESSERA_CONFIG or config/local.yaml)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -42,20 +52,28 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("watchdog", help="run the watchdog (a supervisord event listener)")
     retry = sub.add_parser("retry", help="put a dead-lettered job back on the queue")
     retry.add_argument("job_id")
-    scaling_help = "scaling file (default: config/scaling.yaml under paths.root)"
-    orchestrator = sub.add_parser("orchestrator", help="run the orchestrator: add and remove worker nodes over SSH")
-    orchestrator.add_argument("--config", dest="scaling", help=scaling_help)
-    nodes = sub.add_parser("nodes", help="list the worker nodes: state, workers, jobs done, last heartbeat, reason")
-    nodes.add_argument("--config", dest="scaling", help=scaling_help)
-    scale = sub.add_parser("scale", help="check the scaling file and say what the orchestrator would do now")
-    scale.add_argument("--config", dest="scaling", help=scaling_help)
-    scale.add_argument("--dry-run", action="store_true", help="only say it (without: one pass, acted on)")
+    if plugins:
+        for plugin in entry_points(group=PLUGINS):
+            plugin.load()(sub)
     return parser
 
 
+def _wants_plugins(argv: Sequence[str]) -> bool:
+    """Whether the command named in ``argv`` may be a plugin's (looking them up costs a start about 50 ms)."""
+    words = iter(argv)
+    for word in words:
+        if word == "--config":
+            next(words, None)
+        elif word in ("-h", "--help"):
+            return True
+        elif not word.startswith("-"):
+            return word not in BUILTIN
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command in SERVICES:
+    args = _parser(plugins=_wants_plugins(sys.argv[1:] if argv is None else argv)).parse_args(argv)
+    if args.command in SERVICES or getattr(args, "service", False):
         logs.setup(args.command)
     else:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -79,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _init(path: Path) -> int:
-    from workers.local_config import LocalConfigError, ensure_secrets
+    from workers.cli.local_config import LocalConfigError, ensure_secrets
 
     existed = path.exists()
     try:
@@ -99,21 +117,21 @@ def _init(path: Path) -> int:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "redis":
-        from workers.redis_server import exec_redis
+        from workers.service.redis_server import exec_redis
 
         exec_redis(settings.redis)
     if args.command == "worker":
-        from workers.daemon import Worker
+        from workers.service.daemon import Worker
 
         worker = Worker(settings, slot=args.slot)
         worker.install_signal_handlers()
         return worker.run()
     if args.command == "demo":
-        from workers.demo import run_demo
+        from workers.cli.demo import run_demo
 
         return run_demo(settings, grid=args.grid, tile_px=args.tile_px)
     if args.command == "preflight":
-        from workers.preflight import check_ports
+        from workers.cli.preflight import check_ports
 
         problems = check_ports(settings)
         for line in problems:
@@ -122,9 +140,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "build":
         return build.run(args, settings)
     if args.command in ("dead", "retry"):
-        from workers.connection import connect
-        from workers.deadletters import print_dead, retry
-        from workers.keys import Keys
+        from workers.cli.deadletters import print_dead, retry
+        from workers.protocol.connection import connect
+        from workers.protocol.keys import Keys
 
         r, keys = connect(settings.redis, "admin"), Keys(settings.redis.prefix)
         if args.command == "dead":
@@ -135,21 +153,15 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"tessera retry: no dead letter for job {args.job_id}", file=sys.stderr)
         return RET_ERROR
     if args.command == "watchdog":
-        from workers.watchdog import Watchdog
+        from workers.service.watchdog import Watchdog
 
         return Watchdog(settings).run()
     if args.command == "status":
-        from workers.report import print_status
+        from workers.cli.status import print_status
 
         return print_status(settings)
-    if args.command in ("orchestrator", "nodes", "scale"):
-        from orchestrator import commands
-
-        if args.command == "orchestrator":
-            return commands.run_orchestrator(settings, args.scaling)
-        if args.command == "nodes":
-            return commands.print_nodes(settings, args.scaling)
-        return commands.scale(settings, args.scaling, args.dry_run)
+    if hasattr(args, "run"):
+        return int(args.run(args, settings))
     return RET_ERROR
 
 

@@ -1,6 +1,6 @@
 """Tile sets prepared lately, by their tile list: a friend set used again skips even reading its bytes.
 
-The node's tile cache (workers/tilecache.py) still needs every image's bytes to hash them; for 10,000 tiles
+The node's tile cache (workers/pipeline/tilecache.py) still needs every image's bytes to hash them; for 10,000 tiles
 that reading is most of a warm build's tile stage. Here a set is found by its references and a stamp of each
 (a file's size, times and inode; a URL's fetch-cache entry), so it is reused exactly while the bytes behind
 it cannot have changed. Sources that cannot stamp a reference (uploads, uncached URLs) are never memoised.
@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from workers.atomicfile import write_atomic
-from workers.tilecache import KEY_BYTES, TileCache
-from workers.tiles import PreparedTiles, Source
+from workers.pipeline.tilecache import KEY_BYTES, TileCache
+from workers.pipeline.tiles import PreparedTiles, Source
+from workers.protocol.files import write_atomic
 
 log = logging.getLogger(__name__)
 SETS = "sets"

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from config import Settings
-from workers import client
+from workers.cli import client
 
 TARGET = "astronaut.png"
 TILE_SOURCES = ("coffee.png", "chelsea.png", "rocket.jpg", "hubble_deep_field.jpg", "retina.jpg", "ihc.png",

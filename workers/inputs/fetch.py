@@ -1,7 +1,7 @@
 """Fetch images by URL for a job, under the URL policy and bounded in bytes, time and redirects.
 
 Connections are pinned: the address a socket connects to is the one the policy
-vetted at that moment (workers/urlpolicy.py), for the first request and after
+vetted at that moment (workers/inputs/urlpolicy.py), for the first request and after
 every redirect. Answers must say they are images (or say nothing).
 """
 
@@ -17,9 +17,9 @@ from functools import partial
 from typing import Any
 
 from config import FetchSettings
-from workers.errors import BadImage, FetchFailed, JobRejected, TooLarge
-from workers.fetchcache import FetchCache
-from workers.urlpolicy import Resolver, UrlPolicy, is_public, resolve
+from workers.inputs.fetchcache import FetchCache
+from workers.inputs.urlpolicy import Resolver, UrlPolicy, is_public, resolve
+from workers.protocol.errors import BadImage, FetchFailed, JobRejected, TooLarge
 
 __all__ = ["Fetcher", "UrlPolicy", "is_public", "resolve"]
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import redis
 
-from workers import stats
-from workers.keys import GROUP, STATS_MINUTE_TTL, Keys
-from workers.package import JobPackage
+from workers.protocol import stats
+from workers.protocol.keys import GROUP, STATS_MINUTE_TTL, Keys
+from workers.protocol.package import JobPackage
 
 
 class JobState(enum.StrEnum):
@@ -25,7 +25,7 @@ FINAL = (JobState.DONE.value, JobState.FAILED.value)
 
 # Set the completion note only if the job is not already done or failed, so a job
 # that runs twice leaves one note; a written note also goes on the recent list and is
-# counted (workers/stats.py): done or failed, in total and per minute, and the build time.
+# counted (workers/protocol/stats.py): done or failed, in total and per minute, and the build time.
 # With an entry id, the stream entry is then acknowledged and deleted, in the same script:
 # never an ack without its note. KEYS: status hash, recent list, jobs stream, stats hash,
 # this minute's stats hash. ARGV: TTL, recent length, job id, group, entry id or '',
@@ -155,7 +155,7 @@ def public_view(job_id: str, raw: dict[str, str], media_prefix: str = "/media/")
     }
     if raw.get("result"):
         view["result_url"] = media_prefix + raw["result"]
-    if raw.get("deepzoom"):  # the zoomable view: pyramid, tile map, thumbnail (workers/deepzoom.py)
+    if raw.get("deepzoom"):  # the zoomable view: pyramid, tile map, thumbnail (workers/pipeline/deepzoom.py)
         folder = media_prefix + raw["deepzoom"]
         view.update(dzi_url=f"{folder}/image.dzi", tilemap_url=f"{folder}/map.json", thumb_url=f"{folder}/thumb.jpg")
     if raw.get("error"):

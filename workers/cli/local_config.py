@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from workers.atomicfile import write_atomic
+from workers.protocol.files import write_atomic
 
 HEADER = "# Written by `tessera init`; holds secrets: keep it out of version control.\n"
 SECRETS = (("redis", "password"), ("redis", "web_password"), ("redis", "worker_password"),

@@ -13,10 +13,10 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 from PIL import Image
 
-from workers import fastjpeg
-from workers.errors import JobRejected, TesseraError
-from workers.images import decode, square_tile
-from workers.tilecache import TileCache, content_key
+from workers.inputs import fastjpeg
+from workers.inputs.images import decode, square_tile
+from workers.pipeline.tilecache import TileCache, content_key
+from workers.protocol.errors import JobRejected, TesseraError
 
 FETCH_THREADS = 8
 BATCH = 1024
@@ -55,10 +55,10 @@ class PreparedTiles:
     cache_hits: int = 0
     decoded: int = 0
     keys: list[bytes] = field(default_factory=list)
-    """The content key (workers/tilecache.py) of each tile in ``tiles``: by position in the tile list while
+    """The content key (workers/pipeline/tilecache.py) of each tile in ``tiles``: by position in the tile list while
     the tiles are being prepared."""
     remember: Callable[[], None] | None = None
-    """Records the set, with what was derived from it, in the tile cache (workers/tilememo.py); None: no cache."""
+    """Records the set, with what was derived from it, in the tile cache (pipeline/tilememo.py); None: no cache."""
 
 
 def decode_tile(data: bytes, px: int, max_pixels: int) -> np.ndarray | str:

@@ -1,7 +1,7 @@
 """Render the mosaic and encode it (JPEG or PNG) while holding at most about one copy of the output.
 
 JPEG: the mosaic is rendered a strip of cells at a time into a few reused buffers, and the strips are
-encoded on every core and joined into one JPEG (workers/jpegstrips.py); with the zoomable view, which needs
+encoded on every core and joined into one JPEG (workers/pipeline/jpegstrips.py); with the zoomable view, which needs
 the whole picture, into one RGBX canvas. PNG: the mosaic is rendered and compressed a strip of cells at a
 time, so only the compressed stream and one strip are ever held.
 """
@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 import kernels
-from workers import jpegstrips
+from workers.pipeline import jpegstrips
 
 FORMATS = {"jpeg": "jpg", "png": "png"}
 """Output formats and their file extensions."""
@@ -73,7 +73,7 @@ def jpeg_bytes(canvas: np.ndarray, quality: int, px: int) -> bytes:
 
 def encode_jpeg(tiles: np.ndarray, assignment: np.ndarray, offsets: np.ndarray | None, quality: int,
                 step: Step) -> bytes:
-    """Rendered and encoded a strip at a time, the strips encoded on every core (workers/jpegstrips.py)."""
+    """Rendered and encoded a strip at a time, the strips encoded on every core (workers/pipeline/jpegstrips.py)."""
     rows, cols = assignment.shape
     px = tiles.shape[1]
 

@@ -21,19 +21,19 @@ import redis
 
 import kernels
 from config import Settings
-from workers import logs, status, stream
-from workers.backoff import backoff
-from workers.connection import REDIS_DOWN, connect
-from workers.errors import BadPackage, JobRejected, TransientError
-from workers.exitcodes import RET_CONNECT, RET_OK
-from workers.fetch import Fetcher
-from workers.fetchcache import FetchCache
-from workers.heartbeat import Heartbeat
-from workers.keys import Keys
-from workers.package import JobPackage
-from workers.pipeline import BuildResult, build_mosaic
-from workers.results import make_store
-from workers.status import JobState
+from workers.inputs.fetch import Fetcher
+from workers.inputs.fetchcache import FetchCache
+from workers.pipeline.mosaic import BuildResult, build_mosaic
+from workers.protocol import logs, status, stream
+from workers.protocol.backoff import backoff
+from workers.protocol.connection import REDIS_DOWN, connect
+from workers.protocol.errors import BadPackage, JobRejected, TransientError
+from workers.protocol.exitcodes import RET_CONNECT, RET_OK
+from workers.protocol.keys import Keys
+from workers.protocol.package import JobPackage
+from workers.protocol.status import JobState
+from workers.results.stores import make_store
+from workers.service.heartbeat import Heartbeat
 
 log = logging.getLogger("tessera.worker")
 T = TypeVar("T")

@@ -9,7 +9,6 @@ import shutil
 import stat
 import tempfile
 import threading
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
@@ -18,8 +17,8 @@ import paramiko
 
 from config import Settings
 from config.settings import ResultSettings
-from workers.atomicfile import write_atomic
-from workers.errors import TransientError
+from workers.protocol.errors import TransientError
+from workers.protocol.files import write_atomic
 
 FOLDER_SUFFIX = ".dz"
 """A job's folder of extra files (the zoomable view) is ``<id>.dz``."""
@@ -209,31 +208,3 @@ def make_store(settings: Settings) -> ResultStore:
     if settings.results.store == "sftp":
         return SftpResultStore(settings.results)
     return LocalResultStore(settings.paths.media)
-
-
-def sweep(folder: str, max_age: float, now: float | None = None) -> int:
-    """Delete files older than ``max_age`` seconds (expired results and inputs), then the folders that held
-    only such files (``<id>.dz``, an upload's folder); returns the count of files deleted."""
-    now = time.time() if now is None else now
-    removed = 0
-    expired_dirs: list[str] = []
-    for current, _, names in os.walk(folder):
-        try:  # the folder's age before its files go (removing them makes it look new)
-            if current != folder and now - os.stat(current).st_mtime > max_age:
-                expired_dirs.append(current)
-        except OSError:
-            pass
-        for name in names:
-            path = os.path.join(current, name)
-            try:
-                if now - os.lstat(path).st_mtime > max_age:
-                    os.unlink(path)
-                    removed += 1
-            except OSError:
-                continue  # another process removed it first
-    for path in reversed(expired_dirs):  # children before their parents
-        try:
-            os.rmdir(path)  # only if empty: a folder still in use keeps newer files
-        except OSError:
-            continue
-    return removed

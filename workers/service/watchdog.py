@@ -22,10 +22,10 @@ import psutil
 from supervisor import childutils
 
 from config import Settings
-from workers import logs
-from workers.backoff import backoff
-from workers.connection import REDIS_DOWN, connect
-from workers.keys import Keys
+from workers.protocol import logs
+from workers.protocol.backoff import backoff
+from workers.protocol.connection import REDIS_DOWN, connect
+from workers.protocol.keys import Keys
 
 log = logging.getLogger("tessera.watchdog")
 WORKER_GROUP = "worker"

@@ -8,8 +8,8 @@ from typing import cast
 
 import redis
 
-from workers.keys import Keys
-from workers.status import JobState
+from workers.protocol.keys import Keys
+from workers.protocol.status import JobState
 
 DeadLetter = tuple[str, dict[str, str]]
 

@@ -15,7 +15,7 @@ import socket
 from collections.abc import Callable, Iterable
 from urllib.parse import SplitResult, urlsplit
 
-from workers.errors import FetchFailed, UrlRefused
+from workers.protocol.errors import FetchFailed, UrlRefused
 
 Resolver = Callable[[str, int], Iterable[str]]
 NAT64 = ipaddress.ip_network("64:ff9b::/96")

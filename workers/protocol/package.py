@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from config import LimitSettings
-from workers.errors import BadPackage, JobRejected
-from workers.options import Options, check_options
+from workers.protocol.errors import BadPackage, JobRejected
+from workers.protocol.options import Options, check_options
 
 VERSION = 1
 ID_BYTES = 16

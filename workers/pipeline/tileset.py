@@ -10,10 +10,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from config import Settings
-from workers import tilememo
-from workers.package import JobPackage
-from workers.tilecache import TileCache
-from workers.tiles import PreparedTiles, Source, TilePreparer, require_tiles
+from workers.pipeline import tilememo
+from workers.pipeline.tilecache import TileCache
+from workers.pipeline.tiles import PreparedTiles, Source, TilePreparer, require_tiles
+from workers.protocol.package import JobPackage
 
 Progress = Callable[[str, float], None]
 """Called with a stage description and the overall progress in [0, 1]."""
@@ -86,7 +86,7 @@ def _from_record(cache: TileCache, record: Path, stamps: Callable[[], str | None
 
 
 def _to_record(prepared: PreparedTiles, record: Path, stamps: Callable[[], str | None]) -> None:
-    """Let the pipeline record ``prepared`` once its features are known (workers/pipeline.py calls it)."""
+    """Let the pipeline record ``prepared`` once its features are known (workers/pipeline/mosaic.py calls it)."""
     def remember() -> None:
         digest = stamps()
         if digest is not None:
