@@ -138,10 +138,12 @@ def in_worker(target: Path, tiles: Path, cache: Path, cells: int, repeats: int, 
     """Warm builds through build_mosaic in one warmed-up process, as a worker runs them; their details.
 
     ``memo``: the worker's in-memory tile sets on (the second build on finds the set there) or off (each build
-    reads and hashes every tile to find it in the node's tile cache). ``workers`` is imported first, as
-    `tessera worker` does (workers/__init__.py sets the process up before NumPy loads)."""
+    reads and hashes every tile to find it in the node's tile cache). The process is prepared first, as
+    `tessera worker`'s does (workers/cli/startup.py, before NumPy loads)."""
     code = (
-        "import json, sys, dataclasses, time; import workers, config, kernels; "
+        "import json, sys, dataclasses, time; from workers.cli.startup import prepare_kernels, prepare_process; "
+        "prepare_process(); prepare_kernels(); "
+        "import config, kernels; "
         "from workers.cli.build import LocalSource, tile_refs; from workers.inputs.fetch import Fetcher; "
         "from workers.protocol.options import Options; "
         "from workers.protocol.package import JobPackage; from workers.pipeline.mosaic import build_mosaic\n"

@@ -1,7 +1,7 @@
 """Typed settings for every Tessera process, loaded once from YAML and the environment."""
 
+from config.errors import ConfigError
 from config.settings import (
-    ConfigError,
     FetchSettings,
     JobSettings,
     LimitSettings,

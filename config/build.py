@@ -8,13 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 from config.converters import convert
+from config.errors import ConfigError
 
 SourceOf = Callable[[str], str]
 """Where the value at a key path came from (a file name, or "environment")."""
-
-
-class ConfigError(ValueError):
-    """A configuration file or env var holds an unknown key or a bad value."""
 
 
 def build(cls: type, data: Any, source_of: SourceOf, prefix: str = "") -> Any:

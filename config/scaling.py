@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from config.build import ConfigError, build
+from config.build import build
+from config.errors import ConfigError
+from config.settings import ResultSettings
+from config.yamlfile import read_mapping
 
 SCALING_FILE = Path("config") / "scaling.yaml"
 
@@ -74,26 +75,14 @@ class NodeHealth:
 
 
 @dataclass(frozen=True)
-class Results:
-    """How worker nodes deliver results: SFTP into the web host's media folder."""
-
-    store: str = "local"
-    host: str = ""
-    port: int = 22
-    user: str = "root"
-    key_file: str = ""
-    known_hosts: str = ""
-    path: str = ""
-
-
-@dataclass(frozen=True)
 class Remote:
     """What each node's config/local.yaml gets, besides its name and the web host's secrets."""
 
     redis_url: str = ""
     public_url: str = ""
     wheels: str = "var/wheels"
-    results: Results = field(default_factory=Results)
+    results: ResultSettings = field(default_factory=ResultSettings)
+    """How worker nodes deliver results (SFTP into the web host's media folder); the node's own settings class."""
     settings: dict[str, Any] = field(default_factory=dict)
     """Extra settings merged into each node's local.yaml (e.g. queue.claim_idle)."""
 
@@ -117,12 +106,7 @@ class ScalingSettings:
 def load_scaling(path: str | os.PathLike[str]) -> ScalingSettings:
     """Read and check one scaling file; raises ConfigError naming the file and key."""
     source = str(path)
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except OSError as exc:
-        raise ConfigError(f"{source}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    data = read_mapping(path)
     scaling = typing.cast(ScalingSettings, build(ScalingSettings, data, lambda _path: source))
     for where, problem in _inconsistencies(scaling):
         raise ConfigError(f"{source}: {where}: {problem}")

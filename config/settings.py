@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
-from config.build import ConfigError, build
+from config.build import build
+from config.errors import ConfigError
+from config.yamlfile import read_mapping
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
 ENV_PREFIX = "TESSERA_"
@@ -166,16 +166,20 @@ class PathSettings:
 
 @dataclass(frozen=True)
 class ResultSettings:
-    """Where a worker puts finished mosaics: the local media folder, or the web host's over SFTP."""
+    """Where a worker puts finished mosaics: the local media folder, or the web host's over SFTP.
 
-    store: str
-    host: str
-    port: int
-    user: str
-    key_file: str
-    known_hosts: str
-    path: str
-    timeout: float
+    Also what config/scaling.yaml's ``remote.results`` says about the nodes it starts (config/scaling.py)."""
+
+    store: str = "local"
+    """local: paths.media on this machine; sftp: the web host's media folder over SFTP."""
+    host: str = ""
+    port: int = 22
+    user: str = "root"
+    key_file: str = ""
+    known_hosts: str = ""
+    path: str = ""
+    timeout: float = 10.0
+    """Seconds for the SFTP connect, banner and auth."""
     deepzoom: bool = True
     """Also store a Deep Zoom pyramid, thumbnail and tile map (`<id>.dz/`) for jobs the worker daemon builds."""
 
@@ -208,24 +212,12 @@ def load(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | No
     env = os.environ if env is None else env
     merged: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    _merge(merged, sources, _read_yaml(DEFAULTS_FILE), str(DEFAULTS_FILE))
+    _merge(merged, sources, read_mapping(DEFAULTS_FILE), str(DEFAULTS_FILE))
     if path is not None:
-        _merge(merged, sources, _read_yaml(Path(path)), str(path))
+        _merge(merged, sources, read_mapping(path), str(path))
     _merge(merged, sources, _env_layer(merged, env), "environment")
     settings = build(Settings, merged, lambda path: sources.get(path, "config"))
     return _finish(settings)
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping")
-    return data
 
 
 def _merge(into: dict[str, Any], sources: dict[str, str], layer: dict[str, Any], source: str, prefix: str = "") -> None:

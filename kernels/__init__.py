@@ -10,13 +10,13 @@ import numpy as np
 
 from . import _jit  # noqa: F401  # first: it imports Numba
 from .assign import assign_tiles
-from .color import srgb_to_lab
 from .features import block_means, cell_features, tile_features
-from .match import nearest_candidates, nearest_tiles, principal_axes, principal_frame, to_frame
+from .match import nearest_candidates, principal_frame, to_frame
 from .render import blend_offsets, render
 
-__all__ = ["srgb_to_lab", "block_means", "tile_features", "cell_features", "nearest_tiles", "nearest_candidates",
-           "principal_axes", "principal_frame", "to_frame", "assign_tiles", "blend_offsets", "render", "warm_up"]
+# Only what the pipeline calls: kernels used by tests alone are test references (tests/unit/kernel_refs.py).
+__all__ = ["block_means", "tile_features", "cell_features", "nearest_candidates", "principal_frame", "to_frame",
+           "assign_tiles", "blend_offsets", "render", "warm_up"]
 
 
 def warm_up() -> None:
@@ -26,10 +26,9 @@ def warm_up() -> None:
     target = np.zeros((8, 8, 3), dtype=np.uint8)
     tile_feats = tile_features(tiles, 2)
     cell_feats = cell_features(target, 2, 2, 2)
-    block_means(srgb_to_lab(target), 2, 2)
     block_means(target, 2, 2)  # the colour correction's part means (the same code as the features')
-    nearest_tiles(cell_feats, tile_feats)
-    cell_feats, tile_feats = principal_axes(cell_feats, tile_feats)
+    frame = principal_frame(tile_feats)
+    cell_feats, tile_feats = to_frame(cell_feats, frame), to_frame(tile_feats, frame)
     cand_idx, cand_d = nearest_candidates(cell_feats, tile_feats, 2)
     assignment = assign_tiles(cand_idx, cand_d, cell_feats, tile_feats, (2, 2), np.arange(4), 1, 0, 0.5)
     render(tiles, assignment)

@@ -140,7 +140,7 @@ def assign_tiles(
     A tile is not allowed where it already lies within ``min_distance`` cells (Chebyshev:
     ``max(|dr|, |dc|) <= min_distance``) or has been used ``max_uses`` times (0: no cap). When no
     candidate is allowed the whole library is scanned (exactly, but pruned: fastest on features in
-    principal axes, see :func:`kernels.principal_axes`); only when no tile at all is allowed (too
+    principal axes, see :func:`kernels.principal_frame`); only when no tile at all is allowed (too
     few tiles for the rules) is the rule relaxed for that cell. With a penalty, a cell chooses among its
     candidates (pass more of them for a wider choice).
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
-from ._jit import ngjit, ngjit_parallel
+from ._jit import ngjit
 
-__all__ = ["srgb_to_lab", "lab_pixel", "lab_from_mean", "LINEAR_LUT"]
+__all__ = ["lab_pixel", "lab_from_mean", "LINEAR_LUT"]
 
 # sRGB (linear) -> XYZ, D65, pre-divided by the reference white (Xn, Yn, Zn).
 _XN, _YN, _ZN = 0.95047, 1.0, 1.08883
@@ -75,34 +74,3 @@ def _linearize(c):
     if c <= _GAMMA_KNEE:
         return c * _INV1292
     return ((c + _F0055) * _INV1055) ** _F24
-
-
-@ngjit_parallel
-def _srgb_to_lab_loop(rgb, lut, out):
-    for i in prange(rgb.shape[0]):
-        out[i, 0], out[i, 1], out[i, 2] = lab_pixel(lut, rgb[i, 0], rgb[i, 1], rgb[i, 2])
-
-
-def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """Convert 8-bit sRGB to CIELAB (D65).
-
-    Parameters
-    ----------
-    rgb : np.ndarray
-        uint8 array of shape ``(..., 3)``, sRGB values 0-255.
-
-    Returns
-    -------
-    np.ndarray
-        float32 array of the same shape holding ``(L, a, b)``.
-    """
-    if not isinstance(rgb, np.ndarray):
-        raise ValueError(f"rgb must be a numpy array, got {type(rgb).__name__}")
-    if rgb.dtype != np.uint8:
-        raise ValueError(f"rgb must have dtype uint8, got {rgb.dtype}")
-    if rgb.ndim < 1 or rgb.shape[-1] != 3:
-        raise ValueError(f"rgb must have shape (..., 3), got {rgb.shape}")
-    flat = np.ascontiguousarray(rgb).reshape(-1, 3)
-    out = np.empty(flat.shape, dtype=np.float32)
-    _srgb_to_lab_loop(flat, LINEAR_LUT, out)
-    return out.reshape(rgb.shape)

@@ -11,25 +11,7 @@ from ._jit import ngjit, ngjit_parallel, thread_slots
 FINISH_BLOCK = 8
 """Features summed between two checks of a distance against its limit (fastest of 1/4/8/16 on W2: 8)."""
 
-__all__ = ["nearest_tiles", "nearest_candidates", "principal_axes", "principal_frame", "to_frame", "sorted_tiles",
-           "slab_tiles"]
-
-
-@ngjit_parallel
-def _nearest_loop(cells, tiles, out):
-    n_tiles, dim = tiles.shape
-    for m in prange(cells.shape[0]):
-        best = 0
-        best_d = np.float32(np.inf)
-        for n in range(n_tiles):
-            d = np.float32(0.0)
-            for j in range(dim):
-                diff = cells[m, j] - tiles[n, j]
-                d += diff * diff
-            if d < best_d:  # strict: ties keep the lowest index
-                best_d = d
-                best = n
-        out[m] = best
+__all__ = ["nearest_candidates", "principal_frame", "to_frame", "sorted_tiles", "slab_tiles"]
 
 
 def _check_feats(name: str, arr: object) -> np.ndarray:
@@ -42,31 +24,15 @@ def _check_feats(name: str, arr: object) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def nearest_tiles(cell_feats: np.ndarray, tile_feats: np.ndarray) -> np.ndarray:
-    """Index of the nearest tile for each cell.
-
-    Parameters
-    ----------
-    cell_feats : np.ndarray
-        float32 array ``(M, D)``.
-    tile_feats : np.ndarray
-        float32 array ``(N, D)``, ``N >= 1``.
-
-    Returns
-    -------
-    np.ndarray
-        int32 array ``(M,)``; the tile with the smallest squared Euclidean distance, ties
-        resolved to the lowest index.
-    """
+def check_pair(cell_feats: object, tile_feats: object) -> tuple[np.ndarray, np.ndarray]:
+    """Cell and tile features checked for matching: float32 ``(M, D)`` and ``(N, D)``, ``N >= 1``, C-contiguous."""
     cells = _check_feats("cell_feats", cell_feats)
     tiles = _check_feats("tile_feats", tile_feats)
     if tiles.shape[0] < 1:
         raise ValueError(f"tile_feats must hold at least one tile, got shape {tiles.shape}")
     if cells.shape[1] != tiles.shape[1]:
         raise ValueError(f"feature lengths differ: cell_feats {cells.shape}, tile_feats {tiles.shape}")
-    out = np.empty(cells.shape[0], dtype=np.int32)
-    _nearest_loop(cells, tiles, out)
-    return out
+    return cells, tiles
 
 
 @ngjit
@@ -353,22 +319,6 @@ def to_frame(feats: np.ndarray, frame: tuple[np.ndarray, np.ndarray]) -> np.ndar
     return np.ascontiguousarray((feats - mean) @ rot, dtype=np.float32)
 
 
-def principal_axes(cell_feats: np.ndarray, tile_feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both feature sets in the tiles' :func:`principal_frame` (centred, largest variance first).
-
-    Returns
-    -------
-    (np.ndarray, np.ndarray)
-        float32 ``(M, D)`` and ``(N, D)``, C-contiguous.
-    """
-    cells = _check_feats("cell_feats", cell_feats)
-    tiles = _check_feats("tile_feats", tile_feats)
-    if cells.shape[1] != tiles.shape[1] or tiles.shape[0] < 1:
-        raise ValueError(f"bad shapes: cell_feats {cells.shape}, tile_feats {tiles.shape}")
-    frame = principal_frame(tiles)
-    return to_frame(cells, frame), to_frame(tiles, frame)
-
-
 def nearest_candidates(cell_feats: np.ndarray, tile_feats: np.ndarray, count: int,
                        slabs: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The ``count`` nearest tiles of every cell, nearest first (exact).
@@ -379,7 +329,7 @@ def nearest_candidates(cell_feats: np.ndarray, tile_feats: np.ndarray, count: in
     whose first two features keep them within the worst of the best ``count`` so far (a window of the slab)
     are finished, stopping early once past it. A neighbouring cell's candidates start the search, so that
     bound is tight at once. The result is the same for any number of slabs; it is fast when the first
-    features carry most of the spread (see :func:`principal_axes`). Parallel over cells.
+    features carry most of the spread (see :func:`principal_frame`). Parallel over cells.
 
     Parameters
     ----------
@@ -398,12 +348,7 @@ def nearest_candidates(cell_feats: np.ndarray, tile_feats: np.ndarray, count: in
         int32 tile indices ``(M, C)`` and float32 distances ``(M, C)``, ``C = min(count, N)``,
         sorted by distance, ties by index.
     """
-    cells = _check_feats("cell_feats", cell_feats)
-    tiles = _check_feats("tile_feats", tile_feats)
-    if tiles.shape[0] < 1:
-        raise ValueError(f"tile_feats must hold at least one tile, got shape {tiles.shape}")
-    if cells.shape[1] != tiles.shape[1]:
-        raise ValueError(f"feature lengths differ: cell_feats {cells.shape}, tile_feats {tiles.shape}")
+    cells, tiles = check_pair(cell_feats, tile_feats)
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
         raise ValueError(f"count must be a positive integer, got {count!r}")
     c = min(int(count), tiles.shape[0])

@@ -27,6 +27,7 @@ from workers.protocol import queue as readings
 from workers.protocol.connection import REDIS_DOWN, connect
 from workers.protocol.exitcodes import RET_OK
 from workers.protocol.keys import Keys
+from workers.protocol.states import READY, WorkerState
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,8 @@ def read_load(r: redis.Redis, keys: Keys) -> Load | None:
         log.warning("metrics unavailable: %s", exc)
         return None
     return Load(backlog=numbers.backlog,
-                beats=tuple(Beat(node=b.get("node", ""), state=b.get("state", ""), cpu=float(b.get("cpu") or 0),
-                                 at=float(b.get("at") or 0)) for b in beats))
+                beats=tuple(Beat(node=b.get("node", ""), state=WorkerState.read(b.get("state")),
+                                 cpu=float(b.get("cpu") or 0), at=float(b.get("at") or 0)) for b in beats))
 
 
 class Orchestrator:
@@ -156,7 +157,7 @@ class Orchestrator:
         deadline = started + self.scaling.health.start_timeout
         while not self.stop_requested.is_set():
             ready = [b for b in readings.heartbeats(self.r, self.keys)
-                     if b.get("node") == spec.name and b.get("state") in ("idle", "busy")]
+                     if b.get("node") == spec.name and WorkerState.read(b.get("state")) in READY]
             if len(ready) >= spec.workers:
                 took = time.monotonic() - started
                 self.registry.set(spec.name, NodeState.ACTIVE, f"{len(ready)} workers heartbeating after {took:.0f} s",

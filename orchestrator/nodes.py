@@ -35,9 +35,14 @@ class NodeError(TesseraError):
 class NodeUnreachable(NodeError):
     """Connection refused or timed out, authentication failed, or the host key is unknown or changed."""
 
+    code = "node_unreachable"
+
 
 class CommandFailed(NodeError):
     """A remote command exited non-zero or ran past its timeout."""
+
+    code = "command_failed"
+
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from config.scaling import ScalingSettings
+from workers.protocol.backoff import backoff
+from workers.protocol.states import WorkerState
 
 
 class NodeState(StrEnum):
@@ -44,7 +46,7 @@ class Beat:
     """One live worker heartbeat."""
 
     node: str
-    state: str
+    state: WorkerState
     cpu: float = 0.0
     at: float = 0.0
 
@@ -96,8 +98,8 @@ class Decision:
 
 
 def retry_delay(s: ScalingSettings, failures: int) -> float:
-    """Seconds a failed node waits before the next try: capped exponential backoff."""
-    return min(s.health.retry_cap, s.health.retry_base * 2 ** max(0, min(failures - 1, 32)))
+    """Seconds a failed node waits before the next try: capped exponential backoff, without jitter (pure)."""
+    return backoff(failures - 1, base=s.health.retry_base, cap=s.health.retry_cap, jitter=False)
 
 
 def decide(s: ScalingSettings, load: Load | None, nodes: Mapping[str, NodeRecord], memory: Memory,
@@ -181,7 +183,7 @@ def _observe(records: Mapping[str, NodeRecord], load: Load, memory: Memory, now:
         beats = [b for b in load.beats if b.node == name]
         if beats:
             last_seen[name] = max(last_seen.get(name, -math.inf), *(b.at for b in beats))
-        if beats and all(b.state == "idle" for b in beats):
+        if beats and all(b.state is WorkerState.IDLE for b in beats):
             idle_since[name] = memory.idle_since.get(name, now)
     return dataclasses.replace(memory, last_seen=last_seen, idle_since=idle_since)
 

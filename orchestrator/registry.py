@@ -18,8 +18,6 @@ from workers.protocol.keys import Keys
 log = logging.getLogger(__name__)
 EVENTS_KEPT = 500
 """Node state changes kept in the events list."""
-TIMERS_SUFFIX = ":timers"
-"""The timers live beside the node set: <prefix>:nodes:timers (JSON)."""
 
 
 class Registry:
@@ -56,7 +54,7 @@ class Registry:
 
     @property
     def timers_key(self) -> str:
-        return self.keys.nodes + TIMERS_SUFFIX
+        return self.keys.node_timers
 
     def load_timers(self) -> Memory:
         """The timers a previous orchestrator left; fresh ones when there are none or they cannot be read."""

@@ -7,7 +7,6 @@ A server that cannot start is an error, never a skip.
 from __future__ import annotations
 
 import os
-import secrets
 import threading
 from collections.abc import Iterator
 from functools import partial
@@ -16,15 +15,23 @@ from pathlib import Path
 
 import pytest
 import redis
-from support import RedisServer, start_redis, stop_process
-from webapp import SettingsFactory, WebServer, serving
 
-import config
 from config import Settings
+from tests.helpers.processes import stop_process
+from tests.helpers.redis import RedisServer, start_redis
+from tests.helpers.settings import SettingsFactory, settings_factory
+from tests.helpers.web import WebServer, serving
+from workers.cli.startup import prepare_kernels, prepare_process
 from workers.protocol.connection import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / "var" / "numba-cache"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The process set up as the entry points do it (Numba, Pillow), before any test module loads a kernel."""
+    prepare_process()
+    prepare_kernels()
 
 
 @pytest.fixture(scope="session")
@@ -36,25 +43,10 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 @pytest.fixture
 def make_settings(redis_server: RedisServer, tmp_path: Path) -> SettingsFactory:
-    """Settings for this test: the session's Redis under a fresh prefix, files under tmp_path."""
-    prefix = "t" + secrets.token_hex(4)
+    """Settings for this test: the session's Redis under a fresh prefix, files under tmp_path.
 
-    def create(**env: str) -> Settings:
-        base = {
-            "TESSERA_REDIS_URL": redis_server.url,
-            "TESSERA_REDIS_PASSWORD": redis_server.password,
-            "TESSERA_REDIS_PREFIX": prefix,
-            "TESSERA_PATHS_ROOT": str(tmp_path),
-            "TESSERA_WEB_SIGNING_KEY": "test-signing-key",
-            "TESSERA_FETCH_ALLOW_HOSTS": "127.0.0.1",
-            "TESSERA_NODE": "testnode",
-            "TESSERA_WORKER_BLOCK_MS": "200",
-            "TESSERA_WEB_RATE_LIMIT_PER_MINUTE": "100000",
-            "TESSERA_WEB_MAX_ACTIVE_JOBS": "100000",
-        }
-        return config.load(env={**base, **env})
-
-    return create
+    Unit tests get a Redis-free factory of the same name instead (tests/unit/conftest.py)."""
+    return settings_factory(tmp_path, redis_server.url, redis_server.password)
 
 
 @pytest.fixture

@@ -78,9 +78,10 @@ def _ago(now: float, stamp: str) -> str:
 def render(snapshot: Snapshot) -> str:
     minutes = snapshot.minutes
     last_full = minutes[-2] if len(minutes) > 1 else (0, 0, 0)
-    return template("admin", template_lookup=[VIEWS], title="Operations", snap=snapshot,
-                    per_minute=last_full[1] + last_full[2], this_minute=minutes[-1][1] + minutes[-1][2],
-                    hour=sum(done + failed for _, done, failed in minutes), chart=jobs_chart(minutes))
+    page: str = template("admin", template_lookup=[VIEWS], title="Operations", snap=snapshot,
+                         per_minute=last_full[1] + last_full[2], this_minute=minutes[-1][1] + minutes[-1][2],
+                         hour=sum(done + failed for _, done, failed in minutes), chart=jobs_chart(minutes))
+    return page
 
 
 def check_login(r: redis.Redis, keys: Keys, password: str) -> HTTPResponse | None:

@@ -21,6 +21,7 @@ from web.routes import register
 from workers.inputs.urlpolicy import UrlPolicy
 from workers.protocol import logs
 from workers.protocol.connection import connect
+from workers.protocol.exitcodes import RET_CONFIG, RET_OK, guarded
 from workers.protocol.files import sweep
 from workers.protocol.keys import Keys
 
@@ -81,7 +82,9 @@ def _sweeper(settings: Settings) -> None:
         sweep(settings.paths.uploads, settings.web.input_url_ttl)
 
 
+@guarded
 def main(argv: list[str] | None = None) -> int:
+    """Serve until stopped; a config error gives RET_CONFIG, an unexpected exception RET_INTERNAL (logged)."""
     parser = argparse.ArgumentParser(prog="tessera-web", description="Serve the Tessera web app.")
     parser.add_argument("--config", help="local YAML config (default: $TESSERA_CONFIG or config/local.yaml)")
     args = parser.parse_args(argv)
@@ -91,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.require_secrets()
     except config.ConfigError as exc:
         print(f"tessera-web: {exc}", file=sys.stderr)
-        return 2
+        return RET_CONFIG
     for folder in (settings.paths.media, settings.paths.uploads):
         Path(folder).mkdir(parents=True, exist_ok=True)
     threading.Thread(target=_sweeper, args=(settings,), daemon=True, name="sweeper").start()
@@ -99,4 +102,4 @@ def main(argv: list[str] | None = None) -> int:
     waitress.serve(make_app(settings), host=settings.web.host, port=settings.web.port,
                    threads=settings.web.threads, max_request_body_size=settings.limits.max_request_bytes,
                    ident="tessera")
-    return 0
+    return RET_OK

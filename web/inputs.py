@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import time
 from pathlib import Path
 from urllib.parse import urlencode
+
+from workers.protocol.files import write_atomic
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\.[a-z]{2,4}")
 _JOB = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -27,11 +28,7 @@ class InputStore:
 
     def save(self, job_id: str, name: str, data: bytes) -> str:
         """Store the bytes and return the signed URL a worker fetches them from."""
-        folder = self.folder / job_id
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{name}.part"
-        tmp.write_bytes(data)
-        os.replace(tmp, folder / name)
+        write_atomic(self.folder / job_id / name, data)  # a worker fetches it from another process
         return self.url(job_id, name)
 
     def url(self, job_id: str, name: str, now: float | None = None) -> str:

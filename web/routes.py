@@ -58,8 +58,9 @@ def register(app: Bottle, ctx: Context) -> None:
                        "max_output_pixels": limits.max_output_pixels}
         defaults = {"grid": settings.jobs.default_grid, "tile_px": settings.jobs.default_tile_px,
                     "blend": settings.mosaic.blend}
-        return template("index", template_lookup=[VIEWS], title="Make a mosaic", limits=page_limits,
-                        defaults=defaults)
+        page: str = template("index", template_lookup=[VIEWS], title="Make a mosaic", limits=page_limits,
+                             defaults=defaults)
+        return page
 
     @app.post("/api/mosaics")
     def create_mosaic() -> HTTPResponse:
@@ -103,9 +104,11 @@ def register(app: Bottle, ctx: Context) -> None:
     @app.get("/mosaics/<job_id>")
     def job_page(job_id: str) -> str:
         if not JOB_ID.match(job_id):
-            return HTTPResponse("no such mosaic", status=404)
-        return template("job", template_lookup=[VIEWS], title="Your mosaic", job_id=job_id,
-                        status_url=f"/api/mosaics/{job_id}")
+            refused: str = HTTPResponse("no such mosaic", status=404)  # bottle is untyped: Any
+            return refused
+        page: str = template("job", template_lookup=[VIEWS], title="Your mosaic", job_id=job_id,
+                             status_url=f"/api/mosaics/{job_id}")
+        return page
 
     @app.get("/media/<name:path>")
     def media(name: str) -> HTTPResponse:

@@ -15,7 +15,7 @@ from web.inputs import InputStore
 from workers.inputs.images import Probe, probe
 from workers.inputs.urlpolicy import UrlPolicy
 from workers.protocol.errors import BadImage, JobRejected, TooLarge
-from workers.protocol.options import Options, check_grid, parse_options
+from workers.protocol.options import Options, check_job, parse_options
 from workers.protocol.package import MAX_TILE_NAME, JobPackage, new_job_id
 
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp"}
@@ -44,7 +44,7 @@ def read_submission(request: LocalRequest, settings: Settings) -> Submission:
 
 
 def _options(raw: dict[str, Any], settings: Settings) -> Options:
-    return parse_options(raw, settings.limits, settings.jobs.default_grid, settings.jobs.default_tile_px)
+    return parse_options(raw, settings.jobs.default_grid, settings.jobs.default_tile_px)
 
 
 def _from_json(request: LocalRequest, settings: Settings) -> Submission:
@@ -113,23 +113,19 @@ def _name(upload: FileUpload) -> str:
 
 
 def check_submission(sub: Submission, settings: Settings, policy: UrlPolicy) -> tuple[Probe | None, list[Probe]]:
-    """Everything that can be checked without decoding: counts, URLs, image headers, grid.
+    """Everything that can be checked without decoding: options and limits (:func:`check_job`, the check the
+    worker runs too), counts, URLs, image headers.
 
     Returns the probes of the target file (if uploaded) and of the tile files."""
     limits = settings.limits
     total = len(sub.tile_urls) + len(sub.tile_files)
     if total < max(1, limits.min_tiles):
         raise JobRejected(f"add at least {max(1, limits.min_tiles)} tile picture(s): files or URLs")
-    if total > limits.max_tiles:
-        raise TooLarge(f"{total} tiles is over the limit of {limits.max_tiles}")
+    target = None if sub.target_file is None else probe(sub.target_file, limits.max_image_pixels)
+    check_job(sub.options, limits, tiles=total, size=None if target is None else (target.width, target.height))
     for url in ([sub.target_url] if sub.target_url else []) + sub.tile_urls:
         policy.check(url)
     tiles = [_probe_tile(number, data, limits.max_image_pixels) for number, data in enumerate(sub.tile_files, 1)]
-    if sub.target_file is None:
-        return None, tiles
-    target = probe(sub.target_file, limits.max_image_pixels)
-    cols, rows = sub.options.grid_for(target.width, target.height)
-    check_grid(cols, rows, sub.options.tile_px, limits)
     return target, tiles
 
 

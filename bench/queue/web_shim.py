@@ -17,14 +17,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import web.submit  # noqa: E402
-from config import LimitSettings  # noqa: E402
 from web.app import main  # noqa: E402
 from workers.protocol.options import Options, parse_options  # noqa: E402
 
 
-def parse_options_with_noop(raw: dict[str, Any], limits: LimitSettings, default_grid: str,
-                            default_tile_px: int) -> Options:
-    options = parse_options(raw, limits, default_grid, default_tile_px)
+def parse_options_with_noop(raw: dict[str, Any], default_grid: str, default_tile_px: int) -> Options:
+    options = parse_options(raw, default_grid, default_tile_px)
     return dataclasses.replace(options, noop=True) if raw.get("noop") is True else options
 
 

@@ -20,12 +20,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "orchestrator")]
+sys.path[:0] = [str(ROOT)]  # the test helpers are the package tests.helpers
 
 import waitress.server  # noqa: E402
 import yaml  # noqa: E402
-from sshd import keygen, kill_tree, start_sshd  # noqa: E402
-from support import encode, free_port, make_target, make_tiles, start_redis, stop_process, wait_until  # noqa: E402
 
 import config  # noqa: E402
 from config.scaling import NodeSpec, SshSettings, load_scaling  # noqa: E402
@@ -34,6 +32,10 @@ from orchestrator.nodes import NodeControl  # noqa: E402
 from orchestrator.policy import NodeState  # noqa: E402
 from orchestrator.registry import Registry  # noqa: E402
 from orchestrator.wheels import build_wheels  # noqa: E402
+from tests.helpers.images import encode, make_target, make_tiles  # noqa: E402
+from tests.helpers.processes import free_port, stop_process, wait_until  # noqa: E402
+from tests.helpers.redis import start_redis  # noqa: E402
+from tests.helpers.sshd import keygen, kill_tree, start_sshd  # noqa: E402
 from web.app import make_app  # noqa: E402
 from workers.cli import client  # noqa: E402
 from workers.protocol.connection import connect  # noqa: E402

@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nodes import ROOT, Node, lay_out
-from support import encode, make_target, make_tiles
+
+from tests.helpers.images import encode, make_target, make_tiles
+from tests.helpers.nodes import ROOT, Node, lay_out
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "var" / "screenshots"
@@ -23,6 +24,7 @@ TILE_NAMES = [f"friend-{n:02d}.png" for n in range(12)]
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.timeout(600),  # a whole node boots, then a real browser drives it
     pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (`make system-deps` installs it)"),
 ]
 

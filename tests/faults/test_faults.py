@@ -1,4 +1,4 @@
-# ruff: noqa: F811  (pytest fixtures imported from faultkit are parameters here)
+# ruff: noqa: F811  (pytest fixtures imported from tests.helpers.faults are parameters here)
 """Real faults against a real node (supervisord, redis-server with appendonly, web, workers, watchdog).
 
 Each test keeps a ledger (deliveries and final state per job, result files and hashes,
@@ -11,18 +11,20 @@ import json
 import os
 import random
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from functools import partial
 
 import pytest
-from faultkit import Ledger, make_node, submit, tile_server  # noqa: F401  (fixtures used by name)
-from nodes import Node, wait_all_final
-from support import start_redis, stop_process, wait_until
 
+from tests.helpers.faults import Ledger, make_node, submit, tile_server  # noqa: F401  (fixtures used by name)
+from tests.helpers.nodes import Node, wait_all_final
+from tests.helpers.processes import stop_process, wait_until
+from tests.helpers.redis import start_redis
 from workers.cli import client
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]  # a node boots, then each fault takes minutes
 NodeFactory = Callable[..., Node]
 TileServer = Callable[[float, int], list[str]]
 
@@ -144,7 +146,8 @@ def test_poison_job_is_dead_lettered_others_done(make_node: NodeFactory, tile_se
     dead = node.redis().xrange("tessera:dead")
     assert len(dead) == 1 and json.loads(dead[0][1]["package"])["id"] == poison
     out = node.here / ".venv/bin/tessera"
-    listing = os.popen(f"cd {node.here} && {out} --config config/local.yaml dead").read()
+    listing = subprocess.run([str(out), "--config", "config/local.yaml", "dead"], cwd=node.here, capture_output=True,
+                             text=True, timeout=60, check=True).stdout
     assert poison in listing
 
 

@@ -8,9 +8,6 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -21,9 +18,12 @@ from pathlib import Path
 import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
-from support import encode, free_port, make_target, make_tiles, stop_process, wait_until
-from webapp import SettingsFactory, WebServer, serving
 
+from tests.helpers.images import encode, make_target, make_tiles
+from tests.helpers.processes import free_port, stop_process, wait_until
+from tests.helpers.settings import SettingsFactory
+from tests.helpers.web import WebServer, serving
+from tests.helpers.worker import start_worker
 from web.admin import MAX_LOGIN_FAILURES
 from workers.cli import client
 
@@ -45,19 +45,6 @@ def get(url: str, auth: tuple[str, str] | None = None) -> tuple[int, Message, st
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
-
-
-def start_worker(web: WebServer, log: Path) -> subprocess.Popen[bytes]:
-    s = web.settings
-    env = {**os.environ, "TESSERA_REDIS_URL": s.redis.url, "TESSERA_REDIS_PASSWORD": s.redis.password,
-           "TESSERA_REDIS_PREFIX": s.redis.prefix, "TESSERA_PATHS_ROOT": s.paths.root, "TESSERA_NODE": s.node,
-           "TESSERA_WEB_SIGNING_KEY": "unused", "TESSERA_WEB_PUBLIC_URL": s.web.public_url,
-           "TESSERA_FETCH_ALLOW_HOSTS": "127.0.0.1", "TESSERA_CONFIG": "", "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "workers", "worker", "--slot", "5"], env=env, cwd=log.parent,
-                               stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    wait_until(lambda: "ready" in log.read_text() or process.poll() is not None, timeout=120, what="worker warm")
-    assert process.poll() is None, log.read_text()
-    return process
 
 
 def submit_jobs(web: WebServer, missing_base: str) -> tuple[list[str], str]:

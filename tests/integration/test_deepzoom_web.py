@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import redis
 from PIL import Image
-from support import encode, make_target, make_tiles
-from webapp import WebServer
 
+from tests.helpers.images import encode, make_target, make_tiles
+from tests.helpers.web import WebServer
 from workers.cli import client
 from workers.service.daemon import Worker
 

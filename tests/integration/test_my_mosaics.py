@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 import redis
-from support import encode, make_target, make_tiles
-from webapp import WebServer
 
+from tests.helpers.images import encode, make_target, make_tiles
+from tests.helpers.web import WebServer
 from web import mine
 from workers.cli import client
 from workers.protocol.keys import BROWSER_JOBS, Keys

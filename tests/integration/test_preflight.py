@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import socket
 
-from support import free_port
-from webapp import SettingsFactory
-
+from tests.helpers.processes import free_port
+from tests.helpers.settings import SettingsFactory
 from workers.cli.preflight import check_ports
 
 

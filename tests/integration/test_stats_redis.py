@@ -29,7 +29,8 @@ def queue_jobs(r: redis.Redis, keys: Keys, count: int) -> list[str]:
 
 def done(r: redis.Redis, keys: Keys, job_id: str, seconds: float | None) -> int:
     details = {"build_seconds": seconds} if seconds is not None else {}
-    return status.finish(r, keys, job_id, 60, JobState.DONE, result=f"{job_id}.jpg", details=json.dumps(details))
+    return status.finish(r, keys, job_id, 60, JobState.DONE, build_seconds=seconds, result=f"{job_id}.jpg",
+                         details=json.dumps(details))
 
 
 def test_submitted_done_failed_and_the_histogram(r: redis.Redis, settings: Settings) -> None:
@@ -45,6 +46,14 @@ def test_submitted_done_failed_and_the_histogram(r: redis.Redis, settings: Setti
     buckets = dict(counters.buckets)
     assert (buckets["0.5"], buckets["1.0"], buckets["2.5"], buckets["5.0"], buckets["+Inf"]) == (1, 1, 1, 2, 2)
     assert counters.build_count == 2 and counters.build_sum == pytest.approx(3.2)
+
+
+def test_the_histogram_takes_the_number_not_the_details(r: redis.Redis, settings: Settings) -> None:
+    keys = Keys(settings.redis.prefix)
+    jobs = queue_jobs(r, keys, 2)
+    status.finish(r, keys, jobs[0], 60, JobState.DONE, details=json.dumps({"build_seconds": 2.0}))
+    status.finish(r, keys, jobs[1], 60, JobState.FAILED, build_seconds=2.0, error="x")  # failed: not timed
+    assert stats.read_counters(r, keys).build_count == 0
 
 
 def test_a_job_finished_twice_is_counted_once(r: redis.Redis, settings: Settings) -> None:

@@ -8,13 +8,14 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import redis
-from nodes import Node, lay_out
 from PIL import Image
-from support import encode, make_target, make_tiles, resemblance, wait_until
 
+from tests.helpers.images import encode, make_target, make_tiles, resemblance
+from tests.helpers.nodes import Node, lay_out
+from tests.helpers.processes import wait_until
 from workers.cli import client
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]  # a whole node boots (supervisord)
 PROGRAMS = {"redis", "web", "worker:worker-0", "worker:worker-1", "watchdog", "orchestrator"}
 
 

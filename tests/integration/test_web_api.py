@@ -8,9 +8,11 @@ import urllib.request
 
 import pytest
 import redis
-from support import encode, free_port, make_target, make_tiles
-from webapp import SettingsFactory, WebServer, serving
 
+from tests.helpers.images import encode, make_target, make_tiles
+from tests.helpers.processes import free_port
+from tests.helpers.settings import SettingsFactory
+from tests.helpers.web import WebServer, serving
 from workers.cli import client
 from workers.protocol.keys import Keys
 
@@ -147,6 +149,7 @@ def test_rate_limit_answers_429_with_retry_after(make_settings: SettingsFactory,
                                      headers={"Content-Type": "application/json"})
         with pytest.raises(urllib.error.HTTPError) as caught:
             urllib.request.urlopen(req)
+        caught.value.close()  # the error holds the answer's socket
         assert caught.value.code == 429 and 1 <= int(caught.value.headers["Retry-After"]) <= 60
 
 
@@ -166,6 +169,7 @@ def test_json_errors_are_not_sniffed_as_html(web: WebServer) -> None:
     req = urllib.request.Request(web.base_url + "/api/mosaics", data=body, headers={"Content-Type": "application/json"})
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(req)
+    caught.value.close()  # the error holds the answer's socket
     assert caught.value.headers["Content-Type"] == "application/json"
     assert caught.value.headers["X-Content-Type-Options"] == "nosniff"
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import redis
 from PIL import Image
-from support import encode, make_target, make_tiles, resemblance
-from webapp import WebServer
 
+from tests.helpers.images import encode, make_target, make_tiles, resemblance
+from tests.helpers.web import WebServer
 from workers.cli import client
 from workers.protocol import stream
 from workers.protocol.keys import GROUP, Keys

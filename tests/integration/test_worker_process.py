@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,9 +11,11 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from support import encode, make_target, make_tiles, stop_process, wait_until
-from webapp import WebServer
 
+from tests.helpers.images import encode, make_target, make_tiles
+from tests.helpers.processes import stop_process, wait_until
+from tests.helpers.web import WebServer
+from tests.helpers.worker import start_worker
 from workers.cli import client
 
 pytestmark = pytest.mark.integration
@@ -44,18 +43,6 @@ def slow_tiles(tmp_path: Path) -> Iterator[list[str]]:
     yield [f"http://127.0.0.1:{server.server_address[1]}/t{n}.png" for n in range(24)]
     server.shutdown()
     server.server_close()
-
-
-def start_worker(web: WebServer, log: Path) -> subprocess.Popen[bytes]:
-    s = web.settings
-    env = {**os.environ, "TESSERA_REDIS_URL": s.redis.url, "TESSERA_REDIS_PASSWORD": s.redis.password,
-           "TESSERA_REDIS_PREFIX": s.redis.prefix, "TESSERA_PATHS_ROOT": s.paths.root,
-           "TESSERA_WEB_SIGNING_KEY": "unused", "TESSERA_WEB_PUBLIC_URL": s.web.public_url,
-           "TESSERA_FETCH_ALLOW_HOSTS": "127.0.0.1", "TESSERA_CONFIG": "", "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "workers", "worker", "--slot", "5"], env=env, cwd=log.parent,
-                               stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    wait_until(lambda: "ready" in log.read_text(), timeout=120, what="worker warmed up")
-    return process
 
 
 def test_sigterm_mid_job_finishes_the_job_then_exits_0(web: WebServer, slow_tiles: list[str],

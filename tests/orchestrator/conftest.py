@@ -1,5 +1,5 @@
 """Worker nodes as real sshd servers, each with its own host key and folder, and in a network namespace
-with its own address where one can be made (see netns.py), else on a loopback port.
+with its own address where one can be made (see tests/helpers/netns.py), else on a loopback port.
 
 The wheels are built once (dependency wheels cached in var/wheels) and provisioned over SSH once
 per session into var/test-nodes/venv (under a file lock: parallel runs share it); every node here lives
@@ -15,25 +15,25 @@ from __future__ import annotations
 import fcntl
 import secrets
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-import waitress.server
 import yaml
-from cluster import Cluster, ClusterFactory
-from netns import Network, make_network
-from sshd import assert_tools, keygen, kill_tree, start_sshd
-from support import RedisServer, free_port, start_redis, stop_process
-from webapp import SettingsFactory
 
 from config.scaling import NodeSpec, SshSettings, load_scaling
 from orchestrator.nodes import NodeControl
 from orchestrator.wheels import build_wheels
+from tests.helpers.cluster import Cluster, ClusterFactory
+from tests.helpers.netns import Network, make_network
+from tests.helpers.processes import stop_process
+from tests.helpers.redis import RedisServer, start_redis
+from tests.helpers.settings import SettingsFactory
+from tests.helpers.sshd import assert_tools, keygen, kill_tree, start_sshd
+from tests.helpers.web import WebServer, serving
 from workers.service.redis_server import acl_lines
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -132,33 +132,17 @@ def node_settings(network: Network) -> dict[str, Any]:
             "fetch": {"allow_hosts": [network.host]}, "mosaic": {"decode_processes": 1}}
 
 
-@dataclass(frozen=True)
-class WebHost:
-    base_url: str
-    settings: Any
-
-
 @pytest.fixture
-def web_host(make_settings: Callable[..., Any], network: Network) -> Iterator[WebHost]:
+def web_host(make_settings: SettingsFactory, network: Network) -> Iterator[WebServer]:
     """The real app on waitress at the host address, with the per-client limits out of the way of a burst."""
-    from web.app import make_app
-
-    port = free_port()
-    url = f"http://{network.host}:{port}"
-    settings = make_settings(TESSERA_WEB_PORT=str(port), TESSERA_WEB_PUBLIC_URL=url,
-                             TESSERA_FETCH_ALLOW_HOSTS=network.host,  # tile URLs the tests serve there
-                             TESSERA_WEB_RATE_LIMIT_PER_MINUTE="100000", TESSERA_WEB_MAX_ACTIVE_JOBS="100000")
-    server = waitress.server.create_server(make_app(settings), host=network.host, port=port, threads=4,
-                                           max_request_body_size=settings.limits.max_request_bytes)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield WebHost(url, settings)
-    server.close()
-    thread.join(timeout=5)
+    with serving(make_settings, host=network.host,
+                 TESSERA_FETCH_ALLOW_HOSTS=network.host,  # tile URLs the tests serve there
+                 TESSERA_WEB_RATE_LIMIT_PER_MINUTE="100000", TESSERA_WEB_MAX_ACTIVE_JOBS="100000") as server:
+        yield server
 
 
 @pytest.fixture
-def cluster(provisioned: Path, client_key: ClientKey, web_host: WebHost, r: redis.Redis, network: Network,
+def cluster(provisioned: Path, client_key: ClientKey, web_host: WebServer, r: redis.Redis, network: Network,
             tmp_path: Path) -> Iterator[ClusterFactory]:
     web = web_host
     made: list[Cluster] = []

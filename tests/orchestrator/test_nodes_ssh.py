@@ -9,17 +9,17 @@ from typing import Any
 import paramiko
 import pytest
 import yaml
-from cluster import ClusterFactory
-from sshd import keygen
 
 from config.scaling import NodeSpec
 from config.settings import ResultSettings
 from orchestrator.nodes import NodeControl, NodeUnreachable, Ssh
 from orchestrator.policy import NodeState
+from tests.helpers.cluster import ClusterFactory
+from tests.helpers.sshd import keygen
 from workers.protocol.errors import TransientError
 from workers.results.stores import SftpResultStore
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]  # the first test may provision the nodes
 
 
 def test_remote_commands_quote_arguments_and_stream_large_output(cluster: ClusterFactory) -> None:

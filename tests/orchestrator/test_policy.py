@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from config.scaling import NodeSpec, ScaleDown, ScaleUp, ScalingSettings
 from orchestrator.policy import Beat, Decision, Load, Memory, NodeRecord, NodeState, decide, retry_delay
+from workers.protocol.states import WorkerState
 
 NAMES = ("a", "b", "c", "d")
 
@@ -42,7 +43,7 @@ class Cluster:
         busy = backlog
         for name in self.active():
             for _ in range(self.s.node(name).workers):
-                beats.append(Beat(node=name, state="busy" if busy > 0 else "idle", cpu=cpu, at=now))
+                beats.append(Beat(node=name, state=WorkerState.BUSY if busy > 0 else WorkerState.IDLE, cpu=cpu, at=now))
                 busy -= 1
         return Load(backlog=backlog, beats=tuple(beats))
 
@@ -191,6 +192,6 @@ def test_no_workers_and_a_backlog_is_pressure() -> None:
 def test_above_max_removes_idle_first() -> None:
     s = settings(min_nodes=0, max_nodes=1)
     records = {n: NodeRecord(n, NodeState.ACTIVE, 0.0) for n in ("a", "b")}
-    load = Load(backlog=0, beats=(Beat("a", "busy"), Beat("b", "idle")))
+    load = Load(backlog=0, beats=(Beat("a", WorkerState.BUSY), Beat("b", WorkerState.IDLE)))
     decision, _ = decide(s, load, records, Memory(), 5.0)
     assert decision.remove == ("b",) and "above max_nodes" in decision.reason

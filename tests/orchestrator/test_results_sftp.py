@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sshd import SshServer, start_sshd
 
 from config.settings import ResultSettings
+from tests.helpers.sshd import SshServer, start_sshd
 from workers.results.stores import SftpResultStore
 
 pytestmark = pytest.mark.integration

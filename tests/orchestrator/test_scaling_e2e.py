@@ -11,14 +11,15 @@ import time
 from pathlib import Path
 
 import pytest
-from cluster import Cluster, ClusterFactory
-from sshd import kill_tree
-from support import TileServers, wait_until
 
 from orchestrator.policy import NodeState
+from tests.helpers.cluster import Cluster, ClusterFactory
+from tests.helpers.http import TileServers
+from tests.helpers.processes import wait_until
+from tests.helpers.sshd import kill_tree
 from workers.protocol import queue
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]  # the first test may provision the nodes
 
 
 def most_up(events: list[dict[str, object]]) -> int:

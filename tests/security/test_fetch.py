@@ -12,9 +12,9 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from hostile import PNG, Hostile, QuietServer
 
 import config
+from tests.helpers.hostile import PNG, Hostile, QuietServer
 from workers.inputs.fetch import Fetcher
 from workers.inputs.fetchcache import FetchCache
 from workers.protocol.errors import BadImage, FetchFailed, JobRejected, TooLarge, UrlRefused

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import config
 from workers.protocol.errors import BadPackage, JobRejected
-from workers.protocol.options import Options, parse_options
+from workers.protocol.options import Options, check_job, parse_options
 from workers.protocol.package import JobPackage
 
 LIMITS = config.load(env={}).limits
@@ -50,7 +50,8 @@ def test_any_json_object_decodes_to_a_valid_package_or_fails_cleanly(data: dict[
                        st.text(max_size=12) | st.integers(-10**6, 10**6) | st.none() | st.floats(), max_size=6))
 def test_options_parse_or_reject_with_a_message(raw: dict[str, Any]) -> None:
     try:
-        options = parse_options(raw, LIMITS, "40", 32)
+        options = parse_options(raw, "40", 32)
+        check_job(options, LIMITS)
     except JobRejected as exc:
         assert str(exc)
         return

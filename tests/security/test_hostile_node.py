@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from hostile import Hostile, QuietServer, bad_files, odd_but_good_files, photo
-from nodes import Node, lay_out, wait_all_final
-from support import encode, make_tiles
 
+from tests.helpers.hostile import Hostile, QuietServer, bad_files, odd_but_good_files, photo
+from tests.helpers.images import encode, make_tiles
+from tests.helpers.nodes import Node, lay_out, wait_all_final
 from workers.cli import client
 
 pytestmark = pytest.mark.integration

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 import redis
-from support import free_port, start_redis, stop_process
 
 import config
 from config import Settings
+from tests.helpers.processes import free_port, stop_process
+from tests.helpers.redis import start_redis
 from web import ratelimit
 from web.metrics import monitor_client
 from workers.protocol import queue, stats, status, stream
@@ -57,7 +58,7 @@ def finished_job(settings: Settings) -> str:
     taken = stream.take_new(worker, keys, "node-0")
     assert taken is not None
     job_id = taken[1]["id"]
-    finish = status.finish_command(keys, job_id, 60, JobState.DONE, 50, taken[0], result=f"{job_id}.jpg",
+    finish = status.finish_command(keys, job_id, 60, JobState.DONE, 50, taken[0], 1.25, result=f"{job_id}.jpg",
                                    details=json.dumps({"build_seconds": 1.25}))
     assert worker.eval(*finish) == 1
     worker.hset(keys.worker("node", 123), mapping={"node": "node", "consumer": "node-0", "state": "idle"})

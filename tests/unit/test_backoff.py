@@ -56,3 +56,8 @@ def test_huge_attempt_does_not_overflow() -> None:
 def test_default_rng_within_bounds() -> None:
     for _ in range(50):
         assert 0.25 <= backoff(0) <= 0.5
+
+
+def test_without_jitter_the_delay_is_exact_and_a_negative_attempt_is_the_first() -> None:
+    assert [backoff(a, base=1.0, cap=10.0, jitter=False) for a in (-3, 0, 1, 3, 4, 99)] == [1.0, 1.0, 2.0, 8.0, 10.0,
+                                                                                            10.0]

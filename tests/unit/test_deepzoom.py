@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from support import MemorySource
 
 import config
 from config import Settings
+from tests.helpers.images import MemorySource
 from web.submit import upload_name
 from workers.pipeline import deepzoom as dz
 from workers.pipeline.mosaic import build_mosaic

@@ -11,13 +11,11 @@ from kernels import (
     block_means,
     cell_features,
     nearest_candidates,
-    nearest_tiles,
-    principal_axes,
     render,
-    srgb_to_lab,
     tile_features,
     warm_up,
 )
+from tests.unit.kernel_refs import nearest_tiles, principal_axes, srgb_to_lab
 
 H, W, ROWS, COLS, N, P, K = 37, 53, 5, 7, 13, 9, 3
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -13,13 +14,20 @@ from workers.protocol.options import (
     DEFAULT,
     Options,
     check_grid,
-    check_options,
+    check_job,
     default_max_uses,
     fitting_distance,
     parse_grid,
     parse_options,
 )
 from workers.protocol.package import JobPackage
+
+
+def checked(raw: dict[str, Any], limits: LimitSettings, grid: str, tile_px: int) -> Options:
+    """Parse as the web tier does, then check as web and worker both do."""
+    options = parse_options(raw, grid, tile_px)
+    check_job(options, limits)
+    return options
 
 
 @pytest.fixture(scope="module")
@@ -43,38 +51,38 @@ def test_parse_grid_refuses(text: str) -> None:
 
 
 def test_parse_options_defaults(limits: LimitSettings) -> None:
-    assert parse_options({}, limits, "40", 32) == Options(cols=40, rows=0, tile_px=32, seed=0)
-    assert parse_options({"grid": "", "tile_px": "", "seed": None}, limits, "8x6", 16) == Options(8, 6, 16, 0)
+    assert checked({}, limits, "40", 32) == Options(cols=40, rows=0, tile_px=32, seed=0)
+    assert checked({"grid": "", "tile_px": "", "seed": None}, limits, "8x6", 16) == Options(8, 6, 16, 0)
 
 
 def test_parse_options_given(limits: LimitSettings) -> None:
     raw = {"grid": "20x10", "tile_px": " 24 ", "seed": "99"}
-    assert parse_options(raw, limits, "40", 32) == Options(20, 10, 24, 99)
+    assert checked(raw, limits, "40", 32) == Options(20, 10, 24, 99)
 
 
 @pytest.mark.parametrize("tile_px", ["big", "12.5", True, 3, 129])
 def test_parse_options_bad_tile_px(limits: LimitSettings, tile_px: object) -> None:
     with pytest.raises(JobRejected, match="tile_px"):
-        parse_options({"tile_px": tile_px}, limits, "40", 32)
+        checked({"tile_px": tile_px}, limits, "40", 32)
 
 
 @pytest.mark.parametrize(("seed", "ok"), [(0, True), (2**32 - 1, True), (-1, False), (2**32, False)])
 def test_parse_options_seed_range(limits: LimitSettings, seed: int, ok: bool) -> None:
     if ok:
-        assert parse_options({"seed": str(seed)}, limits, "40", 32).seed == seed
+        assert checked({"seed": str(seed)}, limits, "40", 32).seed == seed
     else:
         with pytest.raises(JobRejected, match="seed"):
-            parse_options({"seed": str(seed)}, limits, "40", 32)
+            checked({"seed": str(seed)}, limits, "40", 32)
 
 
 def test_parse_options_zero_columns(limits: LimitSettings) -> None:
     with pytest.raises(JobRejected, match="at least one column"):
-        parse_options({"grid": "0"}, limits, "40", 32)
+        checked({"grid": "0"}, limits, "40", 32)
 
 
 def test_parse_options_over_side_is_too_large(limits: LimitSettings) -> None:
     with pytest.raises(TooLarge):
-        parse_options({"grid": "1x99999"}, limits, "40", 32)
+        checked({"grid": "1x99999"}, limits, "40", 32)
 
 
 def test_check_grid_passes_at_the_limits(limits: LimitSettings) -> None:
@@ -100,10 +108,10 @@ def test_check_grid_output_pixels(limits: LimitSettings) -> None:
         check_grid(10, 10, 101, small)
 
 
-def test_check_options_defers_grid_when_rows_unknown(limits: LimitSettings) -> None:
-    check_options(Options(cols=256, rows=0, tile_px=128, seed=0), limits)
+def test_check_job_defers_grid_when_rows_unknown(limits: LimitSettings) -> None:
+    check_job(Options(cols=256, rows=0, tile_px=128, seed=0), limits)
     with pytest.raises(TooLarge):
-        check_options(Options(cols=256, rows=256, tile_px=128, seed=0), limits)
+        check_job(Options(cols=256, rows=256, tile_px=128, seed=0), limits)
 
 
 @pytest.mark.parametrize(
@@ -121,12 +129,17 @@ def test_to_json() -> None:
 
 
 def test_parse_rules_default_to_the_workers_settings(limits: LimitSettings) -> None:
-    options = parse_options({}, limits, "40", 32)
+    options = checked({}, limits, "40", 32)
     assert (options.blend, options.min_distance, options.max_uses) == (DEFAULT, DEFAULT, DEFAULT)
     mosaic = config.load(env={}).mosaic
-    assert options.rules(mosaic, 10**6, 16384) == (mosaic.blend / 100, mosaic.min_distance,
-                                                   default_max_uses(mosaic.max_share, 10**6, 16384))
-    assert options.rules(mosaic, 64, 100)[1] == 0 and options.rules(mosaic, 200, 100)[1] == min(2, mosaic.min_distance)
+    rules = options.rules(mosaic, 32, 10**6, 16384)
+    assert (rules.blend, rules.min_distance, rules.max_uses) == (
+        mosaic.blend / 100, mosaic.min_distance, default_max_uses(mosaic.max_share, 10**6, 16384))
+    assert (rules.k, rules.lightness_weight, rules.penalty) == (
+        min(mosaic.features_k, 32, mosaic.sample_px), mosaic.lightness_weight, mosaic.reuse_penalty)
+    assert options.rules(mosaic, 32, 64, 100).min_distance == 0
+    assert options.rules(mosaic, 32, 200, 100).min_distance == min(2, mosaic.min_distance)
+    assert options.rules(mosaic, 1, 200, 100).k == 1  # never more samples than a tile has pixels
 
 
 @pytest.mark.parametrize(("share", "tiles", "cells", "cap"), [
@@ -141,21 +154,36 @@ def test_fitting_distance(tiles: int, distance: int) -> None:
 
 
 def test_parse_rules_given(limits: LimitSettings) -> None:
-    options = parse_options({"blend": "25%", "min_distance": "3", "max_uses": 40}, limits, "40", 32)
+    options = checked({"blend": "25%", "min_distance": "3", "max_uses": 40}, limits, "40", 32)
     assert (options.blend, options.min_distance, options.max_uses) == (25.0, 3, 40)
-    assert options.rules(config.load(env={}).mosaic, 10, 100) == (0.25, 3, 40)
+    rules = options.rules(config.load(env={}).mosaic, 32, 10, 100)
+    assert (rules.blend, rules.min_distance, rules.max_uses) == (0.25, 3, 40)
 
 
 @pytest.mark.parametrize("raw", [{"blend": "101"}, {"blend": "-5"}, {"blend": "nan"}, {"blend": "much"},
                                  {"min_distance": "17"}, {"min_distance": "-2"}, {"max_uses": "-3"}, {"blend": True}])
 def test_parse_rules_refused(limits: LimitSettings, raw: dict[str, object]) -> None:
     with pytest.raises(JobRejected):
-        parse_options(raw, limits, "40", 32)
+        checked(raw, limits, "40", 32)
 
 
 def test_rules_travel_in_the_package(limits: LimitSettings) -> None:
-    options = parse_options({"blend": "12.5", "min_distance": "2", "max_uses": "7"}, limits, "40", 32)
+    options = checked({"blend": "12.5", "min_distance": "2", "max_uses": "7"}, limits, "40", 32)
     package = JobPackage.create("https://example.test/t.jpg", ["https://example.test/a.jpg"], options)
     assert JobPackage.decode(package.encode(), limits).options == options
     raw = package.encode().replace('"blend":12.5', '"blend":12')
     assert JobPackage.decode(raw, limits).options.blend == 12
+
+
+def test_check_job_checks_tiles_and_the_final_grid_once_the_size_is_known(limits: LimitSettings) -> None:
+    options = Options(cols=200, rows=0, tile_px=4, seed=0)
+    assert check_job(options, limits, tiles=limits.max_tiles) is None
+    assert check_job(options, limits, size=(400, 300)) == (200, 150)
+    with pytest.raises(TooLarge, match="tiles is over the limit"):
+        check_job(options, limits, tiles=limits.max_tiles + 1)
+    with pytest.raises(TooLarge, match="over the limit"):
+        check_job(options, limits, size=(100, 400))  # 200x800: over the cells per side
+
+
+def test_parse_options_only_parses(limits: LimitSettings) -> None:
+    assert parse_options({"tile_px": "3"}, "40", 32).tile_px == 3  # the limit is check_job's

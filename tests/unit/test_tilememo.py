@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from support import MemorySource
 
 import config
 from config import Settings
+from tests.helpers.images import MemorySource
 from workers.cli.build import LocalSource
 from workers.inputs.fetch import Fetcher
 from workers.inputs.fetchcache import FetchCache

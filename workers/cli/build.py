@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING
 
 from config import LimitSettings, Settings
 from workers.cli.progressbar import ProgressBar
+from workers.cli.startup import prepare_kernels
 from workers.pipeline import tileset
 from workers.pipeline.tiles import FETCH_THREADS
 from workers.protocol.errors import JobRejected, TesseraError
-from workers.protocol.options import DEFAULT, Options, check_options, parse_grid
+from workers.protocol.files import write_atomic
+from workers.protocol.options import DEFAULT, Options, check_job, parse_grid
 from workers.protocol.package import JobPackage
 
 if TYPE_CHECKING:
@@ -126,7 +128,7 @@ def _options(args: argparse.Namespace, settings: Settings) -> Options:
                       blend=DEFAULT if args.blend is None else float(args.blend),
                       min_distance=DEFAULT if args.min_distance is None else args.min_distance,
                       max_uses=DEFAULT if args.max_uses is None else args.max_uses)
-    check_options(options, settings.limits)
+    check_job(options, settings.limits)
     return options
 
 
@@ -147,6 +149,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         tiles = tileset.start(package, source, settings)  # local files start decoding in other processes now
         # Numba loads meanwhile (the decoding processes were forked without it). No kernels.warm_up() here: each
         # kernel loads from Numba's cache when first called, so only those this build uses are loaded.
+        prepare_kernels()
         from workers.pipeline.mosaic import build_mosaic  # noqa: PLC0415
 
         result = build_mosaic(package, source, settings, bar, fmt=fmt, tiles=tiles)
@@ -165,11 +168,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        write_atomic(path, data)
     except OSError as exc:
         raise JobRejected(f"cannot write {path}: {exc.strerror}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -11,8 +11,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from config import yamlfile
+from config.errors import ConfigError
 from workers.protocol.files import write_atomic
 
 HEADER = "# Written by `tessera init`; holds secrets: keep it out of version control.\n"
@@ -22,8 +22,10 @@ SECRETS = (("redis", "password"), ("redis", "web_password"), ("redis", "worker_p
 """Every generated secret, in the order a fresh file lists them."""
 
 
-class LocalConfigError(ValueError):
+class LocalConfigError(ConfigError):
     """The existing file cannot be read as YAML or extended without changing what it says."""
+
+    code = "local_config"
 
 
 def ensure_secrets(path: Path) -> list[str]:
@@ -48,9 +50,9 @@ def ensure_secrets(path: Path) -> list[str]:
 
 def _parse(text: str, path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(text) if text.strip() else {}
-    except yaml.YAMLError as exc:
-        raise LocalConfigError(f"{path}: not valid YAML: {exc}") from exc
+        data = yamlfile.parse(text, str(path)) if text.strip() else {}
+    except ConfigError as exc:
+        raise LocalConfigError(str(exc)) from exc
     if data is None:
         return {}
     if not isinstance(data, dict) or any(not isinstance(data.get(s) or {}, dict) for s, _ in SECRETS):

@@ -18,8 +18,9 @@ from pathlib import Path
 import config
 from config import Settings
 from workers.cli import build
+from workers.cli.startup import prepare_kernels
 from workers.protocol import logs
-from workers.protocol.exitcodes import RET_CONFIG, RET_ERROR, RET_OK
+from workers.protocol.exitcodes import RET_CONFIG, RET_ERROR, RET_OK, guarded
 
 NO_SECRETS = ("build", "preflight")
 """Commands that run without Redis or the web host."""
@@ -71,7 +72,9 @@ def _wants_plugins(argv: Sequence[str]) -> bool:
     return True
 
 
+@guarded
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; its exit code (an unexpected exception is logged and gives RET_INTERNAL)."""
     args = _parser(plugins=_wants_plugins(sys.argv[1:] if argv is None else argv)).parse_args(argv)
     if args.command in SERVICES or getattr(args, "service", False):
         logs.setup(args.command)
@@ -121,6 +124,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         exec_redis(settings.redis)
     if args.command == "worker":
+        prepare_kernels()
         from workers.service.daemon import Worker
 
         worker = Worker(settings, slot=args.slot)

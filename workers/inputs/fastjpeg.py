@@ -25,8 +25,9 @@ def decode_small(data: bytes, px: int, max_pixels: int) -> np.ndarray | None:
         if colorspace not in COLORSPACES or width < 1 or height < 1 or width * height > max_pixels:
             return None  # Pillow's path refuses the size with its usual message
         scale = _draft_scale(width, height, px)
-        return simplejpeg.decode_jpeg(data, colorspace="RGB", min_width=-(-width // scale),
-                                      min_height=-(-height // scale))
+        pixels: np.ndarray = simplejpeg.decode_jpeg(data, colorspace="RGB", min_width=-(-width // scale),
+                                                    min_height=-(-height // scale))
+        return pixels
     except ValueError:
         return None
 

@@ -74,7 +74,11 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
         self.max_redirections = max_redirects  # type: ignore[misc]  # per instance: from settings
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def,unused-ignore]
-        self.policy.check(newurl)
+        try:
+            self.policy.check(newurl)
+        except Exception:
+            fp.close()  # the refused redirect's own answer (its socket), not left to the garbage collector
+            raise
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
@@ -114,6 +118,7 @@ class Fetcher:
                 _check_type(response, url)
                 return self._read_limited(response, url)
         except urllib.error.HTTPError as exc:
+            exc.close()  # it holds the answer's socket
             if exc.code >= 500 or exc.code == 429:
                 raise FetchFailed(f"{_short(url)} answered HTTP {exc.code}") from exc
             if 300 <= exc.code < 400:

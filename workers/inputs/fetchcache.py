@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import time
 from pathlib import Path
+
+from workers.protocol.files import write_atomic
 
 
 class FetchCache:
@@ -40,12 +40,7 @@ class FetchCache:
 
     def put(self, url: str, data: bytes) -> None:
         """Write atomically; a cache that cannot be written is only a missed saving."""
-        path = self._path(url)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(tmp, path)
+            write_atomic(self._path(url), data, mode=0o600)
         except OSError:
             pass

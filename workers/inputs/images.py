@@ -15,12 +15,17 @@ FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP")
 
 MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp", "BMP": "image/bmp"}
 
-# We check declared sizes ourselves (max_image_pixels) before decoding; Pillow's own
-# guard would otherwise cap the configurable limit and report it as a decode error.
-Image.MAX_IMAGE_PIXELS = None
-
 BACKGROUND = (255, 255, 255)
 """Transparent pixels are composited on this colour."""
+
+
+def configure_pillow() -> None:
+    """Turn Pillow's own pixel guard off, once at process start (entry points, the tests' conftest).
+
+    We check declared sizes ourselves (max_image_pixels) before decoding; Pillow's guard would otherwise cap
+    the configurable limit and report it as a decode error.
+    """
+    Image.MAX_IMAGE_PIXELS = None
 
 
 @dataclass(frozen=True)

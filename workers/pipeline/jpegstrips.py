@@ -86,7 +86,8 @@ def _threads(threads: int | None) -> int:
 
 def _encode(strip: np.ndarray, quality: int) -> bytes:
     colorspace = "RGB" if strip.shape[2] == 3 else "RGBX"
-    return simplejpeg.encode_jpeg(strip, quality=quality, colorspace=colorspace, colorsubsampling=SUBSAMPLING)
+    data: bytes = simplejpeg.encode_jpeg(strip, quality=quality, colorspace=colorspace, colorsubsampling=SUBSAMPLING)
+    return data
 
 
 def _interval(width: int, rows: int) -> int:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-from collections.abc import Hashable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,10 +19,9 @@ from workers.inputs.images import decode
 from workers.pipeline import deepzoom as dz
 from workers.pipeline import tileset
 from workers.pipeline.output import FORMATS, encode, jpeg_bytes, render_canvas, rgbx_image
-from workers.pipeline.tiles import PreparedTiles, Source
+from workers.pipeline.tiles import PreparedTiles, Source, TileFeatures
 from workers.pipeline.tileset import PREPARED, Progress
-from workers.protocol.errors import JobRejected
-from workers.protocol.options import check_grid
+from workers.protocol.options import Rules, check_job
 from workers.protocol.package import JobPackage
 
 # Where each stage ends on the overall progress scale.
@@ -46,20 +46,6 @@ class BuildResult:
     """The ``<id>.dz/`` folder's files, when asked for."""
 
 
-@dataclass(frozen=True)
-class Rules:
-    """How cells get their tiles, options already resolved against the settings."""
-
-    k: int
-    lightness_weight: float
-    blend: float
-    min_distance: int
-    max_uses: int
-    penalty: float
-    candidates: int
-    seed: int
-
-
 class Timings:
     """Wall seconds per stage, for the job's details."""
 
@@ -80,7 +66,7 @@ def _no_progress(stage: str, fraction: float) -> None:
 
 
 def build_mosaic(package: JobPackage, fetcher: Source, settings: Settings, report: Progress = _no_progress,
-                 fmt: str = "jpeg", deepzoom: bool = False, tiles: tileset.Finish | None = None) -> BuildResult:
+                 fmt: str = "jpeg", deepzoom: bool = False, tiles: tileset.StartedSet | None = None) -> BuildResult:
     """Build the mosaic of ``package``; ``fmt`` is "jpeg" or "png".
 
     With ``deepzoom`` (and results.deepzoom on, and JPEG) the result also holds the zoomable view.
@@ -89,22 +75,23 @@ def build_mosaic(package: JobPackage, fetcher: Source, settings: Settings, repor
     report("fetching the photo", 0.01)
     with timings.stage("target"):
         target = decode(fetcher.get(package.target), limits.max_image_pixels)
+        check_job(opts, limits, tiles=len(package.tiles), size=(target.width, target.height))
         cols, rows = opts.grid_for(target.width, target.height)
-        check_grid(cols, rows, opts.tile_px, limits)
-    if len(package.tiles) > limits.max_tiles:
-        raise JobRejected(f"{len(package.tiles)} tiles is over the limit of {limits.max_tiles}")
+    started = tiles or tileset.start(package, fetcher, settings)
     with timings.stage("tiles"):
-        prepared = (tiles or tileset.start(package, fetcher, settings))(report)
+        prepared = started.finish(report)
     report("matching cells to tiles", PREPARED)
-    rules = _rules(package, settings, prepared.tiles.shape[1], len(prepared.tiles), rows * cols)
+    rules = package.options.rules(settings.mosaic, prepared.tiles.shape[1], len(prepared.tiles), rows * cols)
     with timings.stage("match"):
         sample = sample_px(target.width, target.height, cols, rows, settings.mosaic.sample_px, rules.k)
         small = np.asarray(target.resize((cols * sample, rows * sample), Image.Resampling.BOX), dtype=np.uint8)
         del target
-        known = len(prepared.derived)
-        assignment = match(small, prepared.tiles, rows, cols, rules, prepared.derived)
-        if prepared.remember is not None and len(prepared.derived) != known:
-            prepared.remember()  # the set's record, now with its features: the next build starts from them
+        features = prepared.features_for(rules.k, rules.lightness_weight)
+        if features is None:  # computed once per tile set and rules, then kept with the set
+            features = tile_features(prepared.tiles, rules)
+            prepared = dataclasses.replace(prepared, features=(*prepared.features, features))
+            started.save(prepared)  # the set's memo and record, now with its features: the next build starts from them
+        assignment = match(small, prepared.tiles, rows, cols, rules, features)
         offsets = _offsets(small, prepared.tiles, assignment, rules.blend, settings.mosaic.blend_grid)
     report(f"matched {rows * cols} cells; rendering", MATCHED)
     if deepzoom and settings.results.deepzoom and fmt == "jpeg":
@@ -147,31 +134,19 @@ def sample_px(width: int, height: int, cols: int, rows: int, most: int, k: int) 
     return max(k, min(most, k * math.ceil(own / k)))
 
 
-def _rules(package: JobPackage, settings: Settings, px: int, tiles: int, cells: int) -> Rules:
-    mosaic = settings.mosaic
-    blend, min_distance, max_uses = package.options.rules(mosaic, tiles, cells)
-    k = max(1, min(mosaic.features_k, px, mosaic.sample_px))
-    return Rules(k=k, lightness_weight=mosaic.lightness_weight, blend=blend, min_distance=min_distance,
-                 max_uses=max_uses, penalty=mosaic.reuse_penalty, candidates=max(1, mosaic.candidates),
-                 seed=package.options.seed)
-
-
 def match(small: np.ndarray, tiles: np.ndarray, rows: int, cols: int, rules: Rules,
-          derived: dict[Hashable, Any] | None = None) -> np.ndarray:
+          features: TileFeatures | None = None) -> np.ndarray:
     """Tile index per cell, (rows, cols); ``small`` is the target at ``rows*s`` x ``cols*s`` pixels.
 
-    ``derived``: what was computed from these same tiles before (their features), reused and added to."""
-    weights = np.ones(3 * rules.k * rules.k, dtype=np.float32)
-    weights[0::3] = rules.lightness_weight  # features are (L, a, b) per block
-    # Same distances in the tiles' principal axes: the first few features then bound the rest, so the exact
-    # searches below skip most tiles after a few features.
-    frame, tile_feats = _tile_features(tiles, rules, weights, {} if derived is None else derived)
-    cell_feats = kernels.to_frame(kernels.cell_features(small, rows, cols, rules.k) * weights, frame)
+    ``features``: the tiles' :func:`tile_features` under ``rules``, when computed before."""
+    if features is None:
+        features = tile_features(tiles, rules)
+    cell_feats = kernels.to_frame(kernels.cell_features(small, rows, cols, rules.k) * _weights(rules), features.frame)
     # A few candidates per cell; the rare cell whose candidates are all blocked gets an exact (pruned) full scan.
     count = 1 if not (rules.min_distance or rules.max_uses or rules.penalty) else candidate_count(rules)
-    cand_idx, cand_d = kernels.nearest_candidates(cell_feats, tile_feats, count)
+    cand_idx, cand_d = kernels.nearest_candidates(cell_feats, features.values, count)
     order = visiting_order(cand_d[:, 0], rules.seed)
-    return kernels.assign_tiles(cand_idx, cand_d, cell_feats, tile_feats, (rows, cols), order,
+    return kernels.assign_tiles(cand_idx, cand_d, cell_feats, features.values, (rows, cols), order,
                                 rules.min_distance, rules.max_uses, rules.penalty, BOUND_DIMS)
 
 
@@ -181,15 +156,19 @@ def candidate_count(rules: Rules) -> int:
     return min(rules.candidates, max(MIN_CANDIDATES, (2 * rules.min_distance + 1) ** 2))
 
 
-def _tile_features(tiles: np.ndarray, rules: Rules, weights: np.ndarray,
-                   derived: dict[Hashable, Any]) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
-    """The tiles' principal frame and their features in it, computed once per tile set and rules."""
-    key = ("features", rules.k, rules.lightness_weight)
-    if key not in derived:
-        feats = kernels.tile_features(tiles, rules.k) * weights
-        frame = kernels.principal_frame(feats)
-        derived[key] = (frame, kernels.to_frame(feats, frame))
-    return derived[key]
+def tile_features(tiles: np.ndarray, rules: Rules) -> TileFeatures:
+    """The tiles' weighted features in their principal frame: the same distances in the tiles' principal axes,
+    so the first few features bound the rest and the exact searches skip most tiles after a few features."""
+    feats = kernels.tile_features(tiles, rules.k) * _weights(rules)
+    mean, rotation = kernels.principal_frame(feats)
+    return TileFeatures(k=rules.k, lightness_weight=rules.lightness_weight, mean=mean, rotation=rotation,
+                        values=kernels.to_frame(feats, (mean, rotation)))
+
+
+def _weights(rules: Rules) -> np.ndarray:
+    weights = np.ones(3 * rules.k * rules.k, dtype=np.float32)
+    weights[0::3] = rules.lightness_weight  # features are (L, a, b) per block
+    return weights
 
 
 def visiting_order(best: np.ndarray, seed: int) -> np.ndarray:

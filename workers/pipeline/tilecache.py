@@ -1,7 +1,7 @@
 """A per-node cache of prepared tiles, keyed by the hash of the image bytes, so a tile set used again skips decoding.
 
 Layout: ``ROOT/v1-<px>px/<pack>.tiles.npy`` (uint8 ``(n, px, px, 3)``) beside ``<pack>.keys`` (n keys of
-KEY_BYTES each). A job adds at most one pack, written under a temporary name and renamed, tiles first and
+KEY_BYTES each). A job adds at most one pack, written atomically (workers/protocol/files.py), tiles first and
 keys last: a pack is visible only when complete, so worker processes on a node share the cache without locks.
 Past ``max_bytes`` the packs least recently used are removed; a pack that vanishes under a reader is a miss.
 """
@@ -12,11 +12,12 @@ import hashlib
 import logging
 import os
 import secrets
-from collections.abc import Callable, Container
+from collections.abc import Container
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
+
+from workers.protocol.files import atomic_file, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,9 @@ class TileCache:
         keys_path = self.dir / f"{name}.keys"
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            _write_atomic(_tiles_path(keys_path), lambda f: np.save(f, tiles, allow_pickle=False))
-            _write_atomic(keys_path, lambda f: f.write(b"".join(keys)))
+            with atomic_file(_tiles_path(keys_path)) as f:  # streamed: no copy of the tiles in memory
+                np.save(f, tiles, allow_pickle=False)
+            write_atomic(keys_path, b"".join(keys))  # last: the pack is listed only once its tiles are there
             self._evict()
         except OSError as exc:
             log.warning("tile cache: cannot write %s: %s", self.dir, exc)
@@ -124,13 +126,3 @@ class TileCache:
 
 def _tiles_path(keys_path: Path) -> Path:
     return keys_path.with_suffix(".tiles.npy")
-
-
-def _write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from workers.pipeline.tilecache import KEY_BYTES, TileCache
-from workers.pipeline.tiles import PreparedTiles, Source
+from workers.pipeline.tiles import PreparedTiles, Source, TileFeatures
 from workers.protocol.files import write_atomic
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ def load(cache: TileCache, path: Path, stamps: str | None) -> PreparedTiles | No
                 return None
             raw, sources = record["keys"].tobytes(), record["sources"]
             skipped, duplicates = [str(s) for s in record["skipped"]], int(record["duplicates"])
-            derived = _derived_from(record)
+            features = _features_from(record)
         os.utime(path)  # recently used: removed last
     except (OSError, ValueError, KeyError) as exc:
         if not isinstance(exc, FileNotFoundError):
@@ -174,23 +174,25 @@ def load(cache: TileCache, path: Path, stamps: str | None) -> PreparedTiles | No
         ordered = np.empty_like(tiles)
         ordered[found] = tiles
     return PreparedTiles(tiles=ordered, sources=sources.astype(np.int64), skipped=skipped, duplicates=duplicates,
-                         cache_hits=len(keys), keys=keys, derived=derived)
+                         cache_hits=len(keys), keys=keys, features=features)
 
 
-def _derived_arrays(derived: dict[Hashable, Any]) -> dict[str, np.ndarray]:
-    """The tiles' features as arrays: per ("features", k, weight) key its frame (mean, rotation) and values."""
+def _feature_arrays(features: tuple[TileFeatures, ...]) -> dict[str, np.ndarray]:
+    """The tiles' features as arrays: per (k, weight) its frame (mean, rotation) and values."""
     arrays: dict[str, np.ndarray] = {}
-    for name, value in derived.items():
-        (mean, rotation), values = value
-        tag = json.dumps(name)
-        arrays.update({f"mean {tag}": mean, f"rotation {tag}": rotation, f"features {tag}": values})
+    for f in features:
+        tag = json.dumps(["features", f.k, f.lightness_weight])  # the names records had when features were keyed so
+        arrays.update({f"mean {tag}": f.mean, f"rotation {tag}": f.rotation, f"features {tag}": f.values})
     return arrays
 
 
-def _derived_from(record: Any) -> dict[Hashable, Any]:
-    tags = [name[len("features ") :] for name in record.files if name.startswith("features ")]
-    return {tuple(json.loads(tag)): ((record[f"mean {tag}"], record[f"rotation {tag}"]), record[f"features {tag}"])
-            for tag in tags}
+def _features_from(record: Any) -> tuple[TileFeatures, ...]:
+    features = []
+    for tag in (name[len("features ") :] for name in record.files if name.startswith("features ")):
+        _, k, weight = json.loads(tag)
+        features.append(TileFeatures(k=int(k), lightness_weight=float(weight), mean=record[f"mean {tag}"],
+                                     rotation=record[f"rotation {tag}"], values=record[f"features {tag}"]))
+    return tuple(features)
 
 
 def save(path: Path, stamps: str, prepared: PreparedTiles) -> None:
@@ -199,7 +201,7 @@ def save(path: Path, stamps: str, prepared: PreparedTiles) -> None:
     arrays = {"stamps": np.asarray(stamps), "keys": np.frombuffer(b"".join(prepared.keys), np.uint8),
               "sources": prepared.sources,
               "skipped": np.asarray(prepared.skipped, dtype=str), "duplicates": np.asarray(prepared.duplicates),
-              **_derived_arrays(prepared.derived)}
+              **_feature_arrays(prepared.features)}
     np.savez(out, allow_pickle=False, **arrays)
     try:
         write_atomic(path, out.getvalue())

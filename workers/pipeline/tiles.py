@@ -5,10 +5,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable, Container, Hashable, Sequence
+from collections.abc import Callable, Container, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -23,8 +23,6 @@ BATCH = 1024
 """Tiles fetched, looked up and decoded together: bounds the image bytes held at once."""
 CHUNK = 64
 """Tiles per task handed to a thread or process: amortises the per-task overhead."""
-NewTiles = tuple[list[bytes], list[int]]
-"""Keys and positions (in the job's tile list) of the tiles decoded for a job, for the tile cache."""
 IN_FLIGHT = 2
 """Batches fetched ahead while earlier ones decode."""
 MIN_FOR_PROCESSES = 256
@@ -42,23 +40,57 @@ def concurrency(source: Source) -> int:
     return int(getattr(source, "concurrency", FETCH_THREADS))
 
 
+@dataclass(frozen=True)
+class TileFeatures:
+    """A tile set's features under one ``k`` and lightness weight, in the tiles' principal frame
+    (kernels.principal_frame): what matching computes from the tiles alone, so it is kept with them."""
+
+    k: int
+    lightness_weight: float
+    mean: np.ndarray
+    """float32 (D,): the frame's origin."""
+    rotation: np.ndarray
+    """float32 (D, D): the frame's axes, largest variance first."""
+    values: np.ndarray
+    """float32 (N, D): the tiles' weighted features in the frame, in the order of the set's tiles."""
+
+    @property
+    def frame(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.mean, self.rotation
+
+
 @dataclass
 class PreparedTiles:
+    """A job's tile set: the usable tiles, where each came from in the tile list, their keys and features."""
+
     tiles: np.ndarray
     """uint8 (N, px, px, 3), in the order of the job's tile list, unusable and duplicate tiles left out."""
     sources: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     """int64 (N,): the index in the job's tile list of each tile in ``tiles``."""
+    keys: list[bytes] = field(default_factory=list)
+    """The content key (workers/pipeline/tilecache.py) of each tile in ``tiles``."""
+    features: tuple[TileFeatures, ...] = ()
+    """What matching computed from these tiles before, one entry per (k, lightness weight)."""
     skipped: list[str] = field(default_factory=list)
-    derived: dict[Hashable, Any] = field(default_factory=dict)
-    """What later stages computed from these tiles alone (their features), kept with them in the memo."""
     duplicates: int = 0
     cache_hits: int = 0
     decoded: int = 0
+
+    def features_for(self, k: int, lightness_weight: float) -> TileFeatures | None:
+        """The features computed before under these rules, if any."""
+        return next((f for f in self.features if (f.k, f.lightness_weight) == (k, lightness_weight)), None)
+
+
+@dataclass
+class Keyed:
+    """Tiles by their position in the job's tile list, with the content key of each, in the order found."""
+
+    positions: list[int] = field(default_factory=list)
     keys: list[bytes] = field(default_factory=list)
-    """The content key (workers/pipeline/tilecache.py) of each tile in ``tiles``: by position in the tile list while
-    the tiles are being prepared."""
-    remember: Callable[[], None] | None = None
-    """Records the set, with what was derived from it, in the tile cache (pipeline/tilememo.py); None: no cache."""
+
+    def add(self, position: int, key: bytes) -> None:
+        self.positions.append(position)
+        self.keys.append(key)
 
 
 def decode_tile(data: bytes, px: int, max_pixels: int) -> np.ndarray | str:
@@ -91,22 +123,21 @@ def _read_chunk(reader: Callable[[str], bytes], refs: Sequence[str], px: int,
     """In a decoding process: read, hash and (unless the cache has it: None) decode each tile; a reason for a
     file that cannot be read."""
     out: list[tuple[bytes, np.ndarray | str | None] | str] = []
-    for ref in refs:
-        try:
-            data = reader(ref)
-        except TesseraError as exc:
-            out.append(exc.reason)
+    for data in _fetch_chunk(reader, refs):
+        if isinstance(data, str):
+            out.append(data)
             continue
         key = content_key(data)
         out.append((key, None if key in _KNOWN else decode_tile(data, px, max_pixels)))
     return out
 
 
-def _fetch_chunk(source: Source, refs: Sequence[str]) -> list[bytes | str]:
+def _fetch_chunk(get: Callable[[str], bytes], refs: Sequence[str]) -> list[bytes | str]:
+    """The bytes of each of ``refs``, or the reason they cannot be had."""
     out: list[bytes | str] = []
     for ref in refs:
         try:
-            out.append(source.get(ref))
+            out.append(get(ref))
         except TesseraError as exc:
             out.append(exc.reason)
     return out
@@ -120,7 +151,7 @@ def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
 
 
 class TilePreparer:
-    """Prepares the tiles of one job; see :meth:`run`."""
+    """Prepares the tiles of one job; see :meth:`start`."""
 
     def __init__(self, source: Source, px: int, max_pixels: int, cache: TileCache | None, processes: int) -> None:
         self.source, self.px, self.max_pixels, self.cache = source, px, max_pixels, cache
@@ -128,40 +159,18 @@ class TilePreparer:
         self._pool: Executor | None = None
 
     def run(self, refs: Sequence[str], report: Callable[[int, int], None]) -> PreparedTiles:
-        """Tiles for ``refs``; ``report(done, total)`` as batches complete.
-
-        Batches overlap: while the pool decodes one, the next is fetched and hashed here (at most IN_FLIGHT
-        batches of image bytes are held at once)."""
-        reader = getattr(self.source, "child_reader", None)
-        if reader is not None and self.processes > 1 and len(refs) >= MIN_FOR_PROCESSES:
-            return self.start(refs)(report)
-        result = PreparedTiles(tiles=np.empty((len(refs), self.px, self.px, 3), np.uint8), keys=[b""] * len(refs))
-        usable = np.zeros(len(refs), dtype=bool)
-        seen: set[bytes] = set()
-        new: NewTiles = ([], [])
-        in_flight: deque[_Pending] = deque()
-        with ThreadPoolExecutor(concurrency(self.source)) as threads:
-            try:
-                for start in range(0, len(refs), BATCH):
-                    fetched = self._fetch(threads, refs[start : start + BATCH])
-                    in_flight.append(self._start(fetched, start, seen, result, usable))
-                    while len(in_flight) > IN_FLIGHT or (in_flight and start + BATCH >= len(refs)):
-                        done = self._finish(in_flight.popleft(), result, usable, new)
-                        report(min(done, len(refs)), len(refs))
-            finally:
-                if self._pool is not None:
-                    self._pool.shutdown(cancel_futures=True)
-        return self._done(new, result, usable)
+        """Tiles for ``refs``; ``report(done, total)`` as batches complete."""
+        return self.start(refs)(report)
 
     def start(self, refs: Sequence[str]) -> Callable[[Callable[[int, int], None]], PreparedTiles]:
         """Begin preparing ``refs``; call the result (with ``report``) for the tiles.
 
         Local files start at once in the decoding processes, which also read and hash them (no image bytes
         pass through here, and the reading and hashing are spread over the cores), so the caller can do other
-        work meanwhile; anything else is prepared when the result is called (:meth:`run`)."""
+        work meanwhile; anything else is fetched here when the result is called (:meth:`_fetched`)."""
         reader = getattr(self.source, "child_reader", None)
         if reader is None or self.processes < 2 or len(refs) < MIN_FOR_PROCESSES:
-            return lambda report: self.run(refs, report)
+            return lambda report: self._fetched(refs, report)
         size = max(CHUNK, -(-len(refs) // (8 * self.processes)))
         known = self.cache.known() if self.cache else frozenset()
         pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("fork"),
@@ -171,138 +180,83 @@ class TilePreparer:
 
         def finish(report: Callable[[int, int], None]) -> PreparedTiles:
             try:
-                return self._collect(futures, size, reader, refs, report)
+                return self._read(futures, size, reader, refs, report)
             finally:
                 pool.shutdown(cancel_futures=True)
 
         return finish
 
-    def _collect(self, futures: list[Future[list[tuple[bytes, np.ndarray | str | None] | str]]], size: int,
-                 reader: Callable[[str], bytes], refs: Sequence[str],
-                 report: Callable[[int, int], None]) -> PreparedTiles:
-        """The tiles from the decoding processes: the first of equal tiles kept, cached ones from the cache."""
-        result = PreparedTiles(tiles=np.empty((len(refs), self.px, self.px, 3), np.uint8), keys=[b""] * len(refs))
-        usable = np.zeros(len(refs), dtype=bool)
-        seen: set[bytes] = set()
-        hits: tuple[list[int], list[bytes]] = ([], [])
-        new: NewTiles = ([], [])
+    def _read(self, futures: list[Future[list[tuple[bytes, np.ndarray | str | None] | str]]], size: int,
+              reader: Callable[[str], bytes], refs: Sequence[str],
+              report: Callable[[int, int], None]) -> PreparedTiles:
+        """The tiles the decoding processes read: the first of equal tiles kept, cached ones from the cache."""
+        into = _Collected(len(refs), self.px, self.cache)
+        hits = Keyed()
         for number, future in enumerate(futures):
             for offset, item in enumerate(future.result()):
-                self._take(number * size + offset, item, seen, hits, new, result, usable)
+                if isinstance(item, str):
+                    into.skipped(item)
+                elif into.first(item[0]):
+                    key, tile = item
+                    if tile is None:  # the cache has it: taken below, all at once
+                        hits.add(number * size + offset, key)
+                    else:
+                        into.decoded(number * size + offset, key, tile)
             report(min(len(refs), (number + 1) * size), len(refs))
-        self._take_cached(hits, reader, refs, result, usable)
-        return self._done(new, result, usable)
+        for i in into.from_cache(hits).tolist():  # a tile whose pack vanished meanwhile: read and decoded here
+            data = _fetch_chunk(reader, [refs[hits.positions[i]]])[0]
+            tile = data if isinstance(data, str) else decode_tile(data, self.px, self.max_pixels)
+            into.decoded(hits.positions[i], hits.keys[i], tile)
+        return into.done()
 
-    def _take(self, position: int, item: tuple[bytes, np.ndarray | str | None] | str, seen: set[bytes],
-              hits: tuple[list[int], list[bytes]], new: NewTiles,
-              result: PreparedTiles, usable: np.ndarray) -> None:
-        """One tile from a decoding process: a reason, a duplicate, a cache hit (taken later) or a new tile."""
-        if isinstance(item, str):
-            result.skipped.append(item)
-            return
-        key, tile = item
-        if key in seen:
-            result.duplicates += 1
-            return
-        seen.add(key)
-        if tile is None:
-            hits[0].append(position)
-            hits[1].append(key)
-        elif isinstance(tile, str):
-            result.skipped.append(tile)
-        else:
-            result.decoded += 1
-            result.tiles[position] = tile
-            result.keys[position] = key
-            usable[position] = True
-            new[0].append(key)
-            new[1].append(position)
+    def _fetched(self, refs: Sequence[str], report: Callable[[int, int], None]) -> PreparedTiles:
+        """Tiles fetched and hashed here, decoded in the pool.
 
-    def _take_cached(self, hits: tuple[list[int], list[bytes]], reader: Callable[[str], bytes], refs: Sequence[str],
-                     result: PreparedTiles, usable: np.ndarray) -> None:
-        """Fill the cache hits; a tile whose pack vanished meanwhile is read and decoded here after all."""
-        if not hits[0] or self.cache is None:
-            return
-        found, tiles = self.cache.get(hits[1])
-        where = np.asarray(hits[0], dtype=np.int64)
-        result.tiles[where[found]] = tiles
-        usable[where[found]] = True
-        for i in found.tolist():
-            result.keys[where[i]] = hits[1][i]
-        result.cache_hits += len(found)
-        for i in np.setdiff1d(np.arange(where.size), found):
-            item = _read_chunk(reader, [refs[where[i]]], self.px, self.max_pixels)[0]  # _KNOWN is empty here
-            tile = item[1] if isinstance(item, tuple) else item
-            result.decoded += 1
-            if isinstance(tile, np.ndarray):
-                result.tiles[where[i]] = tile
-                result.keys[where[i]] = hits[1][i]
-                usable[where[i]] = True
-            else:
-                result.skipped.append(str(tile))
+        Batches overlap: while the pool decodes one, the next is fetched and hashed here (at most IN_FLIGHT
+        batches of image bytes are held at once)."""
+        into = _Collected(len(refs), self.px, self.cache)
+        in_flight: deque[_Pending] = deque()
+        with ThreadPoolExecutor(concurrency(self.source)) as threads:
+            try:
+                for start in range(0, len(refs), BATCH):
+                    in_flight.append(self._start(self._fetch(threads, refs[start : start + BATCH]), start, into))
+                    while len(in_flight) > IN_FLIGHT or (in_flight and start + BATCH >= len(refs)):
+                        report(min(self._finish(in_flight.popleft(), into), len(refs)), len(refs))
+            finally:
+                if self._pool is not None:
+                    self._pool.shutdown(cancel_futures=True)
+        return into.done()
 
     def _fetch(self, threads: Executor, refs: Sequence[str]) -> list[bytes | str]:
         if concurrency(self.source) == 1:
-            return _fetch_chunk(self.source, refs)
+            return _fetch_chunk(self.source.get, refs)
         # Spread even a small set over every thread: network waits, not CPU, dominate a fetch.
         size = max(1, min(CHUNK, -(-len(refs) // concurrency(self.source))))
-        return [item for part in threads.map(lambda c: _fetch_chunk(self.source, c), _chunks(refs, size))
+        return [item for part in threads.map(lambda c: _fetch_chunk(self.source.get, c), _chunks(refs, size))
                 for item in part]
 
-    def _start(self, fetched: list[bytes | str], start: int, seen: set[bytes], result: PreparedTiles,
-               usable: np.ndarray) -> _Pending:
+    def _start(self, fetched: list[bytes | str], start: int, into: _Collected) -> _Pending:
         """Hash a fetched batch, take what the cache has, and start decoding the rest."""
         pending = _Pending(end=start + len(fetched))
         datas: list[bytes] = []
-        for offset, item in enumerate(fetched):
-            if isinstance(item, str):
-                result.skipped.append(item)
+        for offset, data in enumerate(fetched):
+            if isinstance(data, str):
+                into.skipped(data)
                 continue
-            key = content_key(item)
-            if key in seen:
-                result.duplicates += 1
-                continue
-            seen.add(key)
-            pending.positions.append(start + offset)
-            pending.keys.append(key)
-            datas.append(item)
-        hit = np.zeros(len(pending.keys), dtype=bool)
-        if self.cache:
-            found, tiles = self.cache.get(pending.keys)
-            hit[found] = True
-            where = np.asarray(pending.positions, dtype=np.int64)[found]
-            result.tiles[where] = tiles
-            usable[where] = True
-            for i in found.tolist():
-                result.keys[pending.positions[i]] = pending.keys[i]
-            result.cache_hits += len(found)
-        pending.missing = np.flatnonzero(~hit)
+            key = content_key(data)
+            if into.first(key):
+                pending.wanted.add(start + offset, key)
+                datas.append(data)
+        pending.missing = into.from_cache(pending.wanted)
         pending.decoding = self._decode([datas[i] for i in pending.missing])
         return pending
 
-    def _finish(self, pending: _Pending, result: PreparedTiles, usable: np.ndarray, new: NewTiles) -> int:
-        """Collect a batch's decoded tiles into ``result`` (noting them in ``new``); the end of the batch in refs."""
+    def _finish(self, pending: _Pending, into: _Collected) -> int:
+        """Collect a batch's decoded tiles; the end of the batch in refs."""
         decoded = [tile for part in pending.decoding for tile in (part.result() if isinstance(part, Future) else part)]
-        result.decoded += len(pending.missing)
-        for i, tile in zip(pending.missing, decoded, strict=True):
-            if isinstance(tile, str):
-                result.skipped.append(tile)
-                continue
-            result.tiles[pending.positions[i]] = tile
-            result.keys[pending.positions[i]] = pending.keys[i]
-            usable[pending.positions[i]] = True
-            new[0].append(pending.keys[i])
-            new[1].append(pending.positions[i])
+        for i, tile in zip(pending.missing.tolist(), decoded, strict=True):
+            into.decoded(pending.wanted.positions[i], pending.wanted.keys[i], tile)
         return pending.end
-
-    def _done(self, new: NewTiles, result: PreparedTiles, usable: np.ndarray) -> PreparedTiles:
-        """The job's newly decoded tiles into the cache, as one pack; the usable tiles, in order."""
-        if self.cache and new[0]:
-            self.cache.put(new[0], result.tiles[np.asarray(new[1], dtype=np.int64)])
-        result.sources = np.flatnonzero(usable)
-        result.tiles = result.tiles[usable]
-        result.keys = [result.keys[i] for i in result.sources.tolist()]
-        return result
 
     def _decode(self, datas: list[bytes]) -> list[Future[list[np.ndarray | str]] | list[np.ndarray | str]]:
         """Decoded parts of ``datas`` in order: done at once (few tiles), or futures of the process pool."""
@@ -314,14 +268,77 @@ class TilePreparer:
         return [self._pool.submit(_decode_chunk, chunk, self.px, self.max_pixels) for chunk in chunks]
 
 
+class _Collected:
+    """A job's tiles as they come in, by position in its tile list: the one place that counts, dedupes, takes
+    from the tile cache and places tiles, whichever way (fetched here, or read in the decoding processes)."""
+
+    def __init__(self, count: int, px: int, cache: TileCache | None) -> None:
+        self.set = PreparedTiles(tiles=np.empty((count, px, px, 3), np.uint8))
+        self.keys = [b""] * count
+        self.usable = np.zeros(count, dtype=bool)
+        self.seen: set[bytes] = set()
+        self.new = Keyed()
+        """Tiles decoded for this job, for the tile cache."""
+        self.cache = cache
+
+    def skipped(self, reason: str) -> None:
+        """A tile that cannot be used (unreadable, not an image)."""
+        self.set.skipped.append(reason)
+
+    def first(self, key: bytes) -> bool:
+        """Whether the tile of ``key`` goes on: not when the same bytes came earlier in the list."""
+        if key in self.seen:
+            self.set.duplicates += 1
+            return False
+        self.seen.add(key)
+        return True
+
+    def from_cache(self, wanted: Keyed) -> np.ndarray:
+        """Place the tiles of ``wanted`` the cache has; the indices in ``wanted`` of the others, ascending."""
+        if self.cache is None or not wanted.keys:
+            return np.arange(len(wanted.keys))
+        found, tiles = self.cache.get(wanted.keys)
+        where = np.asarray(wanted.positions, dtype=np.int64)[found]
+        self.set.tiles[where] = tiles
+        self.usable[where] = True
+        for i in found.tolist():
+            self.keys[wanted.positions[i]] = wanted.keys[i]
+        self.set.cache_hits += len(found)
+        hit = np.zeros(len(wanted.keys), dtype=bool)
+        hit[found] = True
+        return np.flatnonzero(~hit)
+
+    def decoded(self, position: int, key: bytes, tile: np.ndarray | str) -> None:
+        """A tile decoded for this job, or the reason it could not be."""
+        if isinstance(tile, str):
+            self.skipped(tile)
+            return
+        self.set.decoded += 1
+        self.set.tiles[position] = tile
+        self.keys[position] = key
+        self.usable[position] = True
+        self.new.add(position, key)
+
+    def done(self) -> PreparedTiles:
+        """The job's newly decoded tiles into the cache, as one pack; the usable tiles, in order."""
+        result = self.set
+        if self.cache and self.new.keys:
+            self.cache.put(self.new.keys, result.tiles[np.asarray(self.new.positions, dtype=np.int64)])
+        result.sources = np.flatnonzero(self.usable)
+        result.tiles = result.tiles[self.usable]
+        result.keys = [self.keys[i] for i in result.sources.tolist()]
+        return result
+
+
 @dataclass
 class _Pending:
-    """A batch whose decoding may still be running."""
+    """A fetched batch whose decoding may still be running."""
 
     end: int
-    positions: list[int] = field(default_factory=list)
-    keys: list[bytes] = field(default_factory=list)
+    wanted: Keyed = field(default_factory=Keyed)
+    """The batch's tiles that are neither unusable nor duplicates."""
     missing: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    """Indices in ``wanted`` of the tiles the cache did not have: those being decoded."""
     decoding: list[Future[list[np.ndarray | str]] | list[np.ndarray | str]] = field(default_factory=list)
 
 

@@ -7,6 +7,7 @@ before it imports the kernels, so the two overlap.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from config import Settings
@@ -17,8 +18,6 @@ from workers.protocol.package import JobPackage
 
 Progress = Callable[[str, float], None]
 """Called with a stage description and the overall progress in [0, 1]."""
-Finish = Callable[[Progress], PreparedTiles]
-"""Completes a started tile set (reporting its progress) and returns it."""
 Started = Callable[[Callable[[int, int], None]], PreparedTiles]
 """TilePreparer.start's result: completes the set, reporting (done, total)."""
 
@@ -34,8 +33,47 @@ def tile_cache(settings: Settings, px: int) -> TileCache | None:
     return TileCache(root, px, settings.mosaic.tile_cache_max_mb * 1024 * 1024)
 
 
-def start(package: JobPackage, source: Source, settings: Settings) -> Finish:
-    """Begin the tiles of ``package``; call the result for them (too few usable tiles: JobRejected).
+@dataclass(frozen=True)
+class StartedSet:
+    """A job's tile set on its way (see :func:`start`): :meth:`finish` gives the set; :meth:`save` keeps it,
+    with the features the pipeline added, for later builds."""
+
+    started: Started
+    refs: Sequence[str]
+    min_tiles: int
+    memo_key: tilememo.Key | None
+    """The set's key in this worker's memo; None: not memoised."""
+    memo_bytes: int
+    in_memo: bool
+    """Whether the set came from the memo (it is there already)."""
+    record: Path | None
+    """Where the set's record is kept in the tile cache; None: no cache."""
+    stamps: Callable[[], str | None]
+    """The digest of the references' stamps, worked out when first asked (it takes a stat of every file)."""
+
+    def finish(self, report: Progress) -> PreparedTiles:
+        """The tile set (too few usable tiles: JobRejected)."""
+        total = len(self.refs)
+        prepared = self.started(lambda done, n: report(f"preparing tiles {done}/{n}",
+                                                       0.02 + (PREPARED - 0.02) * done / n))
+        report(f"preparing tiles {total}/{total}", PREPARED)
+        require_tiles(prepared, total, self.min_tiles)
+        if self.memo_key is not None and not self.in_memo:
+            tilememo.MEMO.put(self.memo_key, prepared, self.memo_bytes)
+        return prepared
+
+    def save(self, prepared: PreparedTiles) -> None:
+        """Keep ``prepared`` (now with more features) in the memo and the set's record: the next build starts
+        from them."""
+        if self.memo_key is not None:
+            tilememo.MEMO.put(self.memo_key, prepared, self.memo_bytes)
+        digest = self.stamps() if self.record is not None else None
+        if self.record is not None and digest is not None:
+            tilememo.save(self.record, digest, prepared)
+
+
+def start(package: JobPackage, source: Source, settings: Settings) -> StartedSet:
+    """Begin the tiles of ``package``; call ``finish`` on the result for them.
 
     A set this worker remembers is ready at once; a recorded one is checked meanwhile (tilememo.stamps_later);
     any other starts preparing now (local files decode in other processes while the caller goes on)."""
@@ -54,18 +92,7 @@ def start(package: JobPackage, source: Source, settings: Settings) -> Finish:
         started = _from_record(cache, record, stamps, preparer, refs)
     else:
         started = preparer.start(refs)
-
-    def finish(report: Progress) -> PreparedTiles:
-        prepared = started(lambda done, n: report(f"preparing tiles {done}/{n}", 0.02 + (PREPARED - 0.02) * done / n))
-        report(f"preparing tiles {len(refs)}/{len(refs)}", PREPARED)
-        require_tiles(prepared, len(refs), settings.limits.min_tiles)
-        if record is not None:
-            _to_record(prepared, record, stamps)
-        if key is not None and known is None:
-            tilememo.MEMO.put(key, prepared, memo_bytes)
-        return prepared
-
-    return finish
+    return StartedSet(started, refs, settings.limits.min_tiles, key, memo_bytes, known is not None, record, stamps)
 
 
 def _stamps(source: Source, refs: Sequence[str], key: tilememo.Key | None) -> Callable[[], str | None]:
@@ -83,13 +110,3 @@ def _from_record(cache: TileCache, record: Path, stamps: Callable[[], str | None
         return recorded or preparer.run(refs, report)  # a file changed, or a tile left the cache: prepare it
 
     return started
-
-
-def _to_record(prepared: PreparedTiles, record: Path, stamps: Callable[[], str | None]) -> None:
-    """Let the pipeline record ``prepared`` once its features are known (workers/pipeline/mosaic.py calls it)."""
-    def remember() -> None:
-        digest = stamps()
-        if digest is not None:
-            tilememo.save(record, digest, prepared)
-
-    prepared.remember = remember

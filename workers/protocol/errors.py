@@ -1,28 +1,31 @@
-"""One exception tree for Tessera.
+"""One exception tree for Tessera: every error we raise on purpose is a ``TesseraError``.
 
-    TesseraError
-    ├── JobRejected          permanent: fail the job at once with the reason
-    │   ├── BadPackage       the job package is not valid JSON / version / fields
-    │   ├── BadImage         not an image, corrupt, or a format we do not take
-    │   ├── TooLarge         bytes, pixels, cells or tiles over a configured limit
-    │   └── UrlRefused       a URL whose scheme or address we will not fetch
-    └── TransientError       may succeed later: retry with backoff
-        ├── FetchFailed      a fetch timed out or the server answered 5xx
-        ├── QueueUnavailable Redis cannot be reached
-        └── Retry            raised on purpose to retry after ``delay`` seconds
+    TesseraError                 (config/errors.py: the bottom layer raises under the same root)
+    ├── ConfigError              a config file or env var is wrong: a person must fix it (exit RET_CONFIG)
+    │   └── LocalConfigError     `tessera init` cannot read or extend config/local.yaml (workers/cli/local_config.py)
+    ├── JobRejected              permanent: fail the job at once with the reason
+    │   ├── BadPackage           the job package is not valid JSON / version / fields
+    │   ├── BadImage             not an image, corrupt, or a format we do not take
+    │   ├── TooLarge             bytes, pixels, cells or tiles over a configured limit
+    │   └── UrlRefused           a URL whose scheme or address we will not fetch
+    ├── TransientError           may succeed later: retry with backoff, then dead-letter
+    │   ├── FetchFailed          a fetch timed out or the server answered 5xx
+    │   └── StoreUnavailable     the result store (SFTP) cannot be reached
+    └── NodeError                a worker node could not be driven over SSH (orchestrator/nodes.py)
+        ├── NodeUnreachable      connection, authentication or host key refused
+        └── CommandFailed        a remote command exited non-zero or timed out
+
+Each class's ``code`` is what a note or a JSON reply says (``error_code``). Redis being unreachable is not a
+job's error: the processes catch ``REDIS_DOWN`` (workers/protocol/connection.py) where it happens and wait
+the outage out with backoff, so it never costs a job one of its tries.
 """
 
 from __future__ import annotations
 
+from config.errors import ConfigError, TesseraError
 
-class TesseraError(Exception):
-    """Base of every error Tessera raises on purpose."""
-
-    code = "error"
-
-    @property
-    def reason(self) -> str:
-        return str(self)
+__all__ = ["DEAD_LETTER", "INTERNAL", "BadImage", "BadPackage", "ConfigError", "FetchFailed", "JobRejected",
+           "StoreUnavailable", "TesseraError", "TooLarge", "TransientError", "UrlRefused"]
 
 
 class JobRejected(TesseraError):
@@ -71,17 +74,13 @@ class FetchFailed(TransientError):
     code = "fetch_failed"
 
 
-class QueueUnavailable(TransientError):
-    """Redis cannot be reached."""
+class StoreUnavailable(TransientError):
+    """The result store cannot be reached (SFTP connection, auth, host key); the job is retried."""
 
-    code = "queue_unavailable"
+    code = "store_unavailable"
 
 
-class Retry(TransientError):
-    """Raised on purpose to have the job tried again after ``delay`` seconds."""
-
-    code = "retry"
-
-    def __init__(self, message: str = "retry requested", delay: float = 1.0) -> None:
-        super().__init__(message)
-        self.delay = delay
+INTERNAL = "internal"
+"""The ``error_code`` of a job failed by an unexpected exception (a bug, not a ``TesseraError``)."""
+DEAD_LETTER = "dead_letter"
+"""The ``error_code`` of a job given up after too many deliveries (its package is on the dead-letter stream)."""

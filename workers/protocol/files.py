@@ -8,26 +8,18 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Replace ``path`` with ``data`` (permissions ``mode``); readers see the old file or the new, never a part.
 
     The file is synced before the rename and its folder after it, so the new name survives a power cut too."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    sync_folder(path.parent)
+    with atomic_file(path, mode) as out:
+        out.write(data)
 
 
 def sync_folder(folder: Path) -> None:
@@ -65,3 +57,22 @@ def sweep(folder: str, max_age: float, now: float | None = None) -> int:
         except OSError:
             continue
     return removed
+
+
+@contextmanager
+def atomic_file(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
+    """:func:`write_atomic` for data written bit by bit (too big to hold as bytes): yields the file to write;
+    when the block ends it replaces ``path`` whole, synced and then its folder; if the block raises, it is dropped."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    sync_folder(path.parent)

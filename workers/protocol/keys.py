@@ -16,6 +16,9 @@ STATS_MINUTE_TTL = 7200
 BROWSER_JOBS = 50
 """Most job ids kept per browser for "My mosaics" (older ones drop off the list)."""
 
+ANY = "*"
+"""Pass for a name part to get the glob pattern of a whole key family (``Keys().job(ANY)``), as ACLs need."""
+
 
 @dataclass(frozen=True)
 class Keys:
@@ -38,7 +41,7 @@ class Keys:
         """A capped list of the ids of recently finished jobs, newest first."""
         return f"{self.prefix}:recent"
 
-    def rate(self, client: str, window: int) -> str:
+    def rate(self, client: str, window: int | str) -> str:
         """Submissions of one client (hashed address) in one rate-limit window."""
         return f"{self.prefix}:rate:{client}:{window}"
 
@@ -58,6 +61,11 @@ class Keys:
         """The status hash of one job (state, progress, package, result)."""
         return f"{self.prefix}:job:{job_id}"
 
+    @property
+    def job_prefix(self) -> str:
+        """What every status-hash name starts with; a Lua script appends the job id it reads from the stream."""
+        return self.job("")
+
     def worker(self, node: str, pid: int | str) -> str:
         """A worker's heartbeat hash, expiring after HEARTBEAT_TTL."""
         return f"{self.prefix}:worker:{node}:{pid}"
@@ -67,7 +75,7 @@ class Keys:
         """Cluster-wide counters: submitted, done, failed, and the build-seconds histogram."""
         return f"{self.prefix}:stats"
 
-    def stats_minute(self, minute: int) -> str:
+    def stats_minute(self, minute: int | str) -> str:
         """Done and failed counts of one minute (epoch seconds // 60), kept STATS_MINUTE_TTL."""
         return f"{self.prefix}:stats:minute:{minute}"
 
@@ -84,3 +92,29 @@ class Keys:
     def node_events(self) -> str:
         """A capped list of node state changes, newest first (JSON: at, node, state, reason)."""
         return f"{self.prefix}:nodes:events"
+
+    @property
+    def node_timers(self) -> str:
+        """The scaling policy's hysteresis timers (JSON), so a restarted orchestrator keeps its cooldowns."""
+        return f"{self.prefix}:nodes:timers"
+
+    @property
+    def everything(self) -> str:
+        """The glob pattern of every key under this prefix."""
+        return f"{self.prefix}:{ANY}"
+
+    def role_patterns(self, role: str) -> tuple[str, ...]:
+        """The key families a Redis ACL role may touch, as glob patterns (workers/service/redis_server.py).
+
+        The web tier never sees worker heartbeats or the dead letters; the monitor (/admin, /metrics) reads
+        the queue, heartbeats, jobs and stats; the orchestrator and the admin get every key."""
+        if role == "web":
+            return (self.job(ANY), self.jobs, self.rate(ANY, ANY), self.client_jobs(ANY), self.browser_jobs(ANY),
+                    self.stats)
+        if role == "worker":
+            return (self.job(ANY), self.jobs, self.dead, self.worker(ANY, ANY), self.recent, self.stats,
+                    self.stats_minute(ANY))
+        if role == "monitor":
+            return (self.jobs, self.dead, self.worker(ANY, ANY), self.job(ANY), self.recent, self.stats,
+                    self.stats_minute(ANY))
+        return (self.everything,)

@@ -47,8 +47,9 @@ class Options:
             return self.cols, self.rows
         return self.cols, max(1, round(self.cols * height / width))
 
-    def rules(self, mosaic: MosaicSettings, tiles: int, cells: int) -> tuple[float, int, int]:
-        """(blend as a fraction 0-1, min_distance, max_uses), with DEFAULT filled from the settings.
+    def rules(self, mosaic: MosaicSettings, px: int, tiles: int, cells: int) -> Rules:
+        """How cells get their tiles: these options with DEFAULT filled from the settings, for ``tiles`` tiles of
+        ``px`` pixels and ``cells`` cells.
 
         A default min_distance shrinks for small libraries: one window of the rule never needs more
         than 1/TILES_PER_WINDOW of the ``tiles`` (else every window is filled with poor matches).
@@ -60,7 +61,26 @@ class Options:
         max_uses = self.max_uses
         if max_uses == DEFAULT:
             max_uses = default_max_uses(mosaic.max_share, tiles, cells)
-        return min(100.0, blend) / 100.0, min(MAX_DISTANCE, min_distance), max_uses
+        return Rules(k=max(1, min(mosaic.features_k, px, mosaic.sample_px)), lightness_weight=mosaic.lightness_weight,
+                     blend=min(100.0, blend) / 100.0, min_distance=min(MAX_DISTANCE, min_distance), max_uses=max_uses,
+                     penalty=mosaic.reuse_penalty, candidates=max(1, mosaic.candidates), seed=self.seed)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """How cells get their tiles: a job's options resolved against the worker's settings (Options.rules)."""
+
+    k: int
+    """Feature samples per tile side."""
+    lightness_weight: float
+    blend: float
+    """Colour correction toward each cell, as a fraction 0-1."""
+    min_distance: int
+    max_uses: int
+    """Most uses of one tile (0: no cap)."""
+    penalty: float
+    candidates: int
+    seed: int
 
 
 def default_max_uses(share: float, tiles: int, cells: int) -> int:
@@ -116,22 +136,27 @@ def _float_option(raw: dict[str, Any], name: str, default: float) -> float:
     return float(_option(raw, name, default, _percent, "a finite number"))
 
 
-def parse_options(raw: dict[str, Any], limits: LimitSettings, default_grid: str, default_tile_px: int) -> Options:
-    """Options from a request's fields; raises JobRejected/TooLarge with a message for the user."""
+def parse_options(raw: dict[str, Any], default_grid: str, default_tile_px: int) -> Options:
+    """Options from a request's fields; raises JobRejected with a message for the user when one is not a number.
+
+    Limits are not checked here: :func:`check_job` does that once, with the tile count and the target's size."""
     cols, rows = parse_grid(raw.get("grid") or default_grid)
     tile_px = _int_option(raw, "tile_px", default_tile_px)
     seed = _int_option(raw, "seed", 0)
     blend = _float_option(raw, "blend", DEFAULT)
     min_distance = _int_option(raw, "min_distance", DEFAULT)
     max_uses = _int_option(raw, "max_uses", DEFAULT)
-    options = Options(cols=cols, rows=rows, tile_px=tile_px, seed=seed, blend=blend, min_distance=min_distance,
-                      max_uses=max_uses)
-    check_options(options, limits)
-    return options
+    return Options(cols=cols, rows=rows, tile_px=tile_px, seed=seed, blend=blend, min_distance=min_distance,
+                   max_uses=max_uses)
 
 
-def check_options(options: Options, limits: LimitSettings) -> None:
-    """Everything that can be checked before the target's size is known."""
+def check_job(options: Options, limits: LimitSettings, tiles: int | None = None,
+              size: tuple[int, int] | None = None) -> tuple[int, int] | None:
+    """Every limit on a job, in one place: the web tier calls it at submission, the worker on decoding the
+    package and once the target is decoded. Raises JobRejected/TooLarge with a message for the user.
+
+    ``tiles``: the number of tile pictures, when known; ``size``: the target's (width, height), when known.
+    Returns the final (cols, rows) when it is known (rows given, or ``size``), else None."""
     side = limits.max_cells_per_side
     if options.cols < 1 or options.rows < 0:
         raise JobRejected("the grid needs at least one column and one row")
@@ -142,8 +167,13 @@ def check_options(options: Options, limits: LimitSettings) -> None:
     if not 0 <= options.seed < 2**32:
         raise JobRejected("seed must be between 0 and 4294967295")
     check_rules(options)
-    if options.rows:
-        check_grid(options.cols, options.rows, options.tile_px, limits)
+    if tiles is not None and tiles > limits.max_tiles:
+        raise TooLarge(f"{tiles} tiles is over the limit of {limits.max_tiles}")
+    if size is None and not options.rows:
+        return None  # rows follow the target's aspect ratio: the grid is checked once its size is known
+    cols, rows = options.grid_for(*size) if size is not None else (options.cols, options.rows)
+    check_grid(cols, rows, options.tile_px, limits)
+    return cols, rows
 
 
 def check_rules(options: Options) -> None:

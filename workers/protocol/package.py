@@ -15,7 +15,7 @@ from typing import Any
 
 from config import LimitSettings
 from workers.protocol.errors import BadPackage, JobRejected
-from workers.protocol.options import Options, check_options
+from workers.protocol.options import Options, check_job
 
 VERSION = 1
 ID_BYTES = 16
@@ -73,7 +73,7 @@ class JobPackage:
         try:
             package = cls._from_json(data)
             if limits is not None:
-                check_options(package.options, limits)
+                check_job(package.options, limits)  # the grid once the target's size is known (pipeline)
         except JobRejected as exc:
             raise BadPackage(f"bad job package: {exc}", raw) from exc
         return package

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 import redis
 
@@ -40,7 +40,7 @@ def read_queue(r: redis.Redis, keys: Keys) -> QueueNumbers:
     if not exists:
         return QueueNumbers(dead=int(dead))
     pending, lag = 0, None
-    for group in cast(list[dict[str, Any]], r.xinfo_groups(keys.jobs)):
+    for group in r.xinfo_groups(keys.jobs):
         if group["name"] == GROUP:
             pending, lag = int(group.get("pending") or 0), group.get("lag")
     return QueueNumbers(length=int(length), pending=pending, depth=depth_of(int(length), pending, lag), dead=int(dead))

@@ -7,7 +7,7 @@ from typing import Any, cast
 
 import redis
 
-from workers.protocol import stats, status
+from workers.protocol import scripts, stats, status
 from workers.protocol.keys import GROUP, Keys
 from workers.protocol.package import JobPackage
 
@@ -38,31 +38,13 @@ def enqueue(r: redis.Redis, keys: Keys, package: JobPackage) -> str:
     return str(pipe.execute()[1])
 
 
-# Take one new entry and start its delivery in one round trip (no BLOCK inside a script).
-# Returns false when there is nothing, else {entry id, fields, deliveries as in START_LUA,
-# or -2 when the entry names no job id}.
-_TAKE = """
-local reply = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 1, 'STREAMS', KEYS[1], '>')
-if not reply then return false end
-local entry = reply[1][2][1]
-local job
-for i = 1, #entry[2], 2 do if entry[2][i] == 'id' then job = entry[2][i + 1] end end
-if not job then return {entry[1], entry[2], -2} end
-local key, now, worker = ARGV[3] .. ':job:' .. job, ARGV[4], ARGV[2]
-local function start()
-""" + status.START_LUA + """
-end
-return {entry[1], entry[2], start()}
-"""
-
-
 Taken = tuple[str, dict[str, str], int | None]
 """A stream entry, and its delivery count when it was already started in Redis."""
 
 
 def take_command(keys: Keys, consumer: str) -> tuple[Any, ...]:
-    """EVAL arguments for :func:`take_new`, for pipelining it behind the previous job's note."""
-    return (_TAKE, 1, keys.jobs, GROUP, consumer, keys.prefix, time.time())
+    """EVAL arguments for :func:`take_new` (lua/take.lua), for pipelining it behind the previous job's note."""
+    return (scripts.TAKE, 1, keys.jobs, GROUP, consumer, keys.job_prefix, time.time())
 
 
 def take_new(r: redis.Redis, keys: Keys, consumer: str) -> Taken | None:

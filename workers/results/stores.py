@@ -17,8 +17,8 @@ import paramiko
 
 from config import Settings
 from config.settings import ResultSettings
-from workers.protocol.errors import TransientError
-from workers.protocol.files import write_atomic
+from workers.protocol.errors import StoreUnavailable
+from workers.protocol.files import sync_folder, write_atomic
 
 FOLDER_SUFFIX = ".dz"
 """A job's folder of extra files (the zoomable view) is ``<id>.dz``."""
@@ -74,13 +74,24 @@ class LocalResultStore:
             for folder in _folders(files):
                 (tmp / folder).mkdir(mode=0o755)
             for rel, data in files.items():
-                (tmp / rel).write_bytes(data)  # umask gives 0644 at most, as the web host needs
+                _write_synced(tmp / rel, data)
+            for folder in (*_folders(files), "."):  # the names inside, before the folder is renamed in
+                sync_folder(tmp / folder)
             os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
             _swap_folder(tmp, self.media_dir / name)
+            sync_folder(self.media_dir)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return name
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    """A new file inside a temporary folder (renamed into place whole later), on disk before that rename."""
+    with path.open("xb") as out:  # umask gives 0644 at most, as the web host needs
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
 
 
 def _swap_folder(tmp: Path, final: Path) -> None:
@@ -101,10 +112,6 @@ def _swap_folder(tmp: Path, final: Path) -> None:
         finally:
             if old is not None:
                 shutil.rmtree(old, ignore_errors=True)
-
-
-class StoreUnavailable(TransientError):
-    """The result store cannot be reached (SFTP connection, auth, host key); the job is retried."""
 
 
 class SftpResultStore:

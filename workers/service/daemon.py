@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
@@ -27,7 +28,7 @@ from workers.pipeline.mosaic import BuildResult, build_mosaic
 from workers.protocol import logs, status, stream
 from workers.protocol.backoff import backoff
 from workers.protocol.connection import REDIS_DOWN, connect
-from workers.protocol.errors import BadPackage, JobRejected, TransientError
+from workers.protocol.errors import DEAD_LETTER, INTERNAL, BadPackage, JobRejected, TransientError
 from workers.protocol.exitcodes import RET_CONNECT, RET_OK
 from workers.protocol.keys import Keys
 from workers.protocol.package import JobPackage
@@ -37,8 +38,20 @@ from workers.service.heartbeat import Heartbeat
 
 log = logging.getLogger("tessera.worker")
 T = TypeVar("T")
-Outcome = tuple[JobState, dict[str, Any]] | None
-"""A final state and its note, or None: a transient failure to deliver again later."""
+@dataclass(frozen=True)
+class Outcome:
+    """How one run of a job ended: its final state, the note's fields, and the build time for the histogram.
+
+    None instead of an Outcome: a transient failure, delivered again later."""
+
+    state: JobState
+    note: dict[str, Any] = field(default_factory=dict)
+    build_seconds: float | None = None
+
+    @classmethod
+    def failed(cls, reason: str, code: str) -> Outcome:
+        return cls(JobState.FAILED, {"error": reason, "error_code": code})
+
 
 
 class Worker:
@@ -199,14 +212,14 @@ class Worker:
             self.beat.release()
         self._conclude(package.id, entry_id, outcome)
 
-    def _conclude(self, job_id: str, entry_id: str, outcome: Outcome) -> None:
+    def _conclude(self, job_id: str, entry_id: str, outcome: Outcome | None) -> None:
         if outcome is None:
             return  # left pending: claimed again after claim_idle, counted as another delivery
-        state, note = outcome
-        finish = status.finish_command(self.keys, job_id, self.settings.jobs.result_ttl, state,
-                                       self.settings.queue.recent_jobs, entry_id, **note)
+        finish = status.finish_command(self.keys, job_id, self.settings.jobs.result_ttl, outcome.state,
+                                       self.settings.queue.recent_jobs, entry_id, outcome.build_seconds,
+                                       **outcome.note)
         self._until_written(lambda: self._finish_and_take(finish))
-        log.info("job %s %s", job_id, state.value)
+        log.info("job %s %s", job_id, outcome.state.value)
 
     def _finish_and_take(self, finish: tuple[Any, ...]) -> None:
         """The note and ack of this job, and the take of the next one, in one round trip."""
@@ -227,7 +240,7 @@ class Worker:
                 status.update(self.redis, self.keys, job_id, state=JobState.QUEUED.value, stage="waiting in the queue")
             self._prefetched = None
 
-    def _build(self, package: JobPackage) -> Outcome:
+    def _build(self, package: JobPackage) -> Outcome | None:
         if package.options.noop:
             return self._noop()
         started = time.monotonic()
@@ -235,9 +248,9 @@ class Worker:
         for attempt in range(tries):
             try:
                 result = build_mosaic(package, self.fetcher, self.settings, self._reporter(package.id), deepzoom=True)
-                return JobState.DONE, self._store(package, result, time.monotonic() - started)
+                return self._store(package, result, time.monotonic() - started)
             except JobRejected as exc:
-                return JobState.FAILED, {"error": exc.reason, "error_code": exc.code}
+                return Outcome.failed(exc.reason, exc.code)
             except TransientError as exc:
                 reason = exc.reason
                 log.warning("job %s: %s (try %d of %d)", package.id, reason, attempt + 1, tries)
@@ -247,23 +260,22 @@ class Worker:
                 time.sleep(backoff(attempt))
             except Exception as exc:  # a bug must fail one job, never the worker
                 log.exception("job %s: internal error", package.id)
-                return JobState.FAILED, {"error": f"internal error ({exc.__class__.__name__})",
-                                         "error_code": "internal"}
+                return Outcome.failed(f"internal error ({exc.__class__.__name__})", INTERNAL)
         return None
 
     def _noop(self) -> Outcome:
         if not self.settings.queue.allow_noop:
-            return JobState.FAILED, {"error": "noop jobs are not enabled on this worker", "error_code": "rejected"}
-        return JobState.DONE, {}
+            return Outcome.failed("noop jobs are not enabled on this worker", JobRejected.code)
+        return Outcome(JobState.DONE)
 
-    def _store(self, package: JobPackage, result: BuildResult, seconds: float) -> dict[str, Any]:
+    def _store(self, package: JobPackage, result: BuildResult, seconds: float) -> Outcome:
         """Store the results (the zoomable view first: once the image is there, its view is too); the note."""
         note: dict[str, Any] = {}
         if result.deepzoom is not None:
             note["deepzoom"] = self.store.put_folder(package.id, result.deepzoom.files)
         note["result"] = self.store.put(package.id, result.data, result.ext)
         details = {**result.details, "build_seconds": round(seconds, 3), "worker": self.consumer}
-        return {**note, "details": json.dumps(details)}
+        return Outcome(JobState.DONE, {**note, "details": json.dumps(details)}, build_seconds=seconds)
 
     def _dead_letter(self, job_id: str, entry_id: str, fields: dict[str, str], deliveries: int) -> None:
         last = str(self.redis.hget(self.keys.job(job_id), "last_error") or "its worker stopped while running it")
@@ -271,7 +283,7 @@ class Worker:
         log.warning("job %s dead-lettered: %s", job_id, reason)
         stream.dead_letter(self.redis, self.keys, entry_id, fields, last, deliveries)
         status.finish(self.redis, self.keys, job_id, self.settings.jobs.result_ttl, JobState.FAILED,
-                      recent=self.settings.queue.recent_jobs, error=reason, error_code="dead_letter")
+                      recent=self.settings.queue.recent_jobs, error=reason, error_code=DEAD_LETTER)
 
     def _reject_package(self, entry_id: str, raw: str, exc: BadPackage) -> None:
         """A package we cannot read fails its job (when it names one) and the worker goes on."""

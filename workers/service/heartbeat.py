@@ -19,6 +19,7 @@ import redis
 from workers.protocol import stream
 from workers.protocol.connection import REDIS_DOWN
 from workers.protocol.keys import HEARTBEAT_TTL, Keys
+from workers.protocol.states import WorkerState
 
 
 @dataclass
@@ -37,7 +38,7 @@ class Heartbeat(threading.Thread):
         self.r, self.keys, self.node, self.consumer = r, keys, node, consumer
         self.interval, self.claim_every = interval, claim_every
         self.holding = Holding()
-        self.state = "starting"
+        self.state = WorkerState.STARTING
         self.stopping = threading.Event()
         self.process = psutil.Process()
         self.process.cpu_percent()  # the first reading only primes the counter
@@ -46,12 +47,12 @@ class Heartbeat(threading.Thread):
 
     def hold(self, job_id: str, entry_id: str) -> None:
         self.holding = Holding(job_id=job_id, entry_id=entry_id)
-        self.state = "busy"
+        self.state = WorkerState.BUSY
         self._last_claim = time.monotonic()
 
     def release(self) -> None:
         self.holding = Holding()
-        self.state = "idle"
+        self.state = WorkerState.IDLE
 
     def progress(self) -> None:
         self.holding.progress_at = time.time()
@@ -86,7 +87,7 @@ class Heartbeat(threading.Thread):
     def beat(self) -> None:
         self._last_beat = time.monotonic()
         holding = self.holding
-        record = {"node": self.node, "consumer": self.consumer, "pid": os.getpid(), "state": self.state,
+        record = {"node": self.node, "consumer": self.consumer, "pid": os.getpid(), "state": self.state.value,
                   "job": holding.job_id, "progress_at": holding.progress_at, "at": time.time(),
                   "rss": self.process.memory_info().rss, "cpu": self.process.cpu_percent()}
         pipe = self.r.pipeline(transaction=False)

@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 from config import RedisSettings
+from workers.protocol.keys import Keys
 
 # What each role may run (allowlists; anything else, FLUSHALL, CONFIG, KEYS, DEBUG… included, is denied).
 ROLE_COMMANDS = {
@@ -23,17 +24,9 @@ ROLE_COMMANDS = {
 
 
 def role_keys(role: str, prefix: str) -> str:
-    """Key patterns per role: the web tier never sees worker heartbeats or the dead letters."""
-    if role == "web":
-        return " ".join(f"~{prefix}:{pattern}" for pattern in ("job:*", "jobs", "rate:*", "client:*", "browser:*",
-                                                                  "stats"))
-    if role == "worker":
-        return " ".join(f"~{prefix}:{pattern}" for pattern in ("job:*", "jobs", "dead", "worker:*", "recent",
-                                                                  "stats", "stats:*"))
-    if role == "monitor":  # %R~: read access only, whatever the command
-        return " ".join(f"%R~{prefix}:{pattern}" for pattern in ("jobs", "dead", "worker:*", "job:*", "recent",
-                                                                 "stats", "stats:*"))
-    return f"~{prefix}:*"
+    """The ACL key selectors of a role, from the patterns workers/protocol/keys.py gives it."""
+    selector = "%R~" if role == "monitor" else "~"  # %R~: read access only, whatever the command
+    return " ".join(selector + pattern for pattern in Keys(prefix).role_patterns(role))
 
 
 def acl_lines(settings: RedisSettings) -> list[str]:

@@ -1,7 +1,8 @@
 """The watchdog: a supervisord event listener that keeps a node's workers alive.
 
 - A worker that went FATAL (e.g. the node booted while Redis was down) is started
-  again once Redis answers; Redis is probed with capped backoff meanwhile.
+  again once Redis answers; Redis is probed with capped backoff meanwhile. One that
+  last exited RET_CONFIG stays FATAL: a person must fix the config first.
 - On each TICK it reads the workers' heartbeats: a RUNNING worker whose heartbeat
   is stale, or that holds a job without progress for ``hang_timeout``, is killed
   (supervisord restarts it; its job is reclaimed). A worker past the memory limit
@@ -25,6 +26,7 @@ from config import Settings
 from workers.protocol import logs
 from workers.protocol.backoff import backoff
 from workers.protocol.connection import REDIS_DOWN, connect
+from workers.protocol.exitcodes import RET_CONFIG
 from workers.protocol.keys import Keys
 
 log = logging.getLogger("tessera.watchdog")
@@ -43,6 +45,8 @@ class Watchdog:
         self.next_probe = 0.0
         self.redis_ok_since: float | None = None
         self.termed: set[int] = set()
+        self.left_fatal: set[str] = set()
+        """FATAL workers that exited RET_CONFIG: not revived (and said once)."""
 
     def run(self, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
         logs.setup("watchdog")  # stderr: stdout carries the event-listener protocol
@@ -66,6 +70,7 @@ class Watchdog:
         processes = self.rpc.supervisor.getAllProcessInfo()
         workers = [p for p in processes if p["group"] == WORKER_GROUP]
         self.to_revive |= {f"{p['group']}:{p['name']}" for p in workers if p["statename"] == "FATAL"}
+        self._leave_config_errors(workers)
         redis_ok = self.probe() if self.to_revive else self.redis_answers()
         if redis_ok and self.to_revive:
             self.revive()
@@ -94,6 +99,16 @@ class Watchdog:
         if self.redis_ok_since is None:
             self.redis_ok_since = time.time()
         return True
+
+    def _leave_config_errors(self, workers: list[dict[str, Any]]) -> None:
+        """Take workers that went FATAL on a config error off the revive list: a respawn cannot fix that."""
+        bad = {f"{p['group']}:{p['name']}" for p in workers
+               if p["statename"] == "FATAL" and p.get("exitstatus") == RET_CONFIG}
+        for name in sorted(bad - self.left_fatal):
+            log.error("%s exited with a config error (exit %d); leaving it FATAL until the config is fixed",
+                      name, RET_CONFIG)
+        self.left_fatal = bad
+        self.to_revive -= bad
 
     def revive(self) -> None:
         for name in sorted(self.to_revive):

@@ -10,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 from PIL import Image
-from support import encode, make_tiles
+
+from tests.helpers.images import encode, make_tiles
 
 PNG = encode(make_tiles(1)[0])
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import redis
 import yaml
-from support import free_port, stop_process, wait_until
 
+from tests.helpers.processes import free_port, stop_process, wait_until
 from workers.cli import client
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

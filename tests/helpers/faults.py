@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nodes import Node, lay_out, wait_all_final
-from support import TileServers, encode, make_target
 
+from tests.helpers.http import TileServers
+from tests.helpers.images import encode, make_target
+from tests.helpers.nodes import Node, lay_out, wait_all_final
 from workers.cli import client
 
 FAST = {
@@ -29,7 +30,7 @@ def make_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[...
     nodes: list[Node] = []
 
     def create(overrides: dict[str, Any] | None = None, start: bool = True) -> Node:
-        from nodes import _merge
+        from tests.helpers.nodes import _merge
 
         node = lay_out(tmp_path_factory.mktemp("node"), _merge(FAST, overrides or {}))
         nodes.append(node)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
-from support import free_port, stop_process, wait_until
+
+from tests.helpers.processes import free_port, stop_process, wait_until
 
 SSHD = "/usr/sbin/sshd"
 
@@ -45,8 +46,9 @@ class SshServer:
 
     def start(self) -> None:
         inside = ["ip", "netns", "exec", self.netns] if self.netns else []  # execs sshd: our child is sshd itself
-        self.process = subprocess.Popen([*inside, SSHD, "-D", "-e", "-f", str(self.folder / "sshd_config")],
-                                        stdout=subprocess.DEVNULL, stderr=open(self.folder / "sshd.log", "ab"))
+        with open(self.folder / "sshd.log", "ab") as log:  # the child has its own copy of the file
+            self.process = subprocess.Popen([*inside, SSHD, "-D", "-e", "-f", str(self.folder / "sshd_config")],
+                                            stdout=subprocess.DEVNULL, stderr=log)
         wait_until(self._banner, timeout=15, what=f"sshd {self.name} on port {self.port}")
 
     def _banner(self) -> bool:

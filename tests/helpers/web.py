@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import waitress.server
-from support import free_port
 
 from config import Settings
-
-SettingsFactory = Callable[..., Settings]
+from tests.helpers.processes import free_port
+from tests.helpers.settings import SettingsFactory
 
 
 @dataclass(frozen=True)
@@ -22,13 +21,13 @@ class WebServer:
 
 
 @contextmanager
-def serving(make_settings: SettingsFactory, **env: str) -> Iterator[WebServer]:
-    """The real Bottle app on waitress, in a thread, on a free port."""
+def serving(make_settings: SettingsFactory, host: str = "127.0.0.1", **env: str) -> Iterator[WebServer]:
+    """The real Bottle app on waitress, in a thread, on a free port of ``host``."""
     from web.app import make_app
 
     port = free_port()
-    settings = make_settings(TESSERA_WEB_PORT=str(port), TESSERA_WEB_PUBLIC_URL=f"http://127.0.0.1:{port}", **env)
-    server = waitress.server.create_server(make_app(settings), host="127.0.0.1", port=port, threads=4,
+    settings = make_settings(TESSERA_WEB_PORT=str(port), TESSERA_WEB_PUBLIC_URL=f"http://{host}:{port}", **env)
+    server = waitress.server.create_server(make_app(settings), host=host, port=port, threads=4,
                                            max_request_body_size=settings.limits.max_request_bytes)
     stopping = threading.Event()
 
@@ -42,7 +41,7 @@ def serving(make_settings: SettingsFactory, **env: str) -> Iterator[WebServer]:
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
-        yield WebServer(base_url=f"http://127.0.0.1:{port}", settings=settings)
+        yield WebServer(base_url=f"http://{host}:{port}", settings=settings)
     finally:
         stopping.set()
         server.close()

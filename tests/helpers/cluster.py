@@ -10,14 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from netns import Network
-from sshd import SshServer
-from support import encode, make_target, make_tiles, wait_until
 
 from config.scaling import ScalingSettings
 from orchestrator.loop import Orchestrator
 from orchestrator.policy import NodeState
 from orchestrator.registry import Registry
+from tests.helpers.images import encode, make_target, make_tiles
+from tests.helpers.netns import Network
+from tests.helpers.processes import wait_until
+from tests.helpers.sshd import SshServer
 from workers.cli import client
 from workers.protocol.keys import Keys
 
