@@ -5,7 +5,7 @@ from __future__ import annotations
 import numba
 
 # Numba is imported plainly here. A process's entry point first imports it without SciPy's version check and
-# lets cached kernels load without Numba's full registry refresh (workers/cli/startup.py, prepare_process):
+# lets cached kernels load without Numba's full registry refresh (workers/cli/startup.py, prepare_kernels):
 # explicit start-up steps, not side effects of importing the kernels.
 
 

@@ -11,6 +11,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -29,7 +30,7 @@ pytestmark = [
 ]
 
 if CHROMIUM.exists():
-    from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+    from playwright.sync_api import Browser, ConsoleMessage, Page, Response, sync_playwright
 
 
 @pytest.fixture(scope="module")
@@ -72,11 +73,15 @@ class Console:
         self.messages: list[str] = []
         page.on("console", self._console)
         page.on("pageerror", lambda error: self.messages.append(f"page error: {error}"))
-        page.on("response", lambda reply: reply.status >= 400 and self.messages.append(f"{reply.status}: {reply.url}"))
+        page.on("response", self._response)
 
     def _console(self, message: ConsoleMessage) -> None:
         if message.type in ("error", "warning"):
             self.messages.append(f"{message.type}: {message.text}")
+
+    def _response(self, reply: Response) -> None:
+        if reply.status >= 400:
+            self.messages.append(f"{reply.status}: {reply.url}")
 
     def csp_violations(self) -> list[str]:
         return [m for m in self.messages if "Content Security Policy" in m]
@@ -107,10 +112,10 @@ def test_make_explore_and_find_a_mosaic(node: Node, browser: Browser, pictures: 
 
     page.set_input_files("#target", str(target))
     page.wait_for_selector("#target-preview:not([hidden])")
-    assert page.get_attribute("#target-thumb", "src", timeout=5000).startswith("blob:")
+    assert cast(str, page.get_attribute("#target-thumb", "src", timeout=5000)).startswith("blob:")
     page.set_input_files("#tiles", [str(path) for path in tiles])
     assert page.locator("#tile-list li").count() == len(tiles)
-    assert page.locator("#tile-list img").first.get_attribute("src").startswith("blob:")
+    assert cast(str, page.locator("#tile-list img").first.get_attribute("src")).startswith("blob:")
     page.click("#tile-list li:first-child .tile-remove")  # friend-00 is not wanted after all
     assert page.locator("#tile-list li").count() == len(tiles) - 1
     used = TILE_NAMES[1:]

@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import cast
 
 import pytest
 
@@ -34,7 +35,7 @@ def busy_workers(node: Node) -> dict[str, int]:
     r, live = node.redis(), set(node.worker_pids().values())
     held = {}
     for key in r.scan_iter(match="tessera:worker:*"):
-        beat = r.hgetall(key)
+        beat = cast(dict[str, str], r.hgetall(key))
         if beat.get("job") and int(beat.get("pid", 0)) in live:
             held[beat["job"]] = int(beat["pid"])
     return held
@@ -122,7 +123,7 @@ def test_poison_job_is_dead_lettered_others_done(make_node: NodeFactory, tile_se
     others = submit(node, tile_server(0.0, 4), count=5)
     started, kills, seen = time.monotonic(), 0, 0
     while time.monotonic() - started < 120:
-        job = node.redis().hgetall(f"tessera:job:{poison}")
+        job = cast(dict[str, str], node.redis().hgetall(f"tessera:job:{poison}"))
         if job.get("state") in ("done", "failed"):
             break
         if job.get("state") == "running" and int(job.get("deliveries", 0)) > seen:
@@ -143,7 +144,7 @@ def test_poison_job_is_dead_lettered_others_done(make_node: NodeFactory, tile_se
     assert "gave up after 3 deliveries" in final[poison]["error"]
     assert kills == 3
     assert all(final[job]["state"] == "done" for job in others)
-    dead = node.redis().xrange("tessera:dead")
+    dead = cast(list[tuple[str, dict[str, str]]], node.redis().xrange("tessera:dead"))
     assert len(dead) == 1 and json.loads(dead[0][1]["package"])["id"] == poison
     out = node.here / ".venv/bin/tessera"
     listing = subprocess.run([str(out), "--config", "config/local.yaml", "dead"], cwd=node.here, capture_output=True,

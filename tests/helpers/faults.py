@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -83,7 +83,7 @@ class Ledger:
                 results[job].append(digest + ":" + path.name)
         return cls(states={job: s["state"] for job, s in final.items()},
                    deliveries={job: int(s.get("deliveries", 0)) for job, s in final.items()},
-                   results=results, notes=Counter(node.redis().lrange("tessera:recent", 0, -1)))
+                   results=results, notes=Counter(cast(list[str], node.redis().lrange("tessera:recent", 0, -1))))
 
     def table(self, faults: int, seconds: float) -> str:
         lost = sum(1 for s in self.states.values() if s != "done")

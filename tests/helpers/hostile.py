@@ -7,6 +7,7 @@ import struct
 import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import cast
 
 import numpy as np
 from PIL import Image
@@ -30,7 +31,8 @@ class Hostile(BaseHTTPRequestHandler):
             "/slow.png": self.slow,
             "/to-private": lambda: self.redirect("http://10.1.2.3/a.png"),
             "/to-metadata": lambda: self.redirect("http://169.254.169.254/latest/meta-data/"),
-            "/to-evil-name": lambda: self.redirect(f"http://evil.test:{self.server.server_address[1]}/ok.png"),
+            "/to-evil-name": lambda: self.redirect(
+                f"http://evil.test:{cast(tuple[str, int], self.server.server_address)[1]}/ok.png"),
             "/to-file": lambda: self.redirect("file:///etc/passwd"),
             "/hop1": lambda: self.redirect("/hop2"),
             "/hop2": lambda: self.redirect("/ok.png"),

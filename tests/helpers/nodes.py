@@ -12,7 +12,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 import yaml
@@ -127,7 +127,7 @@ def wait_all_final(node: Node, job_ids: list[str], timeout: float) -> dict[str, 
     r = node.redis()
     deadline = time.monotonic() + timeout
     while True:
-        states = {job: r.hgetall(f"tessera:job:{job}") for job in job_ids}
+        states = {job: cast(dict[str, str], r.hgetall(f"tessera:job:{job}")) for job in job_ids}
         if all(s.get("state") in ("done", "failed") for s in states.values()):
             return states
         if time.monotonic() > deadline:

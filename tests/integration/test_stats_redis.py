@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import cast
 
 import pytest
 import redis
@@ -93,3 +94,22 @@ def test_queue_numbers_depth_pending_and_dead(r: redis.Redis, settings: Settings
     stream.dead_letter(r, keys, taken[0], taken[1], "gave up", 5)
     numbers = queue.read_queue(r, keys)
     assert (numbers.length, numbers.pending, numbers.depth, numbers.dead) == (2, 0, 2, 1)
+
+
+def test_metrics_and_autoscaler_agree_when_redis_cannot_tell_the_lag(r: redis.Redis, settings: Settings) -> None:
+    """An undelivered entry deleted from the stream makes XINFO answer a nil lag: /metrics' depth and the
+    orchestrator's backlog must both count what is left (they once read 0 and length - pending)."""
+    from orchestrator.loop import read_load
+
+    keys = Keys(settings.redis.prefix)
+    queue_jobs(r, keys, 4)
+    assert stream.take_new(r, keys, "w-0") is not None
+    last = cast(list[tuple[str, dict[str, str]]], r.xrevrange(keys.jobs, count=1))[0][0]
+    r.xdel(keys.jobs, last)  # undelivered: the group cannot tell its lag any more
+    groups = cast(list[dict[str, object]], r.xinfo_groups(keys.jobs))
+    group = next(g for g in groups if g["name"] == "workers")
+    assert group["lag"] is None
+    numbers = queue.read_queue(r, keys)
+    assert (numbers.length, numbers.pending, numbers.depth) == (3, 1, 2)
+    load = read_load(r, keys)
+    assert load is not None and load.backlog == numbers.backlog == 3

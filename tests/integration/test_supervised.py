@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import cast
 
 import numpy as np
 import pytest
@@ -50,6 +51,7 @@ def test_each_role_only_gets_what_it_needs(node: Node) -> None:
     beat_key = next(node.redis().scan_iter("tessera:worker:*"))
     web = node.redis("web")
     assert web.ping()
+    forbidden: Callable[[], object]
     for forbidden in (web.flushall, lambda: web.config_get("appendonly"), lambda: web.hgetall(beat_key),
                       lambda: web.xrange("tessera:dead"), lambda: web.keys("*")):
         with pytest.raises(redis.exceptions.NoPermissionError):
@@ -95,7 +97,7 @@ def test_tessera_status_shows_workers_queue_and_last_jobs(node: Node) -> None:
     import subprocess
 
     def both_ready() -> bool:
-        beats = [node.redis().hget(key, "state") for key in node.redis().scan_iter("tessera:worker:*")]
+        beats = [cast(str, node.redis().hget(key, "state")) for key in node.redis().scan_iter("tessera:worker:*")]
         return sorted(beats) == ["idle", "idle"]
 
     wait_until(both_ready, timeout=60, what="two idle workers")

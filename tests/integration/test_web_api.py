@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from typing import cast
 
 import pytest
 import redis
@@ -46,7 +47,7 @@ def test_multipart_submission_is_queued_with_signed_inputs(web: WebServer, r: re
     assert queued(r, web) == 1
     code, view = client.request(web.base_url + reply["status_url"])
     assert code == 200 and view["state"] == "queued" and view["progress"] == 0
-    package = json.loads(r.hget(Keys(web.settings.redis.prefix).job(reply["id"]), "package"))
+    package = json.loads(cast(str, r.hget(Keys(web.settings.redis.prefix).job(reply["id"]), "package")))
     assert package["v"] == 1 and len(package["tiles"]) == 5
     assert package["options"].items() >= {"cols": 12, "rows": 0, "tile_px": 8, "seed": 0}.items()
     with urllib.request.urlopen(package["target"]) as fetched:  # the worker's view of an upload
@@ -80,7 +81,7 @@ def test_json_submission_with_urls(web: WebServer, r: redis.Redis) -> None:
 def test_bad_multipart_gets_4xx_and_queues_nothing(web: WebServer, r: redis.Redis, fields: dict, files: list,
                                                     status: int, code: str | None) -> None:
     samples = {"TARGET": encode(make_target()), "TILE": encode(make_tiles(1)[0])}
-    parts = [(name, filename, samples.get(data, data) if isinstance(data, str) else data)
+    parts = [(name, filename, samples[data] if isinstance(data, str) else data)
              for name, filename, data in files]
     body, content_type = client.encode_multipart(fields, parts)
     message = assert_error(client.request(web.base_url + "/api/mosaics", body, content_type), status, code)

@@ -6,6 +6,7 @@ import io
 import json
 import urllib.request
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
@@ -92,7 +93,7 @@ def test_bad_packages_fail_their_job_and_the_worker_goes_on(web: WebServer, r: r
     worker = Worker(web.settings, slot=1)
     run_all(worker)
     assert r.hget(keys.job("badversion-0000000000"), "state") == "failed"
-    assert "unknown package version" in r.hget(keys.job("badversion-0000000000"), "error")
+    assert "unknown package version" in cast(str, r.hget(keys.job("badversion-0000000000"), "error"))
     assert client.request(web.base_url + reply["status_url"])[1]["state"] == "done"
     assert pending(r, keys) == 0
 
@@ -101,7 +102,7 @@ def test_a_job_run_twice_keeps_one_result_and_one_note(web: WebServer, r: redis.
     keys = Keys(web.settings.redis.prefix)
     status, reply = client.submit(web.base_url, encode(make_target()), [encode(t) for t in make_tiles(4)],
                                   {"grid": "6"})
-    package = r.hget(keys.job(reply["id"]), "package")
+    package = cast(str, r.hget(keys.job(reply["id"]), "package"))
     run_all(Worker(web.settings, slot=0))
     first = r.hgetall(keys.job(reply["id"]))
     r.xadd(keys.jobs, {"package": package})  # the same job delivered again
@@ -160,8 +161,8 @@ def test_transient_failure_is_delivered_again_then_dead_lettered(web: WebServer,
     worker = Worker(dataclasses.replace(web.settings, queue=queue), slot=0)
     keys = Keys(web.settings.redis.prefix)
     status, reply = client.submit(web.base_url, encode(make_target()), [encode(make_tiles(1)[0])], {"grid": "6"})
-    package = r.hget(keys.job(reply["id"]), "package").replace(web.base_url, "http://127.0.0.1:9")
-    r.xdel(keys.jobs, r.xrange(keys.jobs)[0][0])
+    package = cast(str, r.hget(keys.job(reply["id"]), "package")).replace(web.base_url, "http://127.0.0.1:9")
+    r.xdel(keys.jobs, cast(list[tuple[str, dict[str, str]]], r.xrange(keys.jobs))[0][0])
     r.xadd(keys.jobs, {"package": package})  # its inputs now sit where nothing listens: a transient failure
     stages = []
     for _ in range(3):
@@ -169,6 +170,6 @@ def test_transient_failure_is_delivered_again_then_dead_lettered(web: WebServer,
         stages.append(r.hget(keys.job(reply["id"]), "state"))
         time.sleep(0.3)  # past claim_idle: the entry is claimed again
     assert stages == ["queued", "queued", "failed"]
-    error = r.hget(keys.job(reply["id"]), "error")
+    error = cast(str, r.hget(keys.job(reply["id"]), "error"))
     assert "gave up after 2 deliveries" in error and "cannot fetch" in error
     assert pending(r, keys) == 0 and r.xlen(keys.dead) == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -45,7 +46,7 @@ class Resolver:
         raise FetchFailed(f"cannot resolve {host!r}")
 
 
-def fetcher(resolver: Resolver, **changes: object) -> Fetcher:
+def fetcher(resolver: Resolver, **changes: Any) -> Fetcher:
     settings = dataclasses.replace(config.load(env={}).fetch, allow_hosts=["good.test"], timeout=2.0,
                                    total_timeout=1.0, max_bytes=2048, **changes)
     return Fetcher(settings, resolver=resolver)

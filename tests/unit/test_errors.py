@@ -7,6 +7,7 @@ import importlib
 import inspect
 import logging
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -161,4 +162,4 @@ def test_worker_state_reads_what_a_heartbeat_holds() -> None:
     assert [WorkerState.read(raw) for raw in ("idle", "busy", "starting")] == list(
         (WorkerState.IDLE, WorkerState.BUSY, WorkerState.STARTING))
     assert WorkerState.read(None) is WorkerState.read("gone") is WorkerState.STARTING
-    assert WorkerState.STARTING not in READY and WorkerState.IDLE == "idle"
+    assert WorkerState.STARTING not in READY and cast(str, WorkerState.IDLE) == "idle"  # a StrEnum is a str

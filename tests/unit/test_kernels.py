@@ -220,7 +220,7 @@ def ref_render(tiles: np.ndarray, assignment: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint8])
 def test_render_matches_reference(rng: np.random.Generator, dtype: type) -> None:
     tiles = rng.integers(0, 256, size=(N, P, P, 3), dtype=np.uint8)
-    assignment = rng.integers(0, N, size=(ROWS, COLS)).astype(dtype)
+    assignment: np.ndarray = rng.integers(0, N, size=(ROWS, COLS)).astype(dtype)
     got = render(tiles, assignment)
     assert got.dtype == np.uint8 and got.shape == (ROWS * P, COLS * P, 3)
     np.testing.assert_array_equal(got, ref_render(tiles, assignment))
@@ -282,7 +282,7 @@ def test_nearest_candidates_rejects_bad_input() -> None:
     ok = np.zeros((3, 4), dtype=np.float32)
     for bad in ((ok.astype(np.float64), ok, 1), (ok, np.zeros((2, 5), np.float32), 1), (ok, ok[:0], 1), (ok, ok, 0)):
         with pytest.raises(ValueError):
-            nearest_candidates(*bad)  # type: ignore[arg-type]
+            nearest_candidates(*bad)
 
 
 def clustered(rng: np.random.Generator, m: int, n: int, d: int) -> tuple[np.ndarray, np.ndarray]:
