@@ -6,6 +6,7 @@ Errors name where the bad value came from: ``file: key.path: message``.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import socket
 from collections.abc import Mapping
@@ -80,6 +81,8 @@ class WebSettings:
     max_active_jobs: int
     admin_password: str = field(default="", repr=False)
     """HTTP Basic password of user `admin` on /admin; "" = /admin answers 404."""
+    trusted_proxies: list[str] = field(default_factory=list)
+    """Addresses or CIDRs of reverse proxies whose ``X-Forwarded-For`` names the client; [] = trust none."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ class WorkerSettings:
 @dataclass(frozen=True)
 class QueueSettings:
     claim_idle: float
+    claim_stall: float
     max_deliveries: int
     transient_tries: int
     recent_jobs: int
@@ -154,6 +158,10 @@ class FetchSettings:
     max_bytes: int
     max_redirects: int
     cache_max_age: float
+    tries: int = 3
+    """Tries of one tile URL inside one build for a transient failure (timeout, connection, 5xx, 429)."""
+    retry_within: float = 20.0
+    """Seconds, from the end of a tile batch's first fetch, in which its failed tiles are tried again."""
 
 
 @dataclass(frozen=True)
@@ -257,6 +265,11 @@ def _finish(settings: Settings) -> Settings:
     redis = dataclasses.replace(redis, data_dir=str(root / redis.data_dir))
     if urlsplit(redis.url).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(f"config: redis.url: not a redis:// URL: {redis.url!r}")
+    for entry in settings.web.trusted_proxies:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(f"config: web.trusted_proxies: not an address or CIDR: {entry!r}") from None
     if settings.results.store not in ("local", "sftp"):
         raise ConfigError(f"config: results.store: must be local or sftp, not {settings.results.store!r}")
     node = settings.node or socket.gethostname()

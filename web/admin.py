@@ -2,7 +2,7 @@
 
 HTTP Basic auth as user `admin` with ``web.admin_password``; without a password the page
 does not exist (404). It reads Redis as the read-only `monitor` user, never as `web`; only the
-count of failed logins per client address (web/ratelimit.py) is written, as `web`.
+counts of failed logins per client and per account (web/ratelimit.py) are written, as `web`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import hmac
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ import redis
 from bottle import Bottle, HTTPResponse, abort, parse_auth, request, template
 
 from config import Settings
-from web import ratelimit
+from web import clients, ratelimit
 from web.chart import jobs_chart
 from web.metrics import monitor_client, unavailable
 from web.routes import VIEWS
@@ -32,7 +33,9 @@ CHALLENGE = 'Basic realm="Tessera admin", charset="UTF-8"'
 NO_STORE = {"Cache-Control": "no-store"}
 TEXT = {"Content-Type": "text/plain; charset=utf-8", **NO_STORE}
 MAX_LOGIN_FAILURES = 10
-"""Wrong credentials per client address a minute; then 429, the right password too, until the minute ends."""
+"""Wrong credentials per client (web/clients.py) a minute; then 429, the right password too, until the minute ends."""
+MAX_ACCOUNT_FAILURES = 30
+"""Wrong credentials per account name a minute, from all clients together; then that account gets 429."""
 
 
 def authorized(header: str, password: str) -> bool:
@@ -84,20 +87,23 @@ def render(snapshot: Snapshot) -> str:
     return page
 
 
-def check_login(r: redis.Redis, keys: Keys, password: str) -> HTTPResponse | None:
-    """None when this request may see the page; else its 401, 429 (too many failures) or 503 answer."""
-    address = request.environ.get("REMOTE_ADDR", "")  # not X-Forwarded-For: spoofable
-    client, header = ratelimit.client_id(address), request.environ.get("HTTP_AUTHORIZATION", "")
+def check_login(r: redis.Redis, keys: Keys, password: str, trusted: Sequence[str]) -> HTTPResponse | None:
+    """None when this request may see the page; else its 401, 429 (too many failures) or 503 answer.
+
+    Failures count per client (web/clients.py, ``trusted``: web.trusted_proxies) and per account name."""
+    client, header = clients.client_id(request.environ, trusted), request.environ.get("HTTP_AUTHORIZATION", "")
+    account = clients.account_id((parse_auth(header) or ("", ""))[0] if header else USER)
     try:
-        wait = ratelimit.login_blocked(r, keys, client, MAX_LOGIN_FAILURES)
+        wait = ratelimit.login_blocked(r, keys, client, MAX_LOGIN_FAILURES, account, MAX_ACCOUNT_FAILURES)
         if wait:
             return HTTPResponse("429 Too Many Requests: too many failed logins\n", status=429,
                                 headers={"Retry-After": str(wait), **TEXT})
         if authorized(header, password):
             return None
         if header:  # a browser's first request carries no credentials: that is no failed login
-            ratelimit.login_failed(r, keys, client)
-            log.warning("admin: wrong credentials from %s", address)
+            ratelimit.login_failed(r, keys, client, account)
+            log.warning("admin: wrong credentials from %s", clients.client_key(
+                clients.client_address(request.environ, trusted)))
     except redis.RedisError as exc:
         log.warning("admin: redis: %s", exc)
         return unavailable("redis unreachable")
@@ -114,7 +120,7 @@ def register(app: Bottle, settings: Settings, web_redis: redis.Redis) -> None:
     def admin() -> HTTPResponse | str:
         if not password:
             abort(404)  # off: the same answer as any unknown page
-        refused = check_login(web_redis, keys, password)
+        refused = check_login(web_redis, keys, password, settings.web.trusted_proxies)
         if refused is not None:
             return refused
         if client is None:

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import waitress
@@ -13,7 +14,7 @@ from bottle import BaseRequest, Bottle, HTTPResponse, request, response
 
 import config
 from config import Settings
-from web import admin, metrics, mine
+from web import admin, csrf, metrics, mine
 from web.context import Context
 from web.inputs import InputStore
 from web.replies import json_error
@@ -35,6 +36,11 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 SWEEP_SECONDS = 600
+CLEAR_PROXY_HEADERS = False
+"""waitress's ``clear_untrusted_proxy_headers``: pass X-Forwarded-For on to the app, which alone decides whom
+to trust (web/clients.py).
+
+waitress 3 otherwise drops it before the app sees it; its own ``trusted_proxy`` takes one host, no CIDRs."""
 
 
 def make_app(settings: Settings) -> Bottle:
@@ -50,10 +56,23 @@ def make_app(settings: Settings) -> Bottle:
     mine.register(app, ctx)  # My mosaics: /mine, /api/mine
     metrics.register(app, settings)  # /metrics for Prometheus, as the read-only monitor user
     admin.register(app, settings, ctx.redis)  # /admin, the operator's page (off without web.admin_password)
+    app.add_hook("before_request", _refuse_cross_site(settings.web.public_url))
     app.add_hook("after_request", _security_headers)
     for code in (400, 404, 405, 413, 500):
         app.error(code)(_error_page)
     return app
+
+
+def _refuse_cross_site(public_url: str) -> Callable[[], None]:
+    """A hook that answers 403 to a cross-site POST (web/csrf.py) before any route runs, so no cookie is set."""
+
+    def refuse() -> None:
+        reason = csrf.cross_site(request.environ, public_url)
+        if reason is not None:
+            log.warning("refused %s %s: %s", request.method, request.path, reason)
+            raise json_error(403, "cross_site", f"refused {reason}: submit from this site's own pages")
+
+    return refuse
 
 
 def _security_headers() -> None:
@@ -101,5 +120,5 @@ def main(argv: list[str] | None = None) -> int:
     log.info("serving on http://%s:%d", settings.web.host, settings.web.port)
     waitress.serve(make_app(settings), host=settings.web.host, port=settings.web.port,
                    threads=settings.web.threads, max_request_body_size=settings.limits.max_request_bytes,
-                   ident="tessera")
+                   ident="tessera", clear_untrusted_proxy_headers=CLEAR_PROXY_HEADERS)
     return RET_OK

@@ -1,8 +1,9 @@
-"""Per-client limits kept in Redis: submissions per minute, jobs not yet finished, failed admin logins."""
+"""Per-client limits kept in Redis: submissions per minute, jobs not yet finished, failed admin logins.
+
+Who the client is comes from web/clients.py `client_id`, the one place that decides it."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import cast
 
@@ -12,11 +13,6 @@ from workers.protocol.keys import Keys
 from workers.protocol.status import FINAL
 
 WINDOW = 60
-
-
-def client_id(remote_addr: str) -> str:
-    """A short hash of the peer address: enough to count by, nothing to read back."""
-    return hashlib.sha256(remote_addr.encode()).hexdigest()[:16]
 
 
 def rate_exceeded(r: redis.Redis, keys: Keys, client: str, per_minute: int) -> int:
@@ -30,19 +26,33 @@ def rate_exceeded(r: redis.Redis, keys: Keys, client: str, per_minute: int) -> i
     return max(1, int(WINDOW - now % WINDOW)) if count > per_minute else 0
 
 
-def login_blocked(r: redis.Redis, keys: Keys, client: str, max_failures: int) -> int:
-    """Seconds until the client may try to log in again after ``max_failures`` in this window, or 0."""
+def login_blocked(r: redis.Redis, keys: Keys, client: str, per_client: int, account: str | None = None,
+                  per_account: int = 0) -> int:
+    """Seconds until this client may try to log in (to ``account``) again, or 0.
+
+    Blocked after ``per_client`` failures of the client (any account) or ``per_account`` failures on the
+    account (from any client) in this window: many addresses guessing one account lock that account only."""
     now = time.time()
-    failures = int(cast(str | None, r.hget(keys.login_failures(int(now // WINDOW)), client)) or 0)
-    return max(1, int(WINDOW - now % WINDOW)) if failures >= max_failures else 0
+    window = int(now // WINDOW)
+    pipe = r.pipeline(transaction=False)
+    pipe.hget(keys.login_failures(window), client)
+    if account is not None:
+        pipe.hget(keys.login_account_failures(window), account)
+    by_client, *by_account = (int(cast(str | None, count) or 0) for count in pipe.execute())
+    blocked = by_client >= per_client or any(count >= per_account for count in by_account)
+    return max(1, int(WINDOW - now % WINDOW)) if blocked else 0
 
 
-def login_failed(r: redis.Redis, keys: Keys, client: str) -> None:
-    """Count one failed login of the client in this window (one hash per window, so HGET can read it)."""
-    key = keys.login_failures(int(time.time() // WINDOW))
+def login_failed(r: redis.Redis, keys: Keys, client: str, account: str | None = None) -> None:
+    """Count one failed login of the client (and on the account) in this window (one hash each per window)."""
+    window = int(time.time() // WINDOW)
+    counts = [(keys.login_failures(window), client)]
+    if account is not None:
+        counts.append((keys.login_account_failures(window), account))
     pipe = r.pipeline(transaction=True)
-    pipe.hincrby(key, client, 1)
-    pipe.expire(key, WINDOW * 2)
+    for key, name in counts:
+        pipe.hincrby(key, name, 1)
+        pipe.expire(key, WINDOW * 2)
     pipe.execute()
 
 

@@ -9,7 +9,7 @@ from typing import cast
 import redis
 from bottle import Bottle, HTTPResponse, request, static_file, template
 
-from web import mine, ratelimit
+from web import clients, mine, ratelimit
 from web.context import Context
 from web.replies import RETRY_AFTER, json_error, json_response, queue_down
 from web.submit import check_submission, read_submission, store_submission
@@ -66,7 +66,7 @@ def register(app: Bottle, ctx: Context) -> None:
     def create_mosaic() -> HTTPResponse:
         if (request.content_length or 0) > limits.max_request_bytes:
             return json_error(413, "too_large", f"the request is over {limits.max_request_bytes // 2**20} MiB")
-        client = ratelimit.client_id(request.environ.get("REMOTE_ADDR", ""))  # not X-Forwarded-For: spoofable
+        client = clients.client_id(request.environ, settings.web.trusted_proxies)
         try:
             refusal = _client_limits(ctx, client)
         except REDIS_DOWN:

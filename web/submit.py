@@ -123,8 +123,7 @@ def check_submission(sub: Submission, settings: Settings, policy: UrlPolicy) -> 
         raise JobRejected(f"add at least {max(1, limits.min_tiles)} tile picture(s): files or URLs")
     target = None if sub.target_file is None else probe(sub.target_file, limits.max_image_pixels)
     check_job(sub.options, limits, tiles=total, size=None if target is None else (target.width, target.height))
-    for url in ([sub.target_url] if sub.target_url else []) + sub.tile_urls:
-        policy.check(url)
+    policy.check_all(([sub.target_url] if sub.target_url else []) + sub.tile_urls)  # lookups bounded in time
     tiles = [_probe_tile(number, data, limits.max_image_pixels) for number, data in enumerate(sub.tile_files, 1)]
     return target, tiles
 
@@ -141,12 +140,19 @@ def store_submission(sub: Submission, target: Probe | None, tiles: list[Probe], 
     job_id = new_job_id()
     target_url = sub.target_url or ""
     if sub.target_file is not None and target is not None:
-        target_url = inputs.save(job_id, f"target.{EXTENSIONS[target.format]}", sub.target_file)
+        target_url = inputs.save(job_id, f"target.{_extension(target)}", sub.target_file)
     urls = list(sub.tile_urls)
     for number, (data, tile) in enumerate(zip(sub.tile_files, tiles, strict=True)):
-        urls.append(inputs.save(job_id, f"tile-{number:05d}.{EXTENSIONS[tile.format]}", data))
+        urls.append(inputs.save(job_id, f"tile-{number:05d}.{_extension(tile)}", data))
     names = [""] * len(sub.tile_urls) + _names(sub) if sub.tile_files else []  # "": a URL is its own label
     return JobPackage.create(target_url, urls, sub.options, job_id=job_id, tile_names=names)
+
+
+def _extension(image: Probe) -> str:
+    """The file extension of an upload's format (probe gives one of images.FORMATS: an MPO is a JPEG)."""
+    if image.format not in EXTENSIONS:
+        raise BadImage(f"{image.format or 'this'} images are not taken")
+    return EXTENSIONS[image.format]
 
 
 def _names(sub: Submission) -> list[str]:

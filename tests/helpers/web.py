@@ -23,12 +23,13 @@ class WebServer:
 @contextmanager
 def serving(make_settings: SettingsFactory, host: str = "127.0.0.1", **env: str) -> Iterator[WebServer]:
     """The real Bottle app on waitress, in a thread, on a free port of ``host``."""
-    from web.app import make_app
+    from web.app import CLEAR_PROXY_HEADERS, make_app
 
     port = free_port()
     settings = make_settings(TESSERA_WEB_PORT=str(port), TESSERA_WEB_PUBLIC_URL=f"http://{host}:{port}", **env)
     server = waitress.server.create_server(make_app(settings), host=host, port=port, threads=4,
-                                           max_request_body_size=settings.limits.max_request_bytes)
+                                           max_request_body_size=settings.limits.max_request_bytes,
+                                           clear_untrusted_proxy_headers=CLEAR_PROXY_HEADERS)
     stopping = threading.Event()
 
     def run() -> None:

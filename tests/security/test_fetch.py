@@ -61,9 +61,9 @@ CASES = [
     ("/huge.png", TooLarge, "4,096 bytes, over the limit of 2,048"),
     ("/endless.png", TooLarge, "over the limit of 2,048 bytes"),
     ("/slow.png", FetchFailed, "took longer than 1 s"),
-    ("/to-private", UrlRefused, "(10.1.2.3); refused"),
-    ("/to-metadata", UrlRefused, "(169.254.169.254); refused"),
-    ("/to-evil-name", UrlRefused, "evil.test resolves to a private or loopback address (127.0.0.1)"),
+    ("/to-private", UrlRefused, "10.1.2.3 is a private or loopback address; refused"),
+    ("/to-metadata", UrlRefused, "169.254.169.254 is a private or loopback address"),
+    ("/to-evil-name", UrlRefused, "evil.test resolves to a private or loopback address; refused"),
     ("/to-file", JobRejected, ""),
     ("/loop", JobRejected, "more than 5 redirects"),
 ]
@@ -79,6 +79,7 @@ def test_hostile_answers(port: int, path: str, error: type[Exception] | None, re
     with pytest.raises(error) as caught:
         get(url)
     assert reason in str(caught.value)
+    assert path != "/to-evil-name" or "127.0.0.1" not in str(caught.value)  # a name's address is never told
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://good.test/a.png", "gopher://good.test/",

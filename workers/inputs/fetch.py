@@ -3,12 +3,17 @@
 Connections are pinned: the address a socket connects to is the one the policy
 vetted at that moment (workers/inputs/urlpolicy.py), for the first request and after
 every redirect. Answers must say they are images (or say nothing).
+
+Time is bounded at every step (``fetch.timeout`` is T): the connection within T; the TLS handshake, the request
+and the whole status line and headers within T more, however slowly they trickle in; each body read within T;
+the whole body within ``fetch.total_timeout``.
 """
 
 from __future__ import annotations
 
 import http.client
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -27,12 +32,59 @@ CHUNK = 64 * 1024
 IMAGE_TYPES = ("image/", "application/octet-stream", "binary/octet-stream")
 
 
+class _HeaderClock:
+    """Cuts a connection whose answer's headers have not all come ``seconds`` after it was made.
+
+    A socket timeout bounds each read, not a status line and headers sent a byte at a time; so a timer shuts
+    the socket down (the blocked read then ends) unless :meth:`stop` came first."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.sock: socket.socket | None = None
+        """What to cut: the connection's socket, once made."""
+        self._lock = threading.Lock()
+        self._stopped = self.expired = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket) -> None:
+        """Cut ``sock`` when the clock runs out (at once if it has)."""
+        with self._lock:
+            self.sock = sock
+            if self.expired:
+                self._cut()
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self.expired = True
+            self._cut()
+
+    def _cut(self) -> None:
+        if self.sock is not None:
+            try:  # the base class's: an SSLSocket's own shutdown would also drop its TLS state under a reader
+                socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+            except OSError:
+                pass  # closed meanwhile
+
+    def stop(self) -> bool:
+        """Stop the clock; whether it had run out (then the connection was cut)."""
+        with self._lock:
+            self._stopped = True
+        self._timer.cancel()
+        return self.expired
+
+
 class _Pinned:
-    """Mixin for http.client connections: connect to the address the policy vets right now."""
+    """Mixin for http.client connections: connect to the address the policy vets right now, and have the answer's
+    headers within ``timeout`` of connecting (_HeaderClock)."""
 
     host: str
     port: int
     timeout: float | None
+    _clock: _HeaderClock | None = None
 
     def __init__(self, *args: Any, policy: UrlPolicy, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -40,7 +92,32 @@ class _Pinned:
 
     def _socket(self) -> socket.socket:
         address = self.policy.address_for(self.host, self.port)
-        return socket.create_connection((address, self.port), self.timeout)
+        sock = socket.create_connection((address, self.port), self.timeout)
+        if isinstance(self.timeout, int | float):
+            self._stop_clock()
+            self._clock = _HeaderClock(self.timeout)
+            self._clock.watch(sock)
+        return sock
+
+    def _stop_clock(self) -> bool:
+        clock, self._clock = self._clock, None
+        return clock is not None and clock.stop()
+
+    def getresponse(self) -> http.client.HTTPResponse:
+        try:
+            response: http.client.HTTPResponse = super().getresponse()  # type: ignore[misc]
+        except Exception as exc:
+            if self._stop_clock():
+                raise TimeoutError(f"no answer within {self.timeout:g} s") from exc
+            raise
+        if self._stop_clock():
+            response.close()
+            raise TimeoutError(f"no answer within {self.timeout:g} s")
+        return response
+
+    def close(self) -> None:
+        self._stop_clock()
+        super().close()  # type: ignore[misc]
 
 
 class _PinnedHTTPConnection(_Pinned, http.client.HTTPConnection):
@@ -50,7 +127,12 @@ class _PinnedHTTPConnection(_Pinned, http.client.HTTPConnection):
 
 class _PinnedHTTPSConnection(_Pinned, http.client.HTTPSConnection):
     def connect(self) -> None:
-        self.sock = self._context.wrap_socket(self._socket(), server_hostname=self.host)  # type: ignore[attr-defined]
+        sock = self._context.wrap_socket(self._socket(), server_hostname=self.host,  # type: ignore[attr-defined]
+                                         do_handshake_on_connect=False)
+        if self._clock is not None:
+            self._clock.watch(sock)  # the same descriptor: the clock now also covers the handshake
+        self.sock = sock
+        sock.do_handshake()
 
 
 class _PinnedHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):

@@ -15,6 +15,10 @@ FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP")
 
 MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp", "BMP": "image/bmp"}
 
+FAMILY = {"MPO": "JPEG"}
+"""Formats Pillow names apart that we treat as one of FORMATS: a multi-picture camera JPEG (MPO) is opened by
+the JPEG plugin, checked and decoded as a JPEG, and only its first picture is used."""
+
 BACKGROUND = (255, 255, 255)
 """Transparent pixels are composited on this colour."""
 
@@ -52,17 +56,23 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
+def family(image: Image.Image) -> str:
+    """The one of FORMATS the image is decoded as (an MPO is a JPEG)."""
+    name = image.format or ""
+    return FAMILY.get(name, name)
+
+
 def probe(data: bytes, max_pixels: int) -> Probe:
-    """Format and size from the header only; nothing is decoded."""
+    """Format (one of FORMATS) and size of the first picture, from the header only; nothing is decoded."""
     image = _open(data, max_pixels)
-    return Probe(image.format or "", image.width, image.height)
+    return Probe(family(image), image.width, image.height)
 
 
 def decode(data: bytes, max_pixels: int, draft_px: int | None = None) -> Image.Image:
     """An upright RGB image; JPEGs are decoded at reduced size when ``draft_px`` allows."""
     image = _open(data, max_pixels)
     try:
-        if draft_px and image.format == "JPEG":
+        if draft_px and family(image) == "JPEG":  # an MPO too: its first picture
             image.draft("RGB", (draft_px, draft_px))
         image = ImageOps.exif_transpose(image) or image
         return to_rgb(image)

@@ -1,9 +1,15 @@
-"""Prepare a job's tiles: fetch, hash, take from the tile cache or decode (spread over processes), square."""
+"""Prepare a job's tiles: fetch, hash, take from the tile cache or decode (spread over processes), square.
+
+A tile that cannot be used (not an image, 404, too large, refused) is skipped with its reason. A transient
+fetch failure (timeout, connection, 5xx, 429) is no reason to skip a tile: its batch's failed tiles are
+fetched again together with backoff, and if that does not help the TransientError goes up (the job is retried).
+"""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from collections import deque
 from collections.abc import Callable, Container, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -16,7 +22,8 @@ from PIL import Image
 from workers.inputs import fastjpeg
 from workers.inputs.images import decode, square_tile
 from workers.pipeline.tilecache import TileCache, content_key
-from workers.protocol.errors import JobRejected, TesseraError
+from workers.protocol.backoff import backoff
+from workers.protocol.errors import FetchFailed, JobRejected, TesseraError, TransientError
 
 FETCH_THREADS = 8
 BATCH = 1024
@@ -27,6 +34,8 @@ IN_FLIGHT = 2
 """Batches fetched ahead while earlier ones decode."""
 MIN_FOR_PROCESSES = 256
 """Fewer tiles than this to decode are decoded in this process: forking would cost more than it saves."""
+RETRY_BASE = 0.5
+"""Seconds before the first retry round of a batch's transient failures (then doubled, with jitter)."""
 
 
 class Source(Protocol):
@@ -118,12 +127,25 @@ def _know(keys: Container[bytes]) -> None:
     _KNOWN = keys
 
 
+@dataclass(frozen=True)
+class Retries:
+    """How a batch's transient tile failures are tried again inside one build (settings ``fetch.tries`` and
+    ``fetch.retry_within``)."""
+
+    tries: int = 3
+    """Tries of each tile in all, the first included."""
+    within: float = 20.0
+    """Seconds, from the end of the batch's first fetch, after which no tile of it is tried again."""
+
+
 def _read_chunk(reader: Callable[[str], bytes], refs: Sequence[str], px: int,
                 max_pixels: int) -> list[tuple[bytes, np.ndarray | str | None] | str]:
     """In a decoding process: read, hash and (unless the cache has it: None) decode each tile; a reason for a
     file that cannot be read."""
     out: list[tuple[bytes, np.ndarray | str | None] | str] = []
     for data in _fetch_chunk(reader, refs):
+        if isinstance(data, TransientError):
+            raise data  # local files never fail so; were one to, the build would be retried, not the tile skipped
         if isinstance(data, str):
             out.append(data)
             continue
@@ -132,14 +154,30 @@ def _read_chunk(reader: Callable[[str], bytes], refs: Sequence[str], px: int,
     return out
 
 
-def _fetch_chunk(get: Callable[[str], bytes], refs: Sequence[str]) -> list[bytes | str]:
-    """The bytes of each of ``refs``, or the reason they cannot be had."""
-    out: list[bytes | str] = []
+Fetched = bytes | str | TransientError
+"""A tile's bytes, the reason it cannot be used, or the transient failure that kept it (try it again)."""
+
+
+def _fetch_chunk(get: Callable[[str], bytes], refs: Sequence[str]) -> list[Fetched]:
+    """The bytes of each of ``refs``, the reason they cannot be had, or the transient failure of this try."""
+    out: list[Fetched] = []
     for ref in refs:
         try:
             out.append(get(ref))
+        except TransientError as exc:
+            out.append(exc)
         except TesseraError as exc:
             out.append(exc.reason)
+    return out
+
+
+def _usable(fetched: list[Fetched]) -> list[bytes | str]:
+    """``fetched``, which must hold no transient failure (the first one is raised)."""
+    out: list[bytes | str] = []
+    for item in fetched:
+        if isinstance(item, TransientError):
+            raise item
+        out.append(item)
     return out
 
 
@@ -153,8 +191,9 @@ def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
 class TilePreparer:
     """Prepares the tiles of one job; see :meth:`start`."""
 
-    def __init__(self, source: Source, px: int, max_pixels: int, cache: TileCache | None, processes: int) -> None:
-        self.source, self.px, self.max_pixels, self.cache = source, px, max_pixels, cache
+    def __init__(self, source: Source, px: int, max_pixels: int, cache: TileCache | None, processes: int,
+                 retries: Retries = Retries()) -> None:  # noqa: B008  # frozen: one shared default is safe
+        self.source, self.px, self.max_pixels, self.cache, self.retries = source, px, max_pixels, cache, retries
         self.processes = processes or os.cpu_count() or 1
         self._pool: Executor | None = None
 
@@ -204,7 +243,7 @@ class TilePreparer:
                         into.decoded(number * size + offset, key, tile)
             report(min(len(refs), (number + 1) * size), len(refs))
         for i in into.from_cache(hits).tolist():  # a tile whose pack vanished meanwhile: read and decoded here
-            data = _fetch_chunk(reader, [refs[hits.positions[i]]])[0]
+            data = _usable(_fetch_chunk(reader, [refs[hits.positions[i]]]))[0]
             tile = data if isinstance(data, str) else decode_tile(data, self.px, self.max_pixels)
             into.decoded(hits.positions[i], hits.keys[i], tile)
         return into.done()
@@ -229,11 +268,35 @@ class TilePreparer:
 
     def _fetch(self, threads: Executor, refs: Sequence[str]) -> list[bytes | str]:
         if concurrency(self.source) == 1:
-            return _fetch_chunk(self.source.get, refs)
-        # Spread even a small set over every thread: network waits, not CPU, dominate a fetch.
-        size = max(1, min(CHUNK, -(-len(refs) // concurrency(self.source))))
-        return [item for part in threads.map(lambda c: _fetch_chunk(self.source.get, c), _chunks(refs, size))
-                for item in part]
+            fetched = _fetch_chunk(self.source.get, refs)
+        else:
+            # Spread even a small set over every thread: network waits, not CPU, dominate a fetch.
+            size = max(1, min(CHUNK, -(-len(refs) // concurrency(self.source))))
+            fetched = [item for part in threads.map(lambda c: _fetch_chunk(self.source.get, c), _chunks(refs, size))
+                       for item in part]
+        return self._retry(threads, refs, fetched)
+
+    def _retry(self, threads: Executor, refs: Sequence[str], fetched: list[Fetched]) -> list[bytes | str]:
+        """``fetched`` with its transient failures fetched again, all of them at once on the threads, in rounds
+        with backoff between them, ``retries.tries`` in all and none after ``retries.within`` seconds; a failure
+        left after that is raised (FetchFailed naming how many tiles failed), not skipped."""
+        failed = [i for i, item in enumerate(fetched) if isinstance(item, TransientError)]
+        deadline, tries = time.monotonic() + self.retries.within, 1
+        while failed and tries < self.retries.tries:
+            wait = backoff(tries - 1, base=RETRY_BASE)
+            if time.monotonic() + wait >= deadline:
+                break
+            time.sleep(wait)
+            again = threads.map(lambda i: _fetch_chunk(self.source.get, [refs[i]])[0], failed)
+            for i, item in zip(failed, again, strict=True):
+                fetched[i] = item
+            failed = [i for i in failed if isinstance(fetched[i], TransientError)]
+            tries += 1
+        if not failed:
+            return _usable(fetched)
+        first = next(item for item in (fetched[i] for i in failed) if isinstance(item, TransientError))
+        raise FetchFailed(f"{len(failed)} of {len(refs)} tiles could not be fetched in {tries} "
+                          f"{'try' if tries == 1 else 'tries'} (first: {first.reason})") from first
 
     def _start(self, fetched: list[bytes | str], start: int, into: _Collected) -> _Pending:
         """Hash a fetched batch, take what the cache has, and start decoding the rest."""

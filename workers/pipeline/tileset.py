@@ -13,7 +13,7 @@ from pathlib import Path
 from config import Settings
 from workers.pipeline import tilememo
 from workers.pipeline.tilecache import TileCache
-from workers.pipeline.tiles import PreparedTiles, Source, TilePreparer, require_tiles
+from workers.pipeline.tiles import PreparedTiles, Retries, Source, TilePreparer, require_tiles
 from workers.protocol.package import JobPackage
 
 Progress = Callable[[str, float], None]
@@ -82,7 +82,8 @@ def start(package: JobPackage, source: Source, settings: Settings) -> StartedSet
     key = tilememo.fingerprint(source, refs, px) if memo_bytes else None
     known = tilememo.MEMO.get(key) if key is not None else None
     record = tilememo.record_path(cache, px, refs) if cache is not None else None
-    preparer = TilePreparer(source, px, settings.limits.max_image_pixels, cache, settings.mosaic.decode_processes)
+    preparer = TilePreparer(source, px, settings.limits.max_image_pixels, cache, settings.mosaic.decode_processes,
+                            Retries(settings.fetch.tries, settings.fetch.retry_within))
     stamps = _stamps(source, refs, key)
     if known is not None:
         started: Started = lambda report: known  # noqa: E731

@@ -118,3 +118,9 @@ class Keys:
             return (self.jobs, self.dead, self.worker(ANY, ANY), self.job(ANY), self.recent, self.stats,
                     self.stats_minute(ANY))
         return (self.everything,)
+
+    def login_account_failures(self, window: int) -> str:
+        """A hash of failed /admin logins per account in one rate-limit window: hashed user name -> count.
+
+        Under ``rate:`` like the per-client counts, so the web role's ACL pattern already covers it."""
+        return f"{self.prefix}:rate:admin-account:{window}"

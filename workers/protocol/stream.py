@@ -90,18 +90,37 @@ def read_new(r: redis.Redis, keys: Keys, consumer: str, block_ms: int) -> Entry 
     return _read(r, keys, consumer, ">", block_ms)
 
 
-def claim_stale(r: redis.Redis, keys: Keys, consumer: str, min_idle: float) -> Entry | None:
-    """Take over one entry that a dead or stuck consumer left idle for ``min_idle`` seconds."""
-    reply = r.xautoclaim(keys.jobs, GROUP, consumer, min_idle_time=int(min_idle * 1000), start_id="0-0", count=1)
-    for entry_id, fields in cast(list[tuple[str, dict[str, str] | None]], reply[1]):
-        if fields is not None:
-            return entry_id, fields
-    return None
+AUTOCLAIM_ROUNDS = 100
+"""Most XAUTOCLAIM calls one :func:`claim_stale` makes (each looks at up to 10 pending entries) before it
+gives the rest of the pending list to the next call."""
+START = "0-0"
+"""The first id of the pending list: where an XAUTOCLAIM scan starts, and where a finished one wraps to."""
+REFRESH = scripts.script("refresh")
 
 
-def refresh_claim(r: redis.Redis, keys: Keys, consumer: str, entry_id: str) -> None:
-    """Reset the entry's idle time (JUSTID: no delivery counted), so a long job is not taken from us."""
-    r.xclaim(keys.jobs, GROUP, consumer, min_idle_time=0, message_ids=[entry_id], justid=True)
+def claim_stale(r: redis.Redis, keys: Keys, consumer: str, min_idle: float,
+                cursor: str = START) -> tuple[Entry | None, str]:
+    """Take over one entry that a dead or stuck consumer left idle for ``min_idle`` seconds; and the cursor to
+    pass next time.
+
+    The scan follows XAUTOCLAIM's cursor from ``cursor`` (the one the previous call returned): an idle entry
+    behind any number of live ones is found, and the scan wraps to the start once it reaches the end."""
+    for _round in range(AUTOCLAIM_ROUNDS):
+        reply = r.xautoclaim(keys.jobs, GROUP, consumer, min_idle_time=int(min_idle * 1000), start_id=cursor,
+                             count=1)
+        cursor = str(reply[0])
+        for entry_id, fields in cast(list[tuple[str, dict[str, str] | None]], reply[1]):
+            if fields is not None:
+                return (entry_id, fields), cursor
+        if cursor == START:  # the end of the pending list: the next call starts again from the beginning
+            break
+    return None, cursor
+
+
+def refresh_claim(r: redis.Redis, keys: Keys, consumer: str, entry_id: str) -> bool:
+    """Reset the entry's idle time (no delivery counted) while ``consumer`` still holds it, so a long job is not
+    taken from us; False when it no longer does (finished, or claimed by another), which is then left alone."""
+    return bool(r.eval(REFRESH, 1, keys.jobs, GROUP, consumer, entry_id))
 
 
 def dead_letter(r: redis.Redis, keys: Keys, entry_id: str, fields: dict[str, str], error: str,

@@ -9,7 +9,8 @@ import shutil
 import stat
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -53,7 +54,10 @@ def _folders(files: Files) -> list[str]:
 
 
 class LocalResultStore:
-    """Results in the web host's media folder on this machine: temporary name, then rename."""
+    """Results in the web host's media folder on this machine: temporary name, then rename.
+
+    A disk that is full, read-only or failing (any ``OSError``) is ``StoreUnavailable``, retried as the SFTP
+    store's errors are; every file and folder is synced before its name is returned, so before the note."""
 
     def __init__(self, media_dir: str) -> None:
         self.media_dir = Path(media_dir)
@@ -61,14 +65,28 @@ class LocalResultStore:
     def put(self, job_id: str, data: bytes, ext: str) -> str:
         """Store atomically; a second run of the same job replaces the file with an equal one."""
         name = f"{job_id}.{ext}"
-        write_atomic(self.media_dir / name, data)
+        with self._unavailable_on_oserror(name):
+            write_atomic(self.media_dir / name, data)
         return name
+
+    @contextmanager
+    def _unavailable_on_oserror(self, name: str) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            raise StoreUnavailable(f"media folder {self.media_dir}: cannot store {name}: "
+                                   f"{exc.__class__.__name__}: {exc}") from exc
 
     def put_folder(self, job_id: str, files: Files) -> str:
         """Write a temporary folder in the media folder, then rename it into place (an old one is moved away
         first, then removed: a rename cannot replace a folder that has files)."""
-        self.media_dir.mkdir(parents=True, exist_ok=True)
         name = job_id + FOLDER_SUFFIX
+        with self._unavailable_on_oserror(name):
+            self._put_folder(job_id, name, files)
+        return name
+
+    def _put_folder(self, job_id: str, name: str, files: Files) -> None:
+        self.media_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{job_id}.", suffix=".part", dir=self.media_dir))
         try:
             for folder in _folders(files):
@@ -83,7 +101,6 @@ class LocalResultStore:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return name
 
 
 def _write_synced(path: Path, data: bytes) -> None:
@@ -187,7 +204,11 @@ class SftpResultStore:
             client.connect(s.host, port=s.port, username=s.user, key_filename=s.key_file, timeout=s.timeout,
                            banner_timeout=s.timeout, auth_timeout=s.timeout, allow_agent=False,
                            look_for_keys=False)
-            self._client, self._sftp = client, client.open_sftp()
+            sftp = client.open_sftp()
+            channel = sftp.get_channel()
+            if channel is not None:  # every SFTP request after this waits at most s.timeout for its answer
+                channel.settimeout(s.timeout)
+            self._client, self._sftp = client, sftp
         except (OSError, paramiko.SSHException) as exc:
             client.close()
             raise StoreUnavailable(f"sftp {s.user}@{s.host}:{s.port}: {exc.__class__.__name__}: {exc}") from exc

@@ -68,13 +68,15 @@ class Worker:
         self.fetcher = Fetcher(settings.fetch, trusted_prefixes=[inputs], cache=cache)
         self.store = make_store(settings)
         self.beat = Heartbeat(self.redis, self.keys, settings.node, self.consumer,
-                              settings.worker.heartbeat_interval, claim_every=settings.queue.claim_idle / 3)
+                              settings.worker.heartbeat_interval, claim_every=settings.queue.claim_idle / 3,
+                              stall=settings.queue.claim_stall)
         self.stop_requested = threading.Event()
         self.redis_down = False
         self._own_pending_checked = False
         self._prefetched: stream.Taken | None = None
         self._group_ready = False
         self._last_autoclaim = 0.0
+        self._autoclaim_cursor = stream.START  # XAUTOCLAIM goes on from here, so every idle entry is reached
 
     # -- life cycle --------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -152,7 +154,8 @@ class Worker:
         claim_idle = self.settings.queue.claim_idle
         if time.monotonic() - self._last_autoclaim >= claim_idle / 2:
             self._last_autoclaim = time.monotonic()
-            entry = stream.claim_stale(self.redis, self.keys, self.consumer, claim_idle)
+            entry, self._autoclaim_cursor = stream.claim_stale(self.redis, self.keys, self.consumer, claim_idle,
+                                                               self._autoclaim_cursor)
             if entry is not None:
                 log.info("claimed entry %s left idle by another worker", entry[0])
                 return (*entry, None)
@@ -245,9 +248,12 @@ class Worker:
             return self._noop()
         started = time.monotonic()
         tries = self.settings.queue.transient_tries
+        result: BuildResult | None = None  # built once: a store that failed is tried again with the same files
         for attempt in range(tries):
             try:
-                result = build_mosaic(package, self.fetcher, self.settings, self._reporter(package.id), deepzoom=True)
+                if result is None:
+                    result = build_mosaic(package, self.fetcher, self.settings, self._reporter(package.id),
+                                          deepzoom=True)
                 return self._store(package, result, time.monotonic() - started)
             except JobRejected as exc:
                 return Outcome.failed(exc.reason, exc.code)

@@ -14,8 +14,8 @@ from workers.protocol.keys import Keys
 ROLE_COMMANDS = {
     "web": "+ping +hello +auth +multi +exec +discard +hset +hget +hgetall +hmget +expire +xadd +incr +incrby "
            "+sadd +srem +smembers +lpush +ltrim +lrange +hincrby",
-    "worker": "+ping +hello +auth +multi +exec +discard +xreadgroup +xack +xdel +xautoclaim +xclaim +xgroup|create "
-              "+xadd +hset +hget +hgetall +hincrby +hincrbyfloat +expire +del +eval +lpush +ltrim",
+    "worker": "+ping +hello +auth +multi +exec +discard +xreadgroup +xack +xdel +xautoclaim +xclaim +xpending "
+              "+xgroup|create +xadd +hset +hget +hgetall +hincrby +hincrbyfloat +expire +del +eval +lpush +ltrim",
     "orchestrator": "+@read +@write +@connection +multi +exec +discard -@dangerous",
     # /admin and /metrics only read: queue numbers, heartbeats, recent jobs and the stats.
     "monitor": "+ping +hello +auth +xlen +xinfo +xpending +exists +hget +hgetall +hmget +lrange +scan +type",
