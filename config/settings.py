@@ -27,6 +27,10 @@ def _secret_repr(value: str) -> str:
     return "'***'" if value else "''"
 
 
+APPENDFSYNC = ("always", "everysec", "no")
+"""The fsync policies redis.conf accepts for ``appendfsync``."""
+
+
 @dataclass(frozen=True)
 class RedisSettings:
     url: str
@@ -39,6 +43,9 @@ class RedisSettings:
     embedded: bool
     monitor_password: str = field(default="", repr=False)
     """The read-only `monitor` user of /admin and /metrics; "" = no such user (those pages answer 503)."""
+    appendfsync: str = "always"
+    """The embedded Redis's AOF fsync policy: ``always`` (a 202 means the job is on disk), ``everysec`` (up to a
+    second of accepted jobs lost on a power cut; faster) or ``no``."""
 
     def __repr__(self) -> str:
         parts = urlsplit(self.url)
@@ -129,6 +136,12 @@ class WatchdogSettings:
     hang_timeout: float
     max_rss_mb: int
     probe_cap: float
+    reconcile_every: float = 30.0
+    """Seconds between reconciler passes (workers/service/reconcile.py) on each node; 0 = off."""
+    reconcile_grace: float = 300.0
+    """Seconds a queued or running job must have been left alone before the reconciler may act on it."""
+    reconcile_batch: int = 500
+    """Keys one reconciler pass looks at (SCAN COUNT): bounded work per pass."""
 
 
 @dataclass(frozen=True)
@@ -263,6 +276,8 @@ def _finish(settings: Settings) -> Settings:
     if url_password:  # a URL that carries a password (e.g. TESSERA_REDIS_URL) wins
         redis = dataclasses.replace(redis, password=url_password)
     redis = dataclasses.replace(redis, data_dir=str(root / redis.data_dir))
+    if redis.appendfsync not in APPENDFSYNC:
+        raise ConfigError(f"config: redis.appendfsync: not one of {', '.join(APPENDFSYNC)}: {redis.appendfsync!r}")
     if urlsplit(redis.url).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(f"config: redis.url: not a redis:// URL: {redis.url!r}")
     for entry in settings.web.trusted_proxies:

@@ -1,12 +1,15 @@
 """Fixtures that start real servers on free loopback ports and stop them by PID.
 
-One password-protected redis-server per session; a fresh key prefix per test.
-A server that cannot start is an error, never a skip.
+One redis-server per session with the embedded Redis's ACL users (no default user); a fresh key prefix
+per test, its role users (web, worker, orchestrator, monitor, admin) made for that prefix from the same
+``acl_lines`` as production, so every test connects as its role. A server that cannot start is an error,
+never a skip.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 from collections.abc import Iterator
 from functools import partial
@@ -23,6 +26,7 @@ from tests.helpers.settings import SettingsFactory, settings_factory
 from tests.helpers.web import WebServer, serving
 from workers.cli.startup import prepare_kernels, prepare_process
 from workers.protocol.connection import connect
+from workers.service.redis_server import acl_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / "var" / "numba-cache"))
@@ -34,19 +38,47 @@ def pytest_configure(config: pytest.Config) -> None:
     prepare_kernels()
 
 
+ROLES = ("web", "worker", "orchestrator", "monitor")
+"""The role users besides admin; each test's settings carry a password for every one."""
+FIXTURE_USER = "tessera-tests"
+"""The session server's own user, which makes each test's role users; no test connects as it."""
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = start_redis(tmp_path_factory.mktemp("redis"))
+    """`default` off as in the embedded Redis; the roles themselves are made per test (make_settings)."""
+    password = secrets.token_urlsafe(16)
+    acl = ["user default off resetpass ~* &* +@all", f"user {FIXTURE_USER} on >{password} ~* &* +@all"]
+    server = start_redis(tmp_path_factory.mktemp("redis"), password=password, acl=acl, superuser=FIXTURE_USER)
     yield server
     stop_process(server.process)
 
 
 @pytest.fixture
-def make_settings(redis_server: RedisServer, tmp_path: Path) -> SettingsFactory:
-    """Settings for this test: the session's Redis under a fresh prefix, files under tmp_path.
+def make_settings(redis_server: RedisServer, tmp_path: Path) -> Iterator[SettingsFactory]:
+    """Settings for this test: the session's Redis under a fresh prefix, files under tmp_path, a password per
+    role, and those users (the lines of workers/service/redis_server.py acl_lines) made for the prefix.
 
-    Unit tests get a Redis-free factory of the same name instead (tests/unit/conftest.py)."""
-    return settings_factory(tmp_path, redis_server.url, redis_server.password)
+    Unit tests get a Redis-free factory of the same name instead (tests/unit/conftest.py); a server without
+    the fixture user (tests/orchestrator's) gets the factory as it is."""
+    if redis_server.superuser is None:
+        yield settings_factory(tmp_path, redis_server.url, redis_server.password)
+        return
+    roles = {f"TESSERA_REDIS_{role.upper()}_PASSWORD": secrets.token_urlsafe(16) for role in ROLES}
+    factory = settings_factory(tmp_path, redis_server.url, secrets.token_urlsafe(16))
+    fixture = redis.Redis(port=redis_server.port, username=redis_server.superuser, password=redis_server.password)
+
+    def create(**env: str) -> Settings:
+        settings = factory(**{**roles, **env})
+        if settings.redis.url == redis_server.url and settings.redis.acl:
+            for line in acl_lines(settings.redis):
+                user, *rules = line.split()[1:]
+                if user != "default":
+                    fixture.execute_command("ACL", "SETUSER", user, "reset", *rules)
+        return settings
+
+    yield create
+    fixture.close()
 
 
 @pytest.fixture

@@ -52,6 +52,7 @@ def make_app(settings: Settings) -> Bottle:
                         settings.web.input_url_ttl)
     ctx = Context(settings=settings, redis=connect(settings.redis, "web"), keys=Keys(settings.redis.prefix),
                   inputs=inputs, policy=UrlPolicy(settings.fetch.allow_hosts))
+    inputs.track(ctx.redis, ctx.keys)  # a job not yet final keeps its inputs past the TTL
     register(app, ctx)
     mine.register(app, ctx)  # My mosaics: /mine, /api/mine
     metrics.register(app, settings)  # /metrics for Prometheus, as the read-only monitor user
@@ -94,11 +95,20 @@ def _error_page(error: HTTPResponse) -> str:
 
 
 def _sweeper(settings: Settings) -> None:
-    """Remove results and uploads once their jobs have expired."""
+    """Remove results once their jobs have expired, and uploads once past the TTL and no longer needed."""
     stop = threading.Event()
+    inputs = InputStore.from_settings(settings, connect(settings.redis, "web"))
     while not stop.wait(SWEEP_SECONDS):
-        sweep(settings.paths.media, settings.jobs.result_ttl)
-        sweep(settings.paths.uploads, settings.web.input_url_ttl)
+        sweep_once(settings, inputs)
+
+
+def sweep_once(settings: Settings, inputs: InputStore, now: float | None = None) -> None:
+    """One pass of the sweeper; an error is logged and the next pass tries again."""
+    try:
+        sweep(settings.paths.media, settings.jobs.result_ttl, now)
+        inputs.sweep(now)
+    except Exception:
+        log.exception("sweep failed; trying again in %d s", SWEEP_SECONDS)
 
 
 @guarded

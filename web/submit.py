@@ -18,7 +18,8 @@ from workers.protocol.errors import BadImage, JobRejected, TooLarge
 from workers.protocol.options import Options, check_job, parse_options
 from workers.protocol.package import MAX_TILE_NAME, JobPackage, new_job_id
 
-EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp"}
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "AVIF": "avif",
+              "HEIF": "heic"}
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """The bench's own redis-server: password on, loopback only, a free port, stopped by its PID.
 
-It is configured like the embedded Redis of a node (workers/service/redis_server.py: appendonly
-with fsync every second, noeviction), except that AOF rewrites are off so that no fork
-lands in the middle of a measurement.
+It is configured like the embedded Redis of a node (workers/service/redis_server.py: appendonly,
+noeviction), except that AOF rewrites are off so that no fork lands in the middle of a measurement,
+and that it fsyncs every second: a node's default, ``appendfsync always``, is measured in its own
+rows (:meth:`RedisProcess.set_appendfsync`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ class RedisProcess:
 
     def client(self, system: str) -> redis.Redis:
         return redis.Redis(port=self.port, password=self.password, db=DATABASES[system], decode_responses=True)
+
+    def set_appendfsync(self, policy: str) -> None:
+        """Switch the AOF fsync policy (``always``, ``everysec``) between runs: redis.appendfsync on a node."""
+        self.client("tessera").config_set("appendfsync", policy)
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -37,6 +37,9 @@ from workers.protocol.package import JobPackage  # noqa: E402
 
 HTTP = "Tessera via HTTP (noop shim)"
 BARE = "bare XADD / XREADGROUP+XACK"
+ALWAYS = "Tessera, appendfsync always"
+"""The same queue measures with every write fsynced before its reply (redis.appendfsync: always, a node's default);
+the other rows run under everysec, as the peers' Redis usually does."""
 RQ_FORKS_REPEATS = 1
 """RQ's forking worker drains ~80 jobs/s: one run of its drain and latency keeps the bench short."""
 
@@ -62,6 +65,15 @@ def measure_tessera(server: redis_proc.RedisProcess, workdir: Path, sizes: flow.
     queue["restart"] = recovery.restart_rerun(tessera)
     queue["abandoned"] = recovery.abandoned_rerun(tessera)
     return queue, http
+
+
+def measure_durable(server: redis_proc.RedisProcess, workdir: Path, sizes: flow.Sizes) -> dict[str, float]:
+    """Tessera's queue measures under ``appendfsync always``, then the server back to everysec."""
+    server.set_appendfsync("always")
+    try:
+        return flow.measure(TesseraSystem(server, workdir), sizes, enqueue=True)
+    finally:
+        server.set_appendfsync("everysec")
 
 
 def measure_bare(server: redis_proc.RedisProcess, sizes: flow.Sizes) -> dict[str, float]:
@@ -91,7 +103,8 @@ def machine(server: redis_proc.RedisProcess, versions: dict[str, str]) -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.machine())
     return (f"{os.cpu_count()} CPUs ({cpu}); Python {platform.python_version()}; redis-server "
-            f"{info['redis_version']} (appendonly everysec, password); redis-py {versions['redis']}; "
+            f"{info['redis_version']} (appendonly everysec but the `{ALWAYS}` row, password); "
+            f"redis-py {versions['redis']}; "
             f"rq {versions['rq']}; celery {versions['celery']} / kombu {versions['kombu']}")
 
 
@@ -100,19 +113,27 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller counts and one run each (under a minute)")
     parser.add_argument("--repeats", type=int, help="runs per measure (default 3, quick 1); the median is shown")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (worker logs, redis files)")
+    parser.add_argument("--durability", action="store_true",
+                        help="only Tessera's queue rows, appendfsync everysec and always side by side")
     args = parser.parse_args()
     sizes = flow.Sizes(enqueue=1000, drain=300, latency=200, repeats=1) if args.quick else flow.Sizes()
     if args.repeats:
         sizes = flow.Sizes(sizes.enqueue, sizes.drain, sizes.latency, sizes.interval_ms, args.repeats)
     http_posts = max(200, sizes.enqueue // 5)
-    peers_python = peers_env.python()
+    peers_python = None if args.durability else peers_env.python()
     workdir = Path(tempfile.mkdtemp(prefix="tessera-queue-bench-"))
     server = redis_proc.start(workdir / "redis")
     started, load = time.monotonic(), os.getloadavg()[0]
     try:
-        header = machine(server, peers_env.versions(peers_python))
         results: dict[str, dict[str, float]] = {}
+        if peers_python is None:
+            header = machine(server, {"redis": redis_proc.redis.__version__, "rq": "-", "celery": "-", "kombu": "-"})
+            results[TESSERA] = flow.measure(TesseraSystem(server, workdir), sizes, enqueue=True)
+            results[ALWAYS] = measure_durable(server, workdir, sizes)
+            return _report(args, sizes, http_posts, header, results, load, started, workdir)
+        header = machine(server, peers_env.versions(peers_python))
         results[TESSERA], results[HTTP] = measure_tessera(server, workdir, sizes, http_posts)
+        results[ALWAYS] = measure_durable(server, workdir, sizes)
         results[BARE] = measure_bare(server, sizes)
         logs = workdir / "logs"
         results["Celery, 2 × worker --pool solo"] = measure_peer(peers_python, server, "celery", sizes, logs)
@@ -126,6 +147,11 @@ def main() -> int:
         server.stop()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
+    return _report(args, sizes, http_posts, header, results, load, started, workdir)
+
+
+def _report(args: argparse.Namespace, sizes: flow.Sizes, http_posts: int, header: str,
+            results: dict[str, dict[str, float]], load: float, started: float, workdir: Path) -> int:
     notes = _notes(results, sizes, http_posts)
     print(f"Queue benchmark: {'--quick, ' if args.quick else ''}medians of {sizes.repeats} run(s); "
           f"{sizes.enqueue:,} jobs per enqueue run, {sizes.drain:,} per drain, {sizes.latency:,} per latency run")
@@ -145,7 +171,8 @@ def _notes(results: dict[str, dict[str, float]], sizes: flow.Sizes, http_posts: 
     notes = {(HTTP, "enqueue"): f"{http_posts:,} POSTs, one keep-alive client, workers draining",
              (BARE, "drain"): "the floor: no status, no note",
              (TESSERA, "restart"): "from process start, warm-up included",
-             (TESSERA, "abandoned"): f"queue.claim_idle = {recovery.ABANDONED_CLAIM_IDLE:g} s for this row"}
+             (TESSERA, "abandoned"): f"queue.claim_idle = {recovery.ABANDONED_CLAIM_IDLE:g} s for this row",
+             (ALWAYS, "enqueue"): "redis.appendfsync: always (a node's default): each write on disk before its reply"}
     for system, values in results.items():
         if values.get("drain", offered) < offered:
             for key in ("p50", "p99"):

@@ -20,6 +20,7 @@ from typing import cast
 import pytest
 
 from tests.helpers.faults import Ledger, make_node, submit, tile_server  # noqa: F401  (fixtures used by name)
+from tests.helpers.http import Hang
 from tests.helpers.nodes import Node, wait_all_final
 from tests.helpers.processes import stop_process, wait_until
 from tests.helpers.redis import start_redis
@@ -27,7 +28,7 @@ from workers.cli import client
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]  # a node boots, then each fault takes minutes
 NodeFactory = Callable[..., Node]
-TileServer = Callable[[float, int], list[str]]
+TileServer = Callable[..., list[str]]
 
 
 def busy_workers(node: Node) -> dict[str, int]:
@@ -79,18 +80,22 @@ def test_redis_outage_no_worker_exits_web_answers_503(make_node: NodeFactory, ti
     started = time.monotonic()
     assert node.ctl("stop", "redis").returncode == 0
     seen: set[int] = set()
+    api: dict[str, set[int]] = {"GET": set(), "POST": set()}  # the job API's own answers, /healthz apart
     while time.monotonic() - started < 20:
         seen.add(client.request(node.base_url + "/healthz")[0])
-        seen.add(client.request(node.base_url + f"/api/mosaics/{jobs[-1]}")[0])
+        api["GET"].add(client.request(node.base_url + f"/api/mosaics/{jobs[-1]}")[0])
         body = json.dumps({"target_url": tiles[0], "tile_urls": tiles}).encode()
-        seen.add(client.request(node.base_url + "/api/mosaics", body, "application/json")[0])
+        api["POST"].add(client.request(node.base_url + "/api/mosaics", body, "application/json")[0])
         time.sleep(1)
+    seen |= api["GET"] | api["POST"]
     assert node.ctl("start", "redis").returncode == 0
     ledger = Ledger.read(node, jobs, timeout=120)
-    report("redis-outage", ledger.table(1, time.monotonic() - started) + f" http_seen={sorted(seen)}")
+    report("redis-outage", ledger.table(1, time.monotonic() - started)
+           + f" http_seen={sorted(seen)} get={sorted(api['GET'])} post={sorted(api['POST'])}")
     ledger.assert_exactly_once_effects()
     assert node.worker_pids() == pids  # no worker exited or was restarted
-    assert 503 in seen and 500 not in seen
+    assert 503 in api["GET"] and 503 in api["POST"], api  # the job API says "try again", not only /healthz
+    assert 202 not in api["POST"] and 500 not in seen  # nothing accepted that could not be queued
     assert "redis unreachable" in node.log("worker-0") + node.log("worker-1")
 
 
@@ -171,6 +176,39 @@ def test_hung_worker_is_restarted_by_the_watchdog(make_node: NodeFactory, tile_s
     report("hung-worker", ledger.table(1, time.monotonic() - started) + f" replaced_in={replaced_in:.1f}s")
     ledger.assert_exactly_once_effects()
     assert "heartbeat" in node.log("watchdog") and "KILL" in node.log("watchdog")
+
+
+def test_worker_stuck_with_a_live_heartbeat_loses_its_job_and_is_restarted(make_node: NodeFactory,
+                                                                           tile_server: TileServer) -> None:
+    """The main thread blocked in a tile read (headers came, the body never does) while the heartbeat thread
+    beats on: the claim must go stale (claim_stall) so another worker builds the job, and the watchdog must
+    restart the stuck one for its lack of progress (hang_timeout), not for a stale heartbeat."""
+    node = make_node({"queue": {"claim_idle": 2.0, "claim_stall": 3.0},
+                      "watchdog": {"hang_timeout": 10.0},
+                      "fetch": {"timeout": 300.0, "total_timeout": 600.0}})  # the fetch itself never gives up
+    hang = Hang()
+    job = submit(node, tile_server(0.0, 8, hang), count=1)[0]
+    assert hang.hanging.wait(timeout=60), "the worker never asked for the hanging tile"
+    wait_until(lambda: job in busy_workers(node), timeout=10, what="job held")
+    stuck, started, beats = busy_workers(node)[job], time.monotonic(), set()
+    r = node.redis()
+    while stuck in node.worker_pids().values() and time.monotonic() - started < 60:
+        for key in r.scan_iter(match="tessera:worker:*"):
+            beat = cast(dict[str, str], r.hgetall(key))
+            if beat.get("pid") == str(stuck) and time.time() - float(beat.get("at", 0)) < 2.0:
+                beats.add(beat["at"])  # a fresh beat: the heartbeat thread is alive while the main thread hangs
+        time.sleep(0.25)
+    replaced_in = time.monotonic() - started
+    hang.release.set()
+    ledger = Ledger.read(node, [job], timeout=60)
+    report("stuck-live-heartbeat", ledger.table(1, time.monotonic() - started)
+           + f" replaced_in={replaced_in:.1f}s fresh_beats={len(beats)}")
+    assert stuck not in node.worker_pids().values(), "the stuck worker was never restarted"
+    assert len(beats) >= 5  # the heartbeat really lived on: this is not the frozen-process case
+    ledger.assert_exactly_once_effects()
+    assert ledger.deliveries[job] == 2  # taken from the stuck worker once, built by another
+    watchdog = node.log("watchdog")
+    assert f"job {job} made no progress" in watchdog and "KILL" in watchdog, watchdog[-2000:]
 
 
 def test_long_job_keeps_its_claim_and_runs_once(make_node: NodeFactory, tile_server: TileServer) -> None:

@@ -44,8 +44,9 @@ def make_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[...
 
 
 @pytest.fixture
-def tile_server(tmp_path: Path) -> Iterator[Callable[[float, int], list[str]]]:
-    """serve(delay, count) → tile URLs on 127.0.0.1 whose every answer takes ``delay`` seconds."""
+def tile_server(tmp_path: Path) -> Iterator[Callable[..., list[str]]]:
+    """serve(delay, count, hang=None) → tile URLs on 127.0.0.1 whose every answer takes ``delay`` seconds
+    (and whose one request ``hang`` names gets no body until released: tests.helpers.http.Hang)."""
     with TileServers(tmp_path) as servers:
         yield servers.serve
 
@@ -71,30 +72,48 @@ class Ledger:
     deliveries: dict[str, int]
     results: dict[str, list[str]]
     notes: Counter[str]
+    stats: dict[str, int]
+    """The node's `done`/`failed` counters (one bump per written note): a second note shows here."""
+    leftovers: list[str]
+    """Temporary names left in the media folder (``.<id>.….part``, ``.<name>.….old``): a store cut short."""
+    max_deliveries: int
 
     @classmethod
     def read(cls, node: Node, job_ids: list[str], timeout: float) -> Ledger:
         final = wait_all_final(node, job_ids, timeout)
         results: dict[str, list[str]] = {job: [] for job in job_ids}
+        leftovers = sorted(p.name for p in node.media.iterdir() if p.name.startswith(".") or ".part" in p.name
+                           or p.name.endswith(".old"))
         for path in node.media.iterdir():
             job = path.name.split(".")[0].lstrip(".")
-            if job in results and path.name != f"{job}.dz":  # <id>.dz: the image's zoomable view, not a result
+            if path.name in leftovers or path.name == f"{job}.dz":  # <id>.dz: the image's zoomable view
+                continue
+            if job in results:
                 digest = "folder" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()[:12]
                 results[job].append(digest + ":" + path.name)
         return cls(states={job: s["state"] for job, s in final.items()},
                    deliveries={job: int(s.get("deliveries", 0)) for job, s in final.items()},
-                   results=results, notes=Counter(cast(list[str], node.redis().lrange("tessera:recent", 0, -1))))
+                   results=results, notes=Counter(cast(list[str], node.redis().lrange("tessera:recent", 0, -1))),
+                   stats={name: int(cast(str, node.redis().hget("tessera:stats", name)) or 0)
+                          for name in ("done", "failed")},
+                   leftovers=leftovers, max_deliveries=node.settings().queue.max_deliveries)
 
     def table(self, faults: int, seconds: float) -> str:
         lost = sum(1 for s in self.states.values() if s != "done")
         duplicated = sum(1 for r in self.results.values() if len(r) > 1) + sum(
-            1 for job in self.states if self.notes[job] > 1)
+            1 for job in self.states if self.notes[job] > 1) + max(0, self.stats["done"] - len(self.states))
         rerun = sum(1 for d in self.deliveries.values() if d > 1)
         return (f"jobs={len(self.states)} faults={faults} lost={lost} duplicated={duplicated} "
-                f"redelivered={rerun} seconds={seconds:.1f}")
+                f"redelivered={rerun} leftovers={len(self.leftovers)} seconds={seconds:.1f}")
 
     def assert_exactly_once_effects(self) -> None:
+        """Every job done once as the user sees it: one result file, one note on the recent list, one bump of
+        the `done` counter (the node ran only these jobs), 1..max_deliveries deliveries, no temporary file."""
         for job, state in self.states.items():
             assert state == "done", (job, state)
             assert len(self.results[job]) == 1, (job, self.results[job])
             assert self.notes[job] == 1, (job, self.notes[job])
+            assert 1 <= self.deliveries[job] <= self.max_deliveries, (job, self.deliveries[job])
+        assert self.stats == {"done": len(self.states), "failed": 0}, self.stats  # one note written per job
+        assert sum(self.notes.values()) == len(self.states), self.notes
+        assert not self.leftovers, self.leftovers

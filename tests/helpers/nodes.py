@@ -88,6 +88,12 @@ class Node:
         stop_process(self.process)
         self.process = None
 
+    def settings(self) -> Any:
+        """The node's settings, as its processes load them from config/local.yaml."""
+        import config
+
+        return config.load(self.here / "config" / "local.yaml")
+
     def redis_acl(self) -> list[str]:
         """The ACL lines the embedded Redis would use, for a test's own redis-server."""
         import config

@@ -5,12 +5,16 @@ from __future__ import annotations
 import secrets
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 
-from tests.helpers.processes import free_port, wait_until
+import config
+from config import Settings
+from tests.helpers.processes import free_port, stop_process, wait_until
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,8 @@ class RedisServer:
     port: int
     password: str
     process: subprocess.Popen[bytes]
+    superuser: str | None = None
+    """With ``acl``: the user ``password`` logs in as, when it is not ``admin`` (a fixture's own, to set roles)."""
 
     @property
     def url(self) -> str:
@@ -25,8 +31,10 @@ class RedisServer:
 
 
 def start_redis(folder: Path, port: int | None = None, password: str | None = None,
-                appendonly: bool = False, acl: list[str] | None = None, bind: str = "127.0.0.1") -> RedisServer:
-    """A redis-server of the test's own; with ``acl`` lines instead of requirepass (``password`` is admin's).
+                appendonly: bool = False, acl: list[str] | None = None, bind: str = "127.0.0.1",
+                superuser: str | None = None) -> RedisServer:
+    """A redis-server of the test's own; with ``acl`` lines instead of requirepass (``password`` is admin's, or
+    ``superuser``'s when given: a user of ``acl`` that is not a role, for a fixture that sets the roles up).
 
     ``bind``: the addresses it listens on (e.g. also a test network's host address), 127.0.0.1 among them."""
     binary = shutil.which("redis-server")
@@ -39,9 +47,10 @@ def start_redis(folder: Path, port: int | None = None, password: str | None = No
     conf.write_text(f'port {port}\nbind {bind}\n{auth}\ndir {folder}\nsave ""\n'
                     f"appendonly {'yes' if appendonly else 'no'}\nmaxmemory-policy noeviction\n")
     process = subprocess.Popen([binary, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    client = redis.Redis(port=port, username="admin" if acl else None, password=password)
+    client = redis.Redis(port=port, username=(superuser or "admin") if acl else None, password=password)
     wait_until(lambda: _pings(client), timeout=10, what=f"redis-server on port {port}")
-    return RedisServer(port=port, password=password, process=process)
+    client.close()
+    return RedisServer(port=port, password=password, process=process, superuser=superuser)
 
 
 def _pings(client: redis.Redis) -> bool:
@@ -49,3 +58,21 @@ def _pings(client: redis.Redis) -> bool:
         return bool(client.ping())
     except redis.ConnectionError:
         return False
+
+
+@contextmanager
+def acl_redis(folder: Path, **env: str) -> Iterator[Settings]:
+    """A redis-server of our own with the production ACL users (default user off), and settings whose every
+    role connects as its own user; ``env`` adds TESSERA_* settings. For tests that need a whole server."""
+    from workers.service.redis_server import acl_lines
+
+    port, password = free_port(), secrets.token_urlsafe(16)
+    roles = {f"TESSERA_REDIS_{role.upper()}_PASSWORD": f"{password}-{role}"
+             for role in ("web", "worker", "orchestrator", "monitor")}
+    settings = config.load(env={"TESSERA_REDIS_URL": f"redis://127.0.0.1:{port}/0", "TESSERA_REDIS_PASSWORD": password,
+                                **roles, **env})
+    server = start_redis(folder, port=port, password=password, acl=acl_lines(settings.redis))
+    try:
+        yield settings
+    finally:
+        stop_process(server.process)

@@ -17,7 +17,9 @@ def start_worker(web: WebServer, log: Path, slot: int = 5) -> subprocess.Popen[b
     env = {**os.environ, "TESSERA_REDIS_URL": s.redis.url, "TESSERA_REDIS_PASSWORD": s.redis.password,
            "TESSERA_REDIS_PREFIX": s.redis.prefix, "TESSERA_PATHS_ROOT": s.paths.root, "TESSERA_NODE": s.node,
            "TESSERA_WEB_SIGNING_KEY": "unused", "TESSERA_WEB_PUBLIC_URL": s.web.public_url,
-           "TESSERA_FETCH_ALLOW_HOSTS": "127.0.0.1", "TESSERA_CONFIG": "", "PYTHONUNBUFFERED": "1"}
+           "TESSERA_FETCH_ALLOW_HOSTS": "127.0.0.1", "TESSERA_CONFIG": "", "PYTHONUNBUFFERED": "1",
+           **{f"TESSERA_REDIS_{role.upper()}_PASSWORD": getattr(s.redis, f"{role}_password")
+              for role in ("web", "worker", "orchestrator", "monitor")}}  # as its role, like production
     with log.open("wb") as out:  # the child has its own copy of the file
         process = subprocess.Popen([sys.executable, "-m", "workers", "worker", "--slot", str(slot)], env=env,
                                    cwd=log.parent, stdout=out, stderr=subprocess.STDOUT)

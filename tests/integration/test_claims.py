@@ -13,30 +13,21 @@ from typing import Any, cast
 import pytest
 import redis
 
-import config
 from config import Settings
-from tests.helpers.processes import free_port, stop_process, wait_until
-from tests.helpers.redis import start_redis
+from tests.helpers.processes import wait_until
+from tests.helpers.redis import acl_redis
 from workers.protocol import stream
 from workers.protocol.connection import connect
 from workers.protocol.keys import GROUP, Keys
 from workers.service.heartbeat import Heartbeat
-from workers.service.redis_server import acl_lines
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def acl_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    port, password = free_port(), secrets.token_urlsafe(16)
-    env = {"TESSERA_REDIS_URL": f"redis://127.0.0.1:{port}/0", "TESSERA_REDIS_PASSWORD": password,
-           **{f"TESSERA_REDIS_{role.upper()}_PASSWORD": f"{password}-{role}"
-              for role in ("web", "worker", "orchestrator", "monitor")}}
-    settings = config.load(env=env)
-    server = start_redis(tmp_path_factory.mktemp("claims-redis"), port=port, password=password,
-                         acl=acl_lines(settings.redis))
-    yield settings
-    stop_process(server.process)
+    with acl_redis(tmp_path_factory.mktemp("claims-redis")) as settings:
+        yield settings
 
 
 @pytest.fixture

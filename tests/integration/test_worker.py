@@ -98,18 +98,41 @@ def test_bad_packages_fail_their_job_and_the_worker_goes_on(web: WebServer, r: r
     assert pending(r, keys) == 0
 
 
-def test_a_job_run_twice_keeps_one_result_and_one_note(web: WebServer, r: redis.Redis) -> None:
+def test_a_job_run_twice_keeps_one_result_and_one_note(web: WebServer, r: redis.Redis, tmp_path: Path) -> None:
+    """One entry delivered to two workers at once (handed to the second while the first still builds it, as a
+    stale claim is): both run it, the user sees one result, one note, one `done`."""
+    import threading
+
+    from tests.helpers.http import TileServers
+    from workers.protocol.stats import read_counters
+
     keys = Keys(web.settings.redis.prefix)
-    status, reply = client.submit(web.base_url, encode(make_target()), [encode(t) for t in make_tiles(4)],
-                                  {"grid": "6"})
-    package = cast(str, r.hget(keys.job(reply["id"]), "package"))
-    run_all(Worker(web.settings, slot=0))
-    first = r.hgetall(keys.job(reply["id"]))
-    r.xadd(keys.jobs, {"package": package})  # the same job delivered again
-    run_all(Worker(web.settings, slot=1))
-    assert r.hgetall(keys.job(reply["id"])) == first
+    with TileServers(tmp_path) as servers:
+        status, reply = client.submit(web.base_url, encode(make_target()), [], {"grid": "6"},
+                                      tile_urls=servers.serve(1.0, 4))  # ~1 s of fetching: time to hand it over
+        job = reply["id"]
+        first, second = Worker(web.settings, slot=0), Worker(web.settings, slot=1)
+        running = threading.Thread(target=first.run_once)
+        running.start()
+        waited = 0
+        while r.hget(keys.job(job), "worker") != first.consumer and waited < 100:
+            running.join(timeout=0.05)
+            waited += 1
+        assert r.hget(keys.job(job), "state") == "running"
+        entry_id = cast(list[tuple[str, dict[str, str]]], r.xrange(keys.jobs))[0][0]
+        assert r.xclaim(keys.jobs, GROUP, second.consumer, 0, [entry_id])  # the same entry, now the second's too
+        run_all(second)  # its own pending entry first: the same job, built a second time
+        running.join(timeout=60)
+    assert not running.is_alive()
+    final = r.hgetall(keys.job(job))
+    assert final["state"] == "done" and final["deliveries"] == "2", final  # it really was run twice
     media = sorted(p.name for p in Path(web.settings.paths.media).iterdir())
-    assert media == [f"{reply['id']}.dz", f"{reply['id']}.jpg"]  # the image and its zoomable view
+    assert media == [f"{job}.dz", f"{job}.jpg"]  # the image and its zoomable view; no temporary file left
+    assert r.lrange(keys.recent, 0, -1) == [job]  # one completion note
+    counters = read_counters(r, keys)
+    assert (counters.done, counters.failed) == (1, 0)
+    assert pending(r, keys) == 0 and r.xlen(keys.jobs) == 0
+    assert client.request(web.base_url + reply["status_url"])[1]["state"] == "done"
 
 
 def test_restarted_worker_takes_its_own_pending_entry_first(web: WebServer, r: redis.Redis) -> None:

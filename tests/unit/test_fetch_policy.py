@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import ipaddress
+from collections.abc import Callable, Iterable
 
 import pytest
 
@@ -124,6 +125,47 @@ def test_bad_port_is_url_refused(url: str) -> None:
 @pytest.mark.parametrize("address", ["64:ff9b::7f00:1", "2002:7f00:1::", "::127.0.0.1", "2002:a00:1::"])
 def test_ipv6_forms_carrying_private_ipv4_are_not_public(address: str) -> None:
     assert not is_public(address)
+
+
+EMBEDDED_PRIVATE = ["127.0.0.1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0"]
+"""IPv4 addresses no fetch may reach, whatever IPv6 form carries them."""
+
+
+def nat64(ipv4: str) -> str:
+    """The well-known-prefix NAT64 address (RFC 6052, 64:ff9b::/96) that reaches ``ipv4``."""
+    return str(ipaddress.IPv6Address(int(ipaddress.IPv6Address("64:ff9b::")) | int(ipaddress.IPv4Address(ipv4))))
+
+
+def sixtofour(ipv4: str, host: str = "::1") -> str:
+    """A 6to4 address (RFC 3056, 2002:<ipv4>::/48) whose relay delivers to ``ipv4``."""
+    return str(ipaddress.IPv6Address((0x2002 << 112) | (int(ipaddress.IPv4Address(ipv4)) << 80)
+                                     | int(ipaddress.IPv6Address(host))))
+
+
+@pytest.mark.parametrize("ipv4", EMBEDDED_PRIVATE)
+@pytest.mark.parametrize("form", [nat64, sixtofour], ids=["nat64", "6to4"])
+def test_nat64_and_6to4_carrying_a_private_ipv4_are_refused(form: Callable[[str], str], ipv4: str) -> None:
+    """Python calls these IPv6 addresses global: only the embedded-IPv4 rule of is_public refuses them."""
+    address = form(ipv4)
+    assert ipaddress.ip_address(address).is_global  # so the rule, not the library, is what is tested
+    assert is_public(address) is False
+    checker = UrlPolicy([], resolver=lambda host, port: [address])
+    with pytest.raises(UrlRefused):
+        checker.check("http://nat.example/a.png")
+
+
+@pytest.mark.parametrize("ipv4", ["8.8.8.8", "93.184.216.34"])
+@pytest.mark.parametrize("form", [nat64, sixtofour], ids=["nat64", "6to4"])
+def test_nat64_and_6to4_carrying_a_public_ipv4_are_public(form: Callable[[str], str], ipv4: str) -> None:
+    """The rule judges the carried address: an IPv6-only network's way to a public host stays open."""
+    address = form(ipv4)
+    assert is_public(address) is True
+    UrlPolicy([], resolver=lambda host, port: [address]).check("http://nat.example/a.png")
+
+
+def test_embedded_address_forms_are_the_ones_the_rules_read() -> None:
+    assert nat64("169.254.169.254") == "64:ff9b::a9fe:a9fe"
+    assert ipaddress.IPv6Address(sixtofour("10.0.0.1")).sixtofour == ipaddress.IPv4Address("10.0.0.1")
 
 
 def test_dot_segments_do_not_escape_a_trusted_prefix() -> None:

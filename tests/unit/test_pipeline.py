@@ -231,6 +231,14 @@ def test_cli_reads_a_list_of_urls(tmp_path: Path) -> None:
     assert build.tile_refs(str(listing)) == ["https://example.test/a.jpg", "https://example.test/b.png"]
 
 
+def test_cli_tiles_folder_takes_every_format_we_decode(tmp_path: Path) -> None:
+    names = ["a.JPG", "b.png", "c.avif", "d.heic", "e.heif", "f.webp", "notes.txt", "g.tiff"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    listed = [Path(ref).name for ref in build.tile_refs(str(tmp_path))]
+    assert listed == ["a.JPG", "b.png", "c.avif", "d.heic", "e.heif", "f.webp"]
+
+
 def test_progress_line_fits() -> None:
     line = render_line("preparing tiles 5/10", 0.5, 60)
     assert line.startswith("[##########..........]  50% preparing") and len(line) == 59

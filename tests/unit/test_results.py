@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -87,3 +89,38 @@ def test_sweep_keeps_a_new_empty_folder_and_an_old_folder_with_new_files(tmp_pat
     age(busy, 7200)
     sweep(str(tmp_path), max_age=3600)
     assert (tmp_path / "fresh").is_dir() and (busy / "new.png").is_file()
+
+
+def test_orphans_of_a_killed_writer_are_removed_and_a_live_writers_kept(tmp_path: Path) -> None:
+    """A store cut short by SIGKILL leaves `.<id>.<pid>.<random>.part` (and `.old`) names; a worker's start
+    removes those whose writer is gone, never one a live process is writing, nor anything else."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # a pid that was this machine's and is gone now
+    dead, live = child.pid, os.getpid()
+    names = {f".job1.{dead}.abc123.part": "dir", f".job2.jpg.{dead}.x9y8z7.part": "file",
+             f".job3.dz.{dead}.0badcafe.old": "dir", f".job4.{live}.abc123.part": "dir",
+             "job5.jpg": "file", ".job6.jpg.abcdefgh.part": "file", "job7.dz": "dir"}
+    for name, kind in names.items():
+        if kind == "dir":
+            (tmp_path / name).mkdir()
+            (tmp_path / name / "image.dzi").write_bytes(b"x")
+        else:
+            (tmp_path / name).write_bytes(b"x")
+    assert LocalResultStore(str(tmp_path)).remove_orphans() == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f".job4.{live}.abc123.part", "job5.jpg", ".job6.jpg.abcdefgh.part", "job7.dz"])
+
+
+def test_temporary_names_carry_the_writers_pid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = LocalResultStore(str(tmp_path))
+    seen: list[str] = []
+    real_replace = os.replace
+
+    def spy(src: str, dst: str) -> None:
+        seen.append(Path(src).name)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    store.put("job8", b"data", "jpg")
+    assert seen and seen[0].startswith(f".job8.jpg.{os.getpid()}.") and seen[0].endswith(".part")
+    assert store.remove_orphans() == 0 and (tmp_path / "job8.jpg").read_bytes() == b"data"

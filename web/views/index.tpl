@@ -12,7 +12,7 @@
     <div class="field">
       <span class="label" id="target-label">Target photo <span class="req">(required)</span></span>
       <label class="dropzone" id="target-drop" for="target">
-        <input type="file" id="target" name="target" accept="image/*" required class="dropzone-input"
+        <input type="file" id="target" name="target" accept="image/*,.avif,.heic,.heif" required class="dropzone-input"
                aria-labelledby="target-label" aria-describedby="target-help">
         <span class="dropzone-text"><strong>Drop your photo here</strong> or <span class="fake-link">choose a file</span></span>
       </label>
@@ -31,7 +31,7 @@
       <legend>Tile pictures</legend>
 
       <label class="dropzone dropzone-tiles" id="tiles-drop" for="tiles">
-        <input type="file" id="tiles" name="tiles" accept="image/*" multiple class="dropzone-input"
+        <input type="file" id="tiles" name="tiles" accept="image/*,.avif,.heic,.heif" multiple class="dropzone-input"
                aria-describedby="tiles-help">
         <span class="dropzone-text"><strong>Drop tile pictures here</strong> or <span class="fake-link">choose files</span></span>
       </label>

@@ -23,7 +23,7 @@ from workers.protocol.package import JobPackage
 if TYPE_CHECKING:
     from workers.inputs.fetch import Fetcher
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".avif", ".heic", ".heif")
 OUTPUT_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png"}
 LOCAL_SIDE = 1024
 """Cells per side allowed locally: the service's limits protect shared workers, not your own machine."""

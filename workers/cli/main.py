@@ -151,7 +151,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         r, keys = connect(settings.redis, "admin"), Keys(settings.redis.prefix)
         if args.command == "dead":
             return print_dead(r, keys)
-        if retry(r, keys, args.job_id):
+        from workers.protocol.signing import UrlSigner
+
+        signer = UrlSigner.from_settings(settings.web) if settings.web.signing_key else None  # fresh input URLs
+        if retry(r, keys, args.job_id, signer):
             print(f"job {args.job_id} is queued again")
             return RET_OK
         print(f"tessera retry: no dead letter for job {args.job_id}", file=sys.stderr)

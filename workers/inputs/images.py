@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,10 +11,21 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from workers.protocol.errors import BadImage, TooLarge
 
-FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP")
-"""Formats we decode; anything else (SVG, PDF, TIFF, …) is refused."""
+FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "AVIF", "HEIF")
+"""Formats we decode; anything else (SVG, PDF, TIFF, …) is refused. AVIF is Pillow's own plugin (libavif, in
+its wheels since 11.3); HEIF (HEIC, iPhone photos) is pillow-heif's (libheif), registered by configure_pillow."""
 
-MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp", "BMP": "image/bmp"}
+CLASSIC = FORMATS[:5]
+"""The formats told apart by their magic bytes; AVIF and HEIF share the ISO BMFF container and are told apart
+by its ``ftyp`` brands (see :func:`sniff_isobmff`)."""
+
+MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp", "BMP": "image/bmp",
+        "AVIF": "image/avif", "HEIF": "image/heif"}
+
+AVIF_BRANDS = frozenset({b"avif", b"avis"})
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs"})
+CONTAINER_BRANDS = frozenset({b"mif1", b"msf1"})
+"""Generic HEIF container brands: AVIF when an AVIF brand is among the compatible ones, else HEIF (HEVC)."""
 
 FAMILY = {"MPO": "JPEG"}
 """Formats Pillow names apart that we treat as one of FORMATS: a multi-picture camera JPEG (MPO) is opened by
@@ -27,9 +39,29 @@ def configure_pillow() -> None:
     """Turn Pillow's own pixel guard off, once at process start (entry points, the tests' conftest).
 
     We check declared sizes ourselves (max_image_pixels) before decoding; Pillow's guard would otherwise cap
-    the configurable limit and report it as a decode error.
+    the configurable limit and report it as a decode error. Also registers the HEIF opener (safe to call again).
     """
     Image.MAX_IMAGE_PIXELS = None
+    register_heif()
+
+
+_heif_registered = False
+
+
+def register_heif() -> None:
+    """pillow-heif's HEIF/HEIC opener registered with Pillow, once per process (later calls do nothing).
+
+    Thumbnails, depth and auxiliary images are not read: only the primary image is used. libheif applies the
+    file's rotation and mirroring (``irot``/``imir``) as it decodes and the plugin resets the EXIF orientation
+    to 1, so :func:`decode`'s EXIF transpose does not turn the picture twice.
+    """
+    global _heif_registered
+    if _heif_registered:
+        return
+    import pillow_heif  # here, not at import: loading libheif is the start-up function's work
+
+    pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+    _heif_registered = True
 
 
 @dataclass(frozen=True)
@@ -39,14 +71,41 @@ class Probe:
     height: int
 
 
+KNOWN = "JPEG, PNG, GIF, WebP, BMP, AVIF or HEIC"
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, RuntimeError)
+"""What a decoder raises on bad bytes; libheif's errors come as ValueError, EOFError or RuntimeError (its
+NotImplementedError for an unsupported codec included)."""
+
+
+def sniff_isobmff(data: bytes) -> str | None:
+    """The format, AVIF or HEIF, from an ISO BMFF file's ``ftyp`` brands; None when the bytes start with none.
+
+    An ISO BMFF file of another kind (MP4, QuickTime, JPEG 2000, …) is refused here, before any decoder sees it.
+    """
+    if data[4:8] != b"ftyp":
+        return None
+    size = struct.unpack(">I", data[:4])[0]
+    end = len(data) if size == 0 else min(size, len(data), 4096)
+    major = data[8:12]
+    compatible = {data[i:i + 4] for i in range(16, end - 3, 4)}
+    if major in AVIF_BRANDS or (major in CONTAINER_BRANDS and compatible & AVIF_BRANDS):
+        return "AVIF"
+    if major in HEIF_BRANDS or major in CONTAINER_BRANDS:
+        return "HEIF"
+    raise BadImage(f"not an image we can read ({KNOWN}): an ISO BMFF file of brand {major!r}")
+
+
 def _open(data: bytes, max_pixels: int) -> Image.Image:
     if not data:
         raise BadImage("the file is empty")
+    container = sniff_isobmff(data)
+    if container == "HEIF":
+        register_heif()  # a process that skipped configure_pillow still reads HEIC
     try:
-        image = Image.open(io.BytesIO(data), formats=FORMATS)
+        image = Image.open(io.BytesIO(data), formats=(container,) if container else CLASSIC)
     except UnidentifiedImageError as exc:
-        raise BadImage(f"not an image we can read (JPEG, PNG, GIF, WebP or BMP): {exc.__class__.__name__}") from exc
-    except (OSError, ValueError, SyntaxError) as exc:
+        raise BadImage(f"not an image we can read ({KNOWN}): {exc.__class__.__name__}") from exc
+    except DECODE_ERRORS as exc:
         raise BadImage(f"corrupt image: {exc}") from exc
     width, height = image.size
     if width < 1 or height < 1:
@@ -69,14 +128,15 @@ def probe(data: bytes, max_pixels: int) -> Probe:
 
 
 def decode(data: bytes, max_pixels: int, draft_px: int | None = None) -> Image.Image:
-    """An upright RGB image; JPEGs are decoded at reduced size when ``draft_px`` allows."""
+    """An upright RGB image; JPEGs are decoded at reduced size when ``draft_px`` allows. A file of several
+    pictures gives one: an MPO its first, an AVIF sequence its first frame, a HEIF its primary image."""
     image = _open(data, max_pixels)
     try:
         if draft_px and family(image) == "JPEG":  # an MPO too: its first picture
             image.draft("RGB", (draft_px, draft_px))
         image = ImageOps.exif_transpose(image) or image
         return to_rgb(image)
-    except (OSError, ValueError, SyntaxError) as exc:
+    except DECODE_ERRORS as exc:
         raise BadImage(f"corrupt image: {exc}") from exc
 
 

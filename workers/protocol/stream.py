@@ -8,7 +8,8 @@ from typing import Any, cast
 import redis
 
 from workers.protocol import scripts, stats, status
-from workers.protocol.keys import GROUP, Keys
+from workers.protocol.errors import DEAD_LETTER
+from workers.protocol.keys import GROUP, STATS_MINUTE_TTL, Keys
 from workers.protocol.package import JobPackage
 
 Entry = tuple[str, dict[str, str]]
@@ -123,16 +124,35 @@ def refresh_claim(r: redis.Redis, keys: Keys, consumer: str, entry_id: str) -> b
     return bool(r.eval(REFRESH, 1, keys.jobs, GROUP, consumer, entry_id))
 
 
-def dead_letter(r: redis.Redis, keys: Keys, entry_id: str, fields: dict[str, str], error: str,
-                deliveries: int) -> None:
-    """Move an entry to the dead-letter stream with its last error, in one transaction."""
-    letter: dict[Any, Any] = {**fields, "error": error, "deliveries": deliveries, "entry": entry_id,
-                              "failed_at": time.time()}
-    pipe = r.pipeline(transaction=True)
-    pipe.xadd(keys.dead, letter)
-    pipe.xack(keys.jobs, GROUP, entry_id)
-    pipe.xdel(keys.jobs, entry_id)
-    pipe.execute()
+DEAD_LETTER_TTL = 604800
+"""TTL of a dead-lettered job's status hash when the caller gives none (``jobs.result_ttl``'s default)."""
+
+
+def dead_letter_command(keys: Keys, entry_id: str, fields: dict[str, str], error: str, deliveries: int,
+                        ttl: int = DEAD_LETTER_TTL, recent: int = 50, reason: str = "",
+                        code: str = DEAD_LETTER) -> tuple[Any, ...]:
+    """EVAL arguments for :func:`dead_letter` (lua/dead_letter.lua, which joins lua/note.lua)."""
+    now = time.time()
+    job_id = fields.get("id", "")
+    letter: dict[str, Any] = {**fields, "error": error, "deliveries": deliveries, "entry": entry_id,
+                              "failed_at": now}
+    note: dict[str, Any] = {"state": status.JobState.FAILED.value, "finished_at": now,
+                            "error": reason or f"gave up after {deliveries} deliveries; last error: {error}",
+                            "error_code": code}
+    letter_items = [item for pair in letter.items() for item in pair]
+    return (scripts.DEAD_LETTER, 6, keys.job(job_id), keys.recent, keys.jobs, keys.stats,
+            keys.stats_minute(stats.minute_of(now)), keys.dead,
+            ttl, recent, job_id, GROUP, entry_id, "", 0, STATS_MINUTE_TTL,
+            len(letter_items), *letter_items, *[item for pair in note.items() for item in pair])
+
+
+def dead_letter(r: redis.Redis, keys: Keys, entry_id: str, fields: dict[str, str], error: str, deliveries: int,
+                ttl: int = DEAD_LETTER_TTL, recent: int = 50, reason: str = "", code: str = DEAD_LETTER) -> bool:
+    """Move an entry to the dead-letter stream with its last error, ack and delete it, and fail its job (the
+    note FINISH writes), all in one script; True when this call added the letter (False: it was already done)."""
+    letter, _note = cast(list[Any], r.eval(*dead_letter_command(keys, entry_id, fields, error, deliveries, ttl,
+                                                                 recent, reason, code)))
+    return bool(letter)
 
 
 def ack(r: redis.Redis, keys: Keys, entry_id: str) -> None:

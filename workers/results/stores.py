@@ -19,7 +19,7 @@ import paramiko
 from config import Settings
 from config.settings import ResultSettings
 from workers.protocol.errors import StoreUnavailable
-from workers.protocol.files import sync_folder, write_atomic
+from workers.protocol.files import remove_orphans, sync_folder, temp_prefix, write_atomic
 
 FOLDER_SUFFIX = ".dz"
 """A job's folder of extra files (the zoomable view) is ``<id>.dz``."""
@@ -36,6 +36,9 @@ class ResultStore(Protocol):
 
     def put_folder(self, job_id: str, files: Files) -> str:
         """Store a folder of files as a whole (``<id>.dz``); its name, as the web host serves it."""
+
+    def remove_orphans(self) -> int:
+        """Remove what a store cut short by a kill left behind, where that can be told; the count removed."""
 
 
 def _relative_parts(path: str) -> tuple[str, ...]:
@@ -62,6 +65,10 @@ class LocalResultStore:
     def __init__(self, media_dir: str) -> None:
         self.media_dir = Path(media_dir)
 
+    def remove_orphans(self) -> int:
+        """Temporary files and folders of writers on this machine that were killed mid-store."""
+        return remove_orphans(self.media_dir)
+
     def put(self, job_id: str, data: bytes, ext: str) -> str:
         """Store atomically; a second run of the same job replaces the file with an equal one."""
         name = f"{job_id}.{ext}"
@@ -87,7 +94,7 @@ class LocalResultStore:
 
     def _put_folder(self, job_id: str, name: str, files: Files) -> None:
         self.media_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{job_id}.", suffix=".part", dir=self.media_dir))
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(job_id), suffix=".part", dir=self.media_dir))
         try:
             for folder in _folders(files):
                 (tmp / folder).mkdir(mode=0o755)
@@ -114,7 +121,7 @@ def _write_synced(path: Path, data: bytes) -> None:
 def _swap_folder(tmp: Path, final: Path) -> None:
     """Rename ``tmp`` to ``final``; a folder already there is moved away first, then removed."""
     for attempt in range(REPLACE_TRIES):
-        away = final.with_name(f".{final.name}.{secrets.token_hex(4)}.old")
+        away = final.with_name(f"{temp_prefix(final.name)}{secrets.token_hex(4)}.old")
         try:
             os.rename(final, away)
             old: Path | None = away
@@ -143,6 +150,11 @@ class SftpResultStore:
         self._client: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None
         self._lock = threading.Lock()
+
+    def remove_orphans(self) -> int:
+        """Nothing here: the writers' processes live on other machines; the web host's sweep removes what a
+        killed writer left once it expires (jobs.result_ttl)."""
+        return 0
 
     def put(self, job_id: str, data: bytes, ext: str) -> str:
         name = f"{job_id}.{ext}"

@@ -28,7 +28,7 @@ from workers.pipeline.mosaic import BuildResult, build_mosaic
 from workers.protocol import logs, status, stream
 from workers.protocol.backoff import backoff
 from workers.protocol.connection import REDIS_DOWN, connect
-from workers.protocol.errors import DEAD_LETTER, INTERNAL, BadPackage, JobRejected, TransientError
+from workers.protocol.errors import INTERNAL, BadPackage, JobRejected, TransientError
 from workers.protocol.exitcodes import RET_CONNECT, RET_OK
 from workers.protocol.keys import Keys
 from workers.protocol.package import JobPackage
@@ -98,6 +98,8 @@ class Worker:
             log.error("redis unreachable at start: %s", exc)
             return RET_CONNECT
         self.beat.start()
+        if removed := self.store.remove_orphans():  # a worker of this node killed while storing a result
+            log.info("removed %d temporary files left by killed writers", removed)
         kernels.warm_up()  # pay compile cost before the first job, not during it
         self.beat.release()
         log.info("worker %s ready (pid %d)", self.consumer, os.getpid())
@@ -284,12 +286,17 @@ class Worker:
         return Outcome(JobState.DONE, {**note, "details": json.dumps(details)}, build_seconds=seconds)
 
     def _dead_letter(self, job_id: str, entry_id: str, fields: dict[str, str], deliveries: int) -> None:
-        last = str(self.redis.hget(self.keys.job(job_id), "last_error") or "its worker stopped while running it")
-        reason = f"gave up after {deliveries} deliveries; last error: {last}"
-        log.warning("job %s dead-lettered: %s", job_id, reason)
-        stream.dead_letter(self.redis, self.keys, entry_id, fields, last, deliveries)
-        status.finish(self.redis, self.keys, job_id, self.settings.jobs.result_ttl, JobState.FAILED,
-                      recent=self.settings.queue.recent_jobs, error=reason, error_code=DEAD_LETTER)
+        """The letter, the ack and the failed note in one script (lua/dead_letter.lua), written through an outage
+        as a normal finish is: never a job left `running` without its entry."""
+        def write() -> str:
+            last = str(self.redis.hget(self.keys.job(job_id), "last_error") or "its worker stopped while running it")
+            stream.dead_letter(self.redis, self.keys, entry_id, {**fields, "id": job_id}, last, deliveries,
+                               ttl=self.settings.jobs.result_ttl, recent=self.settings.queue.recent_jobs,
+                               reason=f"gave up after {deliveries} deliveries; last error: {last}")
+            return last
+
+        last = self._until_written(write)
+        log.warning("job %s dead-lettered: gave up after %d deliveries; last error: %s", job_id, deliveries, last)
 
     def _reject_package(self, entry_id: str, raw: str, exc: BadPackage) -> None:
         """A package we cannot read fails its job (when it names one) and the worker goes on."""

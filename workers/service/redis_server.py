@@ -1,4 +1,5 @@
-"""Run the embedded redis-server from our settings: password on, loopback, durable queue."""
+"""Run the embedded redis-server from our settings: password on, loopback, durable queue (``redis.appendfsync``,
+``always`` by default: every accepted job is on disk before its 202)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ ROLE_COMMANDS = {
     "web": "+ping +hello +auth +multi +exec +discard +hset +hget +hgetall +hmget +expire +xadd +incr +incrby "
            "+sadd +srem +smembers +lpush +ltrim +lrange +hincrby",
     "worker": "+ping +hello +auth +multi +exec +discard +xreadgroup +xack +xdel +xautoclaim +xclaim +xpending "
-              "+xgroup|create +xadd +hset +hget +hgetall +hincrby +hincrbyfloat +expire +del +eval +lpush +ltrim",
+              "+xgroup|create +xadd +hset +hget +hgetall +hincrby +hincrbyfloat +expire +del +eval +lpush +ltrim "
+              # the reconciler in each node's watchdog (workers/service/reconcile.py): a SCAN of job hashes, the
+              # pending entries and the group's last delivered id, and the recent list (LRANGE; LREM of a vanished id)
+              "+scan +hmget +xrange +xinfo|groups +lrange +lrem",
     "orchestrator": "+@read +@write +@connection +multi +exec +discard -@dangerous",
     # /admin and /metrics only read: queue numbers, heartbeats, recent jobs and the stats.
     "monitor": "+ping +hello +auth +xlen +xinfo +xpending +exists +hget +hgetall +hmget +lrange +scan +type",
@@ -53,7 +57,7 @@ def render_conf(settings: RedisSettings) -> str:
         f"dir {settings.data_dir}",
         *auth,
         "appendonly yes",
-        "appendfsync everysec",
+        f"appendfsync {settings.appendfsync}",  # always (the default): a 202 means the job is on disk
         "maxmemory-policy noeviction",
         'save ""',
         "daemonize no",

@@ -7,6 +7,9 @@
   is stale, or that holds a job without progress for ``hang_timeout``, is killed
   (supervisord restarts it; its job is reclaimed). A worker past the memory limit
   gets SIGTERM: it finishes its job, exits, and supervisord starts it fresh.
+- Every ``watchdog.reconcile_every`` it runs one bounded pass of the reconciler (workers/service/reconcile.py):
+  a job left queued or running with no stream entry and no live holder is queued again or failed; a job whose
+  status hash vanished early is said and counted.
 - Missing metrics never cause an action: nothing is judged while Redis is down,
   nor until heartbeats have had time to resume after it comes back.
 """
@@ -28,6 +31,7 @@ from workers.protocol.backoff import backoff
 from workers.protocol.connection import REDIS_DOWN, connect
 from workers.protocol.exitcodes import RET_CONFIG
 from workers.protocol.keys import Keys
+from workers.service.reconcile import Reconciler
 
 log = logging.getLogger("tessera.watchdog")
 WORKER_GROUP = "worker"
@@ -40,6 +44,7 @@ class Watchdog:
         self.keys = Keys(settings.redis.prefix)
         self.redis = connect(settings.redis, "worker", timeout=2.0)
         self.rpc = rpc
+        self.reconciler = Reconciler(self.redis, settings)
         self.to_revive: set[str] = set()
         self.probe_attempt = 0
         self.next_probe = 0.0
@@ -76,6 +81,16 @@ class Watchdog:
             self.revive()
         if redis_ok:
             self.check_health([p for p in workers if p["statename"] == "RUNNING"])
+            self.reconcile()
+
+    def reconcile(self) -> None:
+        """One reconciler pass when one is due; its failure never stops the health checks."""
+        try:
+            self.reconciler.maybe_run()
+        except REDIS_DOWN:
+            pass  # the next pass tries again
+        except Exception:
+            log.exception("watchdog: reconciler pass failed; going on")
 
     # -- reviving FATAL workers ----------------------------------------------
     def probe(self) -> bool:

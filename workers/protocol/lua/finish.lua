@@ -16,26 +16,9 @@
 -- ARGV[7]  the build seconds
 -- ARGV[8]  TTL of the minute's stats hash (seconds)
 -- ARGV[9]… field/value pairs of the note; the first pair is the state (its value is the counter to bump)
+-- (runs after note.lua)
 -- Returns 1 written, 0 already final, -1 no such job.
-local function note()
-  local state = redis.call('HGET', KEYS[1], 'state')
-  if not state then return -1 end
-  if state == 'done' or state == 'failed' then return 0 end
-  redis.call('HSET', KEYS[1], unpack(ARGV, 9))
-  redis.call('EXPIRE', KEYS[1], ARGV[1])
-  redis.call('LPUSH', KEYS[2], ARGV[3])
-  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
-  redis.call('HINCRBY', KEYS[4], ARGV[10], 1)
-  redis.call('HINCRBY', KEYS[5], ARGV[10], 1)
-  redis.call('EXPIRE', KEYS[5], ARGV[8])
-  if ARGV[6] ~= '' then
-    redis.call('HINCRBY', KEYS[4], ARGV[6], 1)
-    redis.call('HINCRBY', KEYS[4], 'build_seconds_count', 1)
-    redis.call('HINCRBYFLOAT', KEYS[4], 'build_seconds_sum', ARGV[7])
-  end
-  return 1
-end
-local written = note()
+local written = note(9)
 if ARGV[5] ~= '' then
   redis.call('XACK', KEYS[3], ARGV[4], ARGV[5])
   redis.call('XDEL', KEYS[3], ARGV[5])
