@@ -5,16 +5,12 @@ from __future__ import annotations
 import secrets
 import shutil
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 
-import config
-from config import Settings
-from tests.helpers.processes import free_port, stop_process, wait_until
+from tests.helpers.processes import free_port, wait_until
 
 
 @dataclass(frozen=True)
@@ -58,21 +54,3 @@ def _pings(client: redis.Redis) -> bool:
         return bool(client.ping())
     except redis.ConnectionError:
         return False
-
-
-@contextmanager
-def acl_redis(folder: Path, **env: str) -> Iterator[Settings]:
-    """A redis-server of our own with the production ACL users (default user off), and settings whose every
-    role connects as its own user; ``env`` adds TESSERA_* settings. For tests that need a whole server."""
-    from workers.service.redis_server import acl_lines
-
-    port, password = free_port(), secrets.token_urlsafe(16)
-    roles = {f"TESSERA_REDIS_{role.upper()}_PASSWORD": f"{password}-{role}"
-             for role in ("web", "worker", "orchestrator", "monitor")}
-    settings = config.load(env={"TESSERA_REDIS_URL": f"redis://127.0.0.1:{port}/0", "TESSERA_REDIS_PASSWORD": password,
-                                **roles, **env})
-    server = start_redis(folder, port=port, password=password, acl=acl_lines(settings.redis))
-    try:
-        yield settings
-    finally:
-        stop_process(server.process)

@@ -15,7 +15,7 @@ import redis
 
 from config import Settings
 from tests.helpers.processes import wait_until
-from tests.helpers.redis import acl_redis
+from tests.helpers.settings import SettingsFactory
 from workers.protocol import stream
 from workers.protocol.connection import connect
 from workers.protocol.keys import GROUP, Keys
@@ -24,10 +24,10 @@ from workers.service.heartbeat import Heartbeat
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def acl_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    with acl_redis(tmp_path_factory.mktemp("claims-redis")) as settings:
-        yield settings
+@pytest.fixture
+def acl_settings(make_settings: SettingsFactory) -> Settings:
+    """The session's Redis, with the production ACL users made for this test's prefix (tests/conftest.py)."""
+    return make_settings()
 
 
 @pytest.fixture

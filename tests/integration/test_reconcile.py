@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from config import Settings
-from tests.helpers.redis import acl_redis
+from tests.helpers.settings import SettingsFactory
 from workers.protocol import stats, status, stream
 from workers.protocol.connection import connect
 from workers.protocol.errors import DEAD_LETTER
@@ -29,11 +29,10 @@ pytestmark = pytest.mark.integration
 TTL = 3600
 
 
-@pytest.fixture(scope="module")
-def acl_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    with acl_redis(tmp_path_factory.mktemp("reconcile-redis"), TESSERA_JOBS_RESULT_TTL=str(TTL),
-                   TESSERA_WATCHDOG_RECONCILE_GRACE="60") as settings:
-        yield settings
+@pytest.fixture
+def acl_settings(make_settings: SettingsFactory) -> Settings:
+    """The session's Redis, with the production ACL users made for this test's prefix (tests/conftest.py)."""
+    return make_settings(TESSERA_JOBS_RESULT_TTL=str(TTL), TESSERA_WATCHDOG_RECONCILE_GRACE="60")
 
 
 @pytest.fixture
