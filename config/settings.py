@@ -43,6 +43,8 @@ class RedisSettings:
     embedded: bool
     monitor_password: str = field(default="", repr=False)
     """The read-only `monitor` user of /admin and /metrics; "" = no such user (those pages answer 503)."""
+    keeper_password: str = field(default="", repr=False)
+    """The `keeper` user, the only one that may add to the jobs stream; "" = the keeper logs in as admin."""
     appendfsync: str = "always"
     """The embedded Redis's AOF fsync policy: ``always`` (a 202 means the job is on disk), ``everysec`` (up to a
     second of accepted jobs lost on a power cut; faster) or ``no``."""
@@ -59,12 +61,12 @@ class RedisSettings:
         return bool(self.web_password and self.worker_password and self.orchestrator_password)
 
     def credentials(self, role: str) -> tuple[str | None, str | None]:
-        """(username, password) for a role: web, worker, orchestrator, monitor or admin."""
+        """(username, password) for a role: web, worker, keeper, orchestrator, monitor or admin."""
         if not self.acl:
             return None, self.password or None
         passwords = {"web": self.web_password, "worker": self.worker_password,
                      "orchestrator": self.orchestrator_password, "monitor": self.monitor_password,
-                     "admin": self.password}
+                     "keeper": self.keeper_password, "admin": self.password}
         return role, passwords[role]
 
     @property
@@ -104,6 +106,12 @@ class LimitSettings:
     tile_px_min: int
     tile_px_max: int
     max_output_pixels: int
+    max_job_tile_bytes: int = 1 << 30
+    """Tile bytes one job may fetch in all (workers/pipeline/budget.py says what counts)."""
+    max_job_tile_pixels: int = 4_000_000_000
+    """Declared pixels of the tiles one job may decode in all."""
+    max_job_held_bytes: int = 128 << 20
+    """Tile bytes one job may hold at once: fetches under way (each at fetch.max_bytes) and bodies not yet decoded."""
 
 
 @dataclass(frozen=True)
@@ -174,7 +182,7 @@ class FetchSettings:
     tries: int = 3
     """Tries of one tile URL inside one build for a transient failure (timeout, connection, 5xx, 429)."""
     retry_within: float = 20.0
-    """Seconds, from the end of a tile batch's first fetch, in which its failed tiles are tried again."""
+    """Seconds, from the end of a tile's first fetch, in which it is tried again."""
 
 
 @dataclass(frozen=True)
@@ -195,14 +203,23 @@ class ResultSettings:
     """local: paths.media on this machine; sftp: the web host's media folder over SFTP."""
     host: str = ""
     port: int = 22
-    user: str = "root"
+    user: str = "tessera-results"
+    """The web host's SFTP-only account (never root: a node's key must not open a shell there)."""
     key_file: str = ""
     known_hosts: str = ""
     path: str = ""
+    """The media folder as the account sees it, inside its chroot (the orchestrator fills it in for its nodes)."""
     timeout: float = 10.0
     """Seconds for the SFTP connect, banner and auth."""
     deepzoom: bool = True
     """Also store a Deep Zoom pyramid, thumbnail and tile map (`<id>.dz/`) for jobs the worker daemon builds."""
+    chroot: str = ""
+    """Web host: the account's SFTP root (root-owned, holding only the way to paths.media); "" = paths.media's
+    parent. `tessera results-account` sets it up (orchestrator/account.py)."""
+    authorized_keys: str = "/etc/ssh/tessera-results.keys"
+    """Web host: the account's keys, one per node (the orchestrator writes them); root's, outside the chroot."""
+    sshd_dropin: str = "/etc/ssh/sshd_config.d/tessera-results.conf"
+    """Web host: where `tessera results-account` writes the account's sshd rules."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""`tessera orchestrator`, `tessera nodes` and `tessera scale --dry-run`.
+"""`tessera orchestrator`, `tessera nodes`, `tessera scale --dry-run` and `tessera results-account`.
 
 The `tessera` command finds them through the ``tessera.commands`` entry point (setup.cfg), which names
 :func:`register`; so workers/ never imports the orchestrator.
@@ -15,6 +15,7 @@ import redis
 
 from config import ConfigError, Settings
 from config.scaling import SCALING_FILE, ScalingSettings, load_scaling
+from orchestrator import account
 from orchestrator.loop import Orchestrator, read_load
 from orchestrator.policy import Memory, NodeRecord, decide
 from orchestrator.registry import Registry
@@ -38,6 +39,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     scale_.add_argument("--config", dest="scaling", help=SCALING_HELP)
     scale_.add_argument("--dry-run", action="store_true", help="only say it (without: one pass, acted on)")
     scale_.set_defaults(run=lambda args, settings: scale(settings, args.scaling, args.dry_run))
+    results = sub.add_parser("results-account", help="web host, as root: set up the SFTP-only account worker "
+                                                     "nodes store results through (again at any time)")
+    results.add_argument("--dry-run", action="store_true", help="only print the folders and the sshd rules")
+    results.set_defaults(run=lambda args, settings: results_account(settings, args.dry_run))
 
 
 def scaling_file(settings: Settings, path: str | None) -> Path:
@@ -89,6 +94,24 @@ def scale(settings: Settings, path: str | None, dry_run: bool) -> int:
     print(f"would {decision}")
     print("(with the running orchestrator's timers, as last saved in the registry)")
     return RET_OK if load is not None else RET_CONNECT
+
+
+def results_account(settings: Settings, dry_run: bool) -> int:
+    """Set up (or print, with --dry-run) the results account: user, chroot tree, keys file, sshd drop-in."""
+    try:
+        if dry_run:
+            lay = account.layout(settings.results, settings.paths.media)
+            for folder in lay.folders:
+                print(f"{folder.path}: {folder.owner}'s, mode {folder.mode:o}")
+            print(f"--- {settings.results.sshd_dropin}")
+            print(account.dropin(lay, settings.results.authorized_keys), end="")
+            return RET_OK
+        for line in account.setup(settings):
+            print(line)
+    except account.AccountError as exc:
+        print(f"tessera results-account: {exc.reason}", file=sys.stderr)
+        return RET_CONFIG
+    return RET_OK
 
 
 def print_nodes(settings: Settings, path: str | None) -> int:

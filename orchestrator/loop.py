@@ -19,7 +19,7 @@ import redis
 
 from config import Settings
 from config.scaling import NodeSpec, ScalingSettings
-from orchestrator import nodeconf
+from orchestrator import nodeconf, nodekeys
 from orchestrator.nodes import NodeControl, NodeError
 from orchestrator.policy import Beat, Decision, Load, Memory, NodeState, decide
 from orchestrator.registry import Registry
@@ -152,8 +152,12 @@ class Orchestrator:
         control = NodeControl(spec, self.scaling.ssh)
         started = time.monotonic()
         log.info("node %s: provisioning (%s)", spec.name, control.provision(self.wheels))
-        control.configure(nodeconf.files(self.settings, self.scaling, spec))
-        log.info("node %s: %s", spec.name, control.start())
+        try:
+            control.configure(nodeconf.files(self.settings, self.scaling, spec, self._grant_results_key(spec)))
+            log.info("node %s: %s", spec.name, control.start())
+        except BaseException:
+            self._revoke_results_key(spec)  # a node that never started keeps no way into the web host
+            raise
         deadline = started + self.scaling.health.start_timeout
         while not self.stop_requested.is_set():
             ready = [b for b in readings.heartbeats(self.r, self.keys)
@@ -174,13 +178,37 @@ class Orchestrator:
         timeout = self.scaling.scale_down.drain_timeout
         drained = control.drain(timeout)
         control.stop()
+        self._revoke_results_key(spec)  # after the stop: the results of the jobs it finished are stored
         reason = "drained and stopped" if drained else f"drain passed {timeout:.0f} s; stopped"
         self.registry.set(spec.name, NodeState.REMOVED, reason, failures=0)
         log.info("node %s: %s", spec.name, reason)
 
     def _stop_quietly(self, spec: NodeSpec) -> None:
-        """Best effort: stop what may still run on a node we gave up on."""
+        """Best effort: stop what may still run on a node we gave up on; its results key is revoked in any case."""
         try:
             NodeControl(spec, self.scaling.ssh).stop(timeout=30)
         except NodeError as exc:
             log.info("node %s: not stopped: %s", spec.name, exc.reason)
+        self._revoke_results_key(spec)
+
+    # -- the node's key to the web host's results account (orchestrator/nodekeys.py) --------------------
+    @property
+    def _keys_file(self) -> Path | None:
+        """The results account's keys file, when nodes store over SFTP (else nodes hold no key of this host)."""
+        if self.scaling.remote.results.store != "sftp":
+            return None
+        return Path(self.settings.results.authorized_keys)
+
+    def _grant_results_key(self, spec: NodeSpec) -> bytes:
+        """A fresh key pair for the node: its public line replaces any older one; the private half to ship."""
+        if self._keys_file is None:
+            return b""
+        key = nodekeys.new_key()
+        nodekeys.authorize(self._keys_file, spec.name, key.public)
+        log.info("node %s: results key made, in %s", spec.name, self._keys_file)
+        return key.private
+
+    def _revoke_results_key(self, spec: NodeSpec) -> None:
+        if self._keys_file is not None:
+            nodekeys.revoke(self._keys_file, spec.name)
+            log.info("node %s: results key revoked", spec.name)

@@ -5,8 +5,9 @@ watchdog: the other programs are left out, numprocs is the node's worker count, 
 and the Numba cache point at the node's virtualenv (nodes sharing one also share compiled kernels).
 
 A node gets only the secrets its role needs: the worker's Redis password (with per-role users, as the
-``worker`` user: the name rides in the URL) and the result store's SFTP key. Never the admin, web or
-orchestrator passwords, nor web.signing_key: inputs reach it as URLs the web host has already signed.
+``worker`` user: the name rides in the URL) and an SFTP key of its own for the web host's results account
+(orchestrator/nodekeys.py). Never the admin, web or orchestrator passwords, nor web.signing_key: inputs
+reach it as URLs the web host has already signed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import yaml
 
 from config import Settings
 from config.scaling import NodeSpec, ScalingSettings
+from orchestrator import account
 
 ROOT_CONF = Path(__file__).resolve().parent.parent / "supervisord.conf"
 NODE_SECTIONS = ("supervisord", "unix_http_server", "rpcinterface:supervisor", "supervisorctl", "program:worker",
@@ -62,7 +64,7 @@ def local_yaml(settings: Settings, scaling: ScalingSettings, spec: NodeSpec) -> 
         data["results"] = {"store": "sftp", "host": results.host, "port": results.port, "user": results.user,
                            "key_file": f"{spec.install_path}/config/results_key",
                            "known_hosts": f"{spec.install_path}/config/results_known_hosts",
-                           "path": results.path or settings.paths.media}
+                           "path": results.path or account.sftp_path(settings.results, settings.paths.media)}
     return _merge(data, remote.settings)
 
 
@@ -76,15 +78,19 @@ def node_redis(settings: Settings, url: str) -> dict[str, str]:
     return {"url": parts._replace(netloc=f"{NODE_ROLE}@{hostport}").geturl(), "password": password or ""}
 
 
-def files(settings: Settings, scaling: ScalingSettings, spec: NodeSpec) -> dict[str, tuple[bytes, int]]:
-    """{path under the install path: (content, mode)} to write on the node."""
+def files(settings: Settings, scaling: ScalingSettings, spec: NodeSpec,
+          results_key: bytes = b"") -> dict[str, tuple[bytes, int]]:
+    """{path under the install path: (content, mode)} to write on the node; ``results_key``: the private key
+    made for this node alone (nodekeys.new_key), needed when results go over SFTP."""
     out = {
         "supervisord.conf": (supervisor_conf(spec).encode(), 0o644),
         "config/local.yaml": (yaml.safe_dump(local_yaml(settings, scaling, spec)).encode(), 0o600),
     }
     results = scaling.remote.results
     if results.store == "sftp":
-        out["config/results_key"] = (Path(results.key_file).read_bytes(), 0o600)
+        if not results_key:
+            raise ValueError(f"node {spec.name}: results go over SFTP, but no key was made for it")
+        out["config/results_key"] = (results_key, 0o600)
         out["config/results_known_hosts"] = (Path(results.known_hosts).read_bytes(), 0o644)
     return out
 

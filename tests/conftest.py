@@ -1,7 +1,7 @@
 """Fixtures that start real servers on free loopback ports and stop them by PID.
 
 One redis-server per session with the embedded Redis's ACL users (no default user); a fresh key prefix
-per test, its role users (web, worker, orchestrator, monitor, admin) made for that prefix from the same
+per test, its role users (web, worker, keeper, orchestrator, monitor, admin) made for that prefix from the same
 ``acl_lines`` as production, so every test connects as its role. A server that cannot start is an error,
 never a skip.
 """
@@ -25,6 +25,7 @@ from tests.helpers.redis import RedisServer, start_redis
 from tests.helpers.settings import SettingsFactory, settings_factory
 from tests.helpers.web import WebServer, serving
 from workers.cli.startup import prepare_kernels, prepare_process
+from workers.protocol import scripts
 from workers.protocol.connection import connect
 from workers.service.redis_server import acl_lines
 
@@ -38,7 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
     prepare_kernels()
 
 
-ROLES = ("web", "worker", "orchestrator", "monitor")
+ROLES = ("web", "worker", "keeper", "orchestrator", "monitor")
 """The role users besides admin; each test's settings carry a password for every one."""
 FIXTURE_USER = "tessera-tests"
 """The session server's own user, which makes each test's role users; no test connects as it."""
@@ -50,6 +51,8 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     password = secrets.token_urlsafe(16)
     acl = ["user default off resetpass ~* &* +@all", f"user {FIXTURE_USER} on >{password} ~* &* +@all"]
     server = start_redis(tmp_path_factory.mktemp("redis"), password=password, acl=acl, superuser=FIXTURE_USER)
+    with redis.Redis(port=server.port, username=FIXTURE_USER, password=password) as fixture:
+        scripts.load(fixture)  # as a keeper would; tests that need a keeper's admissions start one (keeping)
     yield server
     stop_process(server.process)
 

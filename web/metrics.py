@@ -51,9 +51,13 @@ class ClusterCollector(Collector):
         yield CounterMetricFamily("tessera_jobs_submitted", "Jobs accepted and queued.", value=counters.submitted)
         yield CounterMetricFamily("tessera_jobs_done", "Jobs finished with a mosaic.", value=counters.done)
         yield CounterMetricFamily("tessera_jobs_failed", "Jobs finished with an error.", value=counters.failed)
+        yield CounterMetricFamily("tessera_jobs_vanished", "Jobs whose status vanished before its time (a lost "
+                                  "write), found by the reconciler.", value=counters.vanished)
         yield HistogramMetricFamily("tessera_build_seconds", "Seconds a worker took to build and store a mosaic.",
                                     buckets=counters.buckets, sum_value=counters.build_sum)
         yield GaugeMetricFamily("tessera_queue_depth", "Jobs not yet delivered to any worker.", value=queue.depth)
+        yield GaugeMetricFamily("tessera_queue_inbox", "Jobs submitted and not yet admitted to the stream.",
+                                value=queue.inbox)
         yield GaugeMetricFamily("tessera_queue_pending", "Jobs delivered to a worker and not yet acknowledged.",
                                 value=queue.pending)
         yield GaugeMetricFamily("tessera_dead_letters", "Jobs given up after too many deliveries.", value=queue.dead)

@@ -9,7 +9,7 @@ from typing import cast
 import redis
 from bottle import Bottle, HTTPResponse, request, static_file, template
 
-from web import clients, mine, ratelimit
+from web import clients, files, mine, ratelimit
 from web.context import Context
 from web.replies import RETRY_AFTER, json_error, json_response, queue_down
 from web.submit import check_submission, read_submission, store_submission
@@ -113,16 +113,16 @@ def register(app: Bottle, ctx: Context) -> None:
     @app.get("/media/<name:path>")
     def media(name: str) -> HTTPResponse:
         if not MEDIA_NAME.fullmatch(name):
-            return HTTPResponse("not found", status=404)
+            return files.not_found()
         mimetype: str | bool = "application/xml" if name.endswith(".dzi") else True  # True: from the name
-        return static_file(name, root=settings.paths.media, mimetype=mimetype)
+        return files.serve(settings.paths.media, name, mimetype=mimetype)  # never through a link
 
     @app.get("/inputs/<job_id>/<name>")
     def inputs(job_id: str, name: str) -> HTTPResponse:
         path = ctx.inputs.path_if_valid(job_id, name, request.query.get("exp", ""), request.query.get("sig", ""))
         if path is None:
-            return HTTPResponse("not found", status=404)
-        return static_file(path.name, root=str(path.parent))
+            return files.not_found()
+        return files.serve(str(ctx.inputs.folder), f"{job_id}/{name}")  # never through a link
 
     @app.get("/static/<name:path>")
     def static(name: str) -> HTTPResponse:

@@ -12,7 +12,7 @@ import time
 from common import wait_done
 from tessera_side import NODE, NOOP, TARGET, TILES, TesseraSystem
 
-from workers.protocol import stream
+from workers.protocol import scripts, stream
 from workers.protocol.keys import GROUP
 from workers.protocol.package import JobPackage
 
@@ -24,9 +24,12 @@ def _taken_by(tessera: TesseraSystem, consumer: str) -> str:
     """Queue one no-op job and read it as ``consumer``, atomically; returns the job id."""
     stream.ensure_group(tessera.r, tessera.keys)
     package = JobPackage.create(TARGET, TILES, NOOP)
+    keys = tessera.keys
+    scripts.load(tessera.r)  # as the keeper would (none runs yet)
     pipe = tessera.r.pipeline(transaction=True)
-    stream.queue_in(pipe, tessera.keys, package)
-    pipe.xreadgroup(GROUP, consumer, {tessera.keys.jobs: ">"}, count=1)
+    stream.queue_in(pipe, keys, package)
+    pipe.fcall(scripts.ADMIT, 3, keys.inbox, keys.admitting, keys.jobs, keys.job_prefix, 1)  # the keeper's part
+    pipe.xreadgroup(GROUP, consumer, {keys.jobs: ">"}, count=1)
     pipe.execute()
     return package.id
 

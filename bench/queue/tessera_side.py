@@ -1,6 +1,7 @@
-"""Tessera's adapter for the bench: its own stream.enqueue / enqueue_many, real worker processes.
+"""Tessera's adapter for the bench: its own stream.enqueue / enqueue_many, real worker processes and the keeper.
 
-Runs in the project's virtualenv. Workers are `python -m workers worker --slot N`,
+Runs in the project's virtualenv. Workers are `python -m workers worker --slot N`, beside one
+`python -m workers keeper` (which admits submitted jobs to the stream: a job's whole path is measured),
 configured only through TESSERA_* environment variables (no config/local.yaml).
 """
 
@@ -81,9 +82,11 @@ class TesseraSystem:
         self.r.flushdb()
 
     def start_workers(self, slots: Sequence[int] | None = None, **env: str) -> WorkerPool:
-        """`python -m workers worker --slot N` for each slot (default: 0 .. workers-1), ``env`` added."""
+        """The keeper and `python -m workers worker --slot N` for each slot (default: 0 .. workers-1), ``env``
+        added; pausing the pool pauses the keeper too, so a drain includes the jobs' admission."""
         slots = range(self.workers) if slots is None else slots
-        commands = [[sys.executable, "-m", "workers", "worker", "--slot", str(slot)] for slot in slots]
+        commands = [[sys.executable, "-m", "workers", "keeper"],
+                    *([sys.executable, "-m", "workers", "worker", "--slot", str(slot)] for slot in slots)]
         return WorkerPool(commands, {**self.env, **env}, cwd=REPO, logs=self.logs, name="tessera")
 
     def workers_ready(self, slots: Sequence[int] | None = None) -> bool:

@@ -68,15 +68,19 @@ class SshServer:
 
 
 def start_sshd(folder: Path, name: str, authorized_keys: Path, address: str = "127.0.0.1",
-               netns: str = "") -> SshServer:
+               netns: str = "", include: Path | None = None, more_keys: tuple[Path, ...] = ()) -> SshServer:
+    """``include``: a drop-in read first, as Debian's sshd_config reads sshd_config.d/ (the results account's
+    ``Match User`` rules); ``more_keys``: further authorized_keys files for every user."""
     folder.mkdir(parents=True, exist_ok=True)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # Debian's sshd wants its privilege-separation dir
     host_key = folder / "host_key"
     line = keygen(host_key)
     port = 22 if netns else free_port()
+    keys = " ".join(str(path) for path in (authorized_keys, *more_keys))
     (folder / "sshd_config").write_text(
+        (f"Include {include}\n" if include else "") +
         f"Port {port}\nListenAddress {address}\nHostKey {host_key}\nPidFile {folder}/sshd.pid\n"
-        f"AuthorizedKeysFile {authorized_keys}\nPubkeyAuthentication yes\nPasswordAuthentication no\n"
+        f"AuthorizedKeysFile {keys}\nPubkeyAuthentication yes\nPasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
         "Subsystem sftp internal-sftp\nLogLevel ERROR\nMaxStartups 50\nMaxSessions 50\n")
     server = SshServer(name=name, folder=folder, port=port, host_key_line=line, address=address, netns=netns)

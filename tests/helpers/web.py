@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import waitress.server
 
 from config import Settings
+from tests.helpers.keeper import keeping
 from tests.helpers.processes import free_port
 from tests.helpers.settings import SettingsFactory
 
@@ -22,7 +23,8 @@ class WebServer:
 
 @contextmanager
 def serving(make_settings: SettingsFactory, host: str = "127.0.0.1", **env: str) -> Iterator[WebServer]:
-    """The real Bottle app on waitress, in a thread, on a free port of ``host``."""
+    """The real Bottle app on waitress, in a thread, on a free port of ``host``, with the keeper that admits its
+    submissions to the stream (as supervisord runs one beside the web app)."""
     from web.app import CLEAR_PROXY_HEADERS, make_app
 
     port = free_port()
@@ -42,7 +44,8 @@ def serving(make_settings: SettingsFactory, host: str = "127.0.0.1", **env: str)
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
-        yield WebServer(base_url=f"http://{host}:{port}", settings=settings)
+        with keeping(settings):
+            yield WebServer(base_url=f"http://{host}:{port}", settings=settings)
     finally:
         stopping.set()
         server.close()

@@ -48,10 +48,18 @@ def worker(acl_settings: Settings) -> Iterator[redis.Redis]:
     client.close()
 
 
-def add_and_take(r: redis.Redis, keys: Keys, consumer: str, count: int = 1) -> list[str]:
-    """``count`` new entries, read by ``consumer``: pending for it."""
+@pytest.fixture
+def keeper(acl_settings: Settings) -> Iterator[redis.Redis]:
+    """The stream's one writer (workers/service/keeper.py): workers may not XADD to it."""
+    client = connect(acl_settings.redis, "keeper")
+    yield client
+    client.close()
+
+
+def add_and_take(keeper: redis.Redis, r: redis.Redis, keys: Keys, consumer: str, count: int = 1) -> list[str]:
+    """``count`` new entries (added as the keeper), read by ``consumer``: pending for it."""
     for _ in range(count):
-        r.xadd(keys.jobs, {"id": "j" + secrets.token_hex(6)})
+        keeper.xadd(keys.jobs, {"id": "j" + secrets.token_hex(6)})
     reply = cast(Any, r.xreadgroup(GROUP, consumer, {keys.jobs: ">"}, count=count))
     return [entry_id for entry_id, _ in reply[0][1]]
 
@@ -62,8 +70,9 @@ def owner(r: redis.Redis, keys: Keys, entry_id: str) -> tuple[str, int]:
     return str(row["consumer"]), int(row["time_since_delivered"])
 
 
-def test_a_refresh_by_another_consumer_does_not_steal_the_entry(worker: redis.Redis, keys: Keys) -> None:
-    [entry] = add_and_take(worker, keys, "node-a")
+def test_a_refresh_by_another_consumer_does_not_steal_the_entry(keeper: redis.Redis, worker: redis.Redis,
+                                                                keys: Keys) -> None:
+    [entry] = add_and_take(keeper, worker, keys, "node-a")
     assert stream.refresh_claim(worker, keys, "node-b", entry) is False
     assert owner(worker, keys, entry)[0] == "node-a"
     time.sleep(0.2)
@@ -74,9 +83,11 @@ def test_a_refresh_by_another_consumer_does_not_steal_the_entry(worker: redis.Re
     assert delivered["times_delivered"] == 1  # a refresh counts no delivery
 
 
-def test_a_stalled_job_loses_its_claim_and_a_progressing_one_keeps_it(worker: redis.Redis, keys: Keys) -> None:
+def test_a_stalled_job_loses_its_claim_and_a_progressing_one_keeps_it(keeper: redis.Redis, worker: redis.Redis,
+                                                                      keys: Keys) -> None:
     claim_idle, stall = 1.0, 0.4
-    moving_entry, stuck_entry = add_and_take(worker, keys, "node-a", 1) + add_and_take(worker, keys, "node-b", 1)
+    [moving_entry], [stuck_entry] = add_and_take(keeper, worker, keys, "node-a"), add_and_take(keeper, worker, keys,
+                                                                                               "node-b")
     moving = Heartbeat(worker, keys, "node-a", "node-a", interval=0.5, claim_every=0.1, stall=stall)
     stuck = Heartbeat(worker, keys, "node-b", "node-b", interval=0.5, claim_every=0.1, stall=stall)
     moving.hold("moving", moving_entry)
@@ -112,12 +123,12 @@ def test_a_stalled_job_loses_its_claim_and_a_progressing_one_keeps_it(worker: re
             beat.join(timeout=5)
 
 
-def test_the_heartbeat_survives_an_error_inside_a_beat(acl_settings: Settings, worker: redis.Redis,
+def test_the_heartbeat_survives_an_error_inside_a_beat(acl_settings: Settings, keeper: redis.Redis, worker: redis.Redis,
                                                        keys: Keys) -> None:
     admin = connect(acl_settings.redis, "admin")
     beat = Heartbeat(worker, keys, "node-a", "node-a", interval=0.1, claim_every=0.1)
     admin.set(beat.key, "not a hash")  # every beat's HSET now fails with WRONGTYPE (not an outage)
-    [entry] = add_and_take(worker, keys, "node-a")
+    [entry] = add_and_take(keeper, worker, keys, "node-a")
     beat.hold("job", entry)
     beat.start()
     try:
@@ -134,10 +145,11 @@ def test_the_heartbeat_survives_an_error_inside_a_beat(acl_settings: Settings, w
         admin.close()
 
 
-def test_an_orphan_behind_many_live_entries_is_reclaimed(worker: redis.Redis, keys: Keys) -> None:
+def test_an_orphan_behind_many_live_entries_is_reclaimed(keeper: redis.Redis, worker: redis.Redis,
+                                                         keys: Keys) -> None:
     min_idle = 0.3
-    live = add_and_take(worker, keys, "node-a", 12)  # more than one XAUTOCLAIM COUNT 1 call looks at (10)
-    [orphan] = add_and_take(worker, keys, "node-dead")
+    live = add_and_take(keeper, worker, keys, "node-a", 12)  # more than one XAUTOCLAIM COUNT 1 call looks at (10)
+    [orphan] = add_and_take(keeper, worker, keys, "node-dead")
     time.sleep(min_idle + 0.1)
     for entry_id in live:  # long jobs whose workers keep their claims fresh
         assert stream.refresh_claim(worker, keys, "node-a", entry_id)

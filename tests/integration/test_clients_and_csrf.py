@@ -16,6 +16,7 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 import redis
 
+from tests.helpers.keeper import queued_count
 from tests.helpers.settings import SettingsFactory
 from tests.helpers.web import WebServer, serving
 from web import mine
@@ -120,8 +121,8 @@ def test_a_cross_site_form_post_is_refused_and_keeps_the_cookie(web: WebServer, 
     assert status == 202
     cookie = headers["Set-Cookie"].split(";")[0]
     assert cookie.startswith(mine.COOKIE + "=")
-    jobs = Keys(web.settings.redis.prefix).jobs
-    queued = r.xlen(jobs)
+    keys = Keys(web.settings.redis.prefix)
+    queued = queued_count(r, keys)
     for where in ({"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"},
                   {"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}, {"Origin": "null"},
                   {"Sec-Fetch-Site": "same-site", "Origin": "http://blog.127.0.0.1.nip.example"}):
@@ -131,7 +132,7 @@ def test_a_cross_site_form_post_is_refused_and_keeps_the_cookie(web: WebServer, 
         assert json.loads(body)["error"]["code"] == "cross_site" and set(json.loads(body)["error"]) == {"code",
                                                                                                         "message"}
         assert "Set-Cookie" not in headers, where
-    assert r.xlen(jobs) == queued  # nothing was queued
+    assert queued_count(r, keys) == queued  # nothing was queued
     status, _, listed = send(web, "GET", "/api/mine", Cookie=cookie)
     assert status == 200 and len(json.loads(listed)["mosaics"]) == 1  # the victim's list is still its own
     same_origin = {"Origin": web.base_url, "Sec-Fetch-Site": "same-origin"}
@@ -139,4 +140,4 @@ def test_a_cross_site_form_post_is_refused_and_keeps_the_cookie(web: WebServer, 
     assert status == 202 and headers["Set-Cookie"].split(";")[0] == cookie
     assert send(web, "POST", "/api/mosaics", body=JOB, **{"Content-Type": "application/json",
                                                           "Origin": web.base_url})[0] == 202
-    assert r.xlen(jobs) == queued + 2
+    assert queued_count(r, keys) == queued + 2

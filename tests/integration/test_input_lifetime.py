@@ -18,6 +18,7 @@ import redis
 from bottle import HTTPResponse
 
 from tests.helpers.images import encode, make_target, make_tiles
+from tests.helpers.processes import wait_until
 from tests.helpers.settings import SettingsFactory
 from tests.helpers.web import WebServer, serving
 from web.app import sweep_once
@@ -25,7 +26,7 @@ from web.inputs import InputStore
 from workers.cli import client
 from workers.cli.deadletters import dead_letters
 from workers.protocol.connection import connect
-from workers.protocol.keys import Keys
+from workers.protocol.keys import GROUP, Keys
 from workers.protocol.package import JobPackage
 from workers.service.daemon import Worker
 
@@ -160,6 +161,8 @@ def test_retry_signs_an_old_dead_letters_inputs_again(web: WebServer, r: redis.R
         monkeypatch.setenv(f"TESSERA_{name}", value)
     assert main(["--config", str(empty), "retry", job_id]) == 0  # `tessera retry <id>`, as the admin runs it
 
+    wait_until(lambda: r.xpending(keys.jobs, GROUP)["pending"] == 0 and r.llen(keys.inbox) == 0
+               and r.xlen(keys.jobs) == 1, timeout=10, what="the keeper to admit it and trim the old entry")
     [(_, entry)] = cast(list[tuple[str, dict[str, str]]], r.xrange(keys.jobs))
     again = JobPackage.decode(entry["package"])
     assert entry["id"] == job_id and again == package_of(r, keys, job_id)

@@ -16,6 +16,7 @@ import redis
 from PIL import Image
 
 from tests.helpers.images import make_target, make_tiles, resemblance
+from tests.helpers.keeper import queued_count
 from tests.helpers.web import WebServer
 from workers.cli import client
 from workers.protocol.keys import Keys
@@ -74,5 +75,4 @@ def test_an_avif_declaring_too_many_pixels_is_refused_before_decoding(web: WebSe
     status, reply = post(web, [("target", "t.avif", bomb), ("tiles", "a.heic", tile)], {"grid": "8"})
     assert status == 413, reply
     assert reply["error"]["code"] == "too_large" and "12000x12000" in reply["error"]["message"]
-    jobs = Keys(web.settings.redis.prefix).jobs
-    assert not r.exists(jobs) or r.xlen(jobs) == 0
+    assert queued_count(r, Keys(web.settings.redis.prefix)) == 0

@@ -15,6 +15,7 @@ import redis
 
 from config import Settings
 from tests.helpers.settings import SettingsFactory
+from web.metrics import ClusterCollector
 from workers.protocol import stats, status, stream
 from workers.protocol.connection import connect
 from workers.protocol.errors import DEAD_LETTER
@@ -22,6 +23,7 @@ from workers.protocol.keys import GROUP, Keys
 from workers.protocol.options import Options
 from workers.protocol.package import JobPackage
 from workers.protocol.status import JobState
+from workers.service.keeper import Keeper
 from workers.service.reconcile import READ_FIELDS, VANISHED, PassReport, Reconciler
 from workers.service.watchdog import Watchdog
 
@@ -67,6 +69,7 @@ def queue_and_take(settings: Settings, keys: Keys, worker: redis.Redis) -> tuple
     package = JobPackage.create("http://e.test/t.png", ["http://e.test/a.png"], Options(4, 4, 8, 0))
     stream.enqueue(web, keys, package)
     web.close()
+    assert Keeper(settings).admit() == 1
     taken = stream.take_new(worker, keys, "node-0")
     assert taken is not None and taken[2] == 1
     return package.id, taken[0], taken[1]
@@ -101,7 +104,8 @@ def test_a_dead_letter_writes_letter_ack_and_failed_note_in_one_script(acl_setti
     letters = cast(list[tuple[str, dict[str, str]]], worker.xrange(keys.dead))
     assert [(f["id"], f["error"], f["deliveries"], f["entry"]) for _, f in letters] == [(job_id, "HTTP 503", "5",
                                                                                         entry_id)]
-    assert admin.xlen(keys.jobs) == 0 and admin.xpending(keys.jobs, GROUP)["pending"] == 0
+    assert admin.xpending(keys.jobs, GROUP)["pending"] == 0  # acked: the keeper trims it (workers may not XDEL)
+    assert Keeper(acl_settings).trim() == 1 and admin.xlen(keys.jobs) == 0
     # Run again, as the outage-tolerant write loop does after a lost reply: no second letter, no second count.
     assert not stream.dead_letter(worker, keys, entry_id, fields, "HTTP 503", 5, ttl=TTL, recent=10)
     assert admin.xlen(keys.dead) == 1 and stats.read_counters(worker, keys).failed == 1
@@ -112,7 +116,7 @@ def test_the_old_two_step_dead_letter_left_a_running_job_that_the_reconciler_now
         acl_settings: Settings, keys: Keys, worker: redis.Redis, admin: redis.Redis) -> None:
     job_id, entry_id, fields = queue_and_take(acl_settings, keys, worker)
     # The old path's first write (the dead-letter MULTI) without its second (the note): the process died between.
-    pipe = worker.pipeline(transaction=True)
+    pipe = admin.pipeline(transaction=True)  # as the worker role could then (it may no longer XDEL)
     letter: dict[Any, Any] = {**fields, "error": "HTTP 503"}
     pipe.xadd(keys.dead, letter)
     pipe.xack(keys.jobs, GROUP, entry_id)
@@ -137,6 +141,7 @@ def test_an_orphaned_running_job_is_queued_again_with_its_count_kept(acl_setting
     assert report.requeued == [job_id] and report.failed == []
     job = cast(dict[str, str], worker.hgetall(keys.job(job_id)))
     assert job["state"] == JobState.QUEUED.value and job["deliveries"] == "1" and job["requeued_at"]
+    assert worker.lrange(keys.inbox, 0, -1) == [job_id] and Keeper(acl_settings).admit() == 1  # queued again
     taken = stream.take_new(worker, keys, "node-1")  # a worker takes it as any queued job
     assert taken is not None and taken[1]["id"] == job_id and taken[2] == 2
     assert reconciler.counts["requeued"] == 1
@@ -164,6 +169,8 @@ def test_a_queued_job_is_left_alone_while_the_stream_has_undelivered_entries(
     web = connect(acl_settings.redis, "web")
     stream.enqueue(web, keys, JobPackage.create("http://e.test/t.png", ["http://e.test/a.png"], Options(4, 4, 8, 0)))
     reconciler = Reconciler(worker, acl_settings)
+    assert reconciler.run_pass(now=later(acl_settings)).requeued == []  # its id might be the one on the inbox
+    assert Keeper(acl_settings).admit() == 1
     assert reconciler.run_pass(now=later(acl_settings)).requeued == []  # its entry might be the undelivered one
     assert stream.take_new(worker, keys, "node-0") is not None  # once nothing is undelivered, it is found
     assert reconciler.run_pass(now=later(acl_settings)).requeued == [job_id]
@@ -199,8 +206,9 @@ def test_two_reconcilers_at_once_queue_a_job_once(acl_settings: Settings, keys: 
     first.act(job_id, values, now, reports[0])
     second.act(job_id, values, now, reports[1])
     assert [report.requeued for report in reports] == [[job_id], []]
-    assert admin.xlen(keys.jobs) == 1
+    assert admin.lrange(keys.inbox, 0, -1) == [job_id]
     # And whole passes on several threads at once, on a second orphan.
+    assert Keeper(acl_settings).admit() == 1
     assert stream.take_new(worker, keys, "node-0") is not None  # the first job's new entry: delivered, pending
     other, other_entry, _ = queue_and_take(acl_settings, keys, worker)
     lose_entry(admin, keys, other_entry)
@@ -217,7 +225,7 @@ def test_two_reconcilers_at_once_queue_a_job_once(acl_settings: Settings, keys: 
     for thread in threads:
         thread.join(timeout=30)
     assert sorted(job for report in results for job in report.requeued) == [other]
-    assert admin.xlen(keys.jobs) == 2
+    assert admin.lrange(keys.inbox, 0, -1) == [other]
 
 
 def test_the_watchdog_runs_the_reconciler(acl_settings: Settings, keys: Keys, worker: redis.Redis,
@@ -257,5 +265,8 @@ def test_a_job_whose_hash_vanished_before_its_ttl_is_counted_once(acl_settings: 
     assert Reconciler(worker, acl_settings).run_pass().vanished == []  # another node: counted once
     assert worker.hget(keys.stats, VANISHED) == "2" and reconciler.counts[VANISHED] == 2
     assert worker.lrange(keys.recent, 0, -1) == [oldest]
+    monitor = connect(acl_settings.redis, "monitor")  # and /metrics says so, read as /metrics reads it
+    scraped = {m.name: m.samples[0].value for m in ClusterCollector(monitor, keys).collect() if m.samples}
+    assert scraped["tessera_jobs_vanished"] == 2 and scraped["tessera_queue_inbox"] == 0
     admin.delete(keys.job(oldest))  # the oldest gone with nothing kept before it: it may simply have expired
     assert reconciler.run_pass().vanished == []

@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from config import Settings
-from workers.protocol import queue, stats, status, stream
-from workers.protocol.keys import STATS_MINUTE_TTL, Keys
+from workers.protocol import queue, scripts, stats, status, stream
+from workers.protocol.keys import GROUP, STATS_MINUTE_TTL, Keys
 from workers.protocol.options import Options
 from workers.protocol.package import JobPackage
 from workers.protocol.status import JobState
@@ -25,6 +25,7 @@ def queue_jobs(r: redis.Redis, keys: Keys, count: int) -> list[str]:
     stream.ensure_group(r, keys)
     for package in packages:
         stream.enqueue(r, keys, package)
+    assert r.fcall(scripts.ADMIT, 3, keys.inbox, keys.admitting, keys.jobs, keys.job_prefix, count) == count
     return [p.id for p in packages]
 
 
@@ -92,6 +93,9 @@ def test_queue_numbers_depth_pending_and_dead(r: redis.Redis, settings: Settings
     numbers = queue.read_queue(r, keys)
     assert (numbers.length, numbers.pending, numbers.depth, numbers.dead) == (3, 1, 2, 0)
     stream.dead_letter(r, keys, taken[0], taken[1], "gave up", 5)
+    numbers = queue.read_queue(r, keys)
+    assert (numbers.length, numbers.pending, numbers.depth, numbers.dead) == (3, 0, 2, 1)  # acked, not yet trimmed
+    assert r.fcall(scripts.TRIM, 1, keys.jobs, GROUP) == 1
     numbers = queue.read_queue(r, keys)
     assert (numbers.length, numbers.pending, numbers.depth, numbers.dead) == (2, 0, 2, 1)
 

@@ -17,7 +17,7 @@ from tests.helpers.processes import wait_until
 from workers.cli import client
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]  # a whole node boots (supervisord)
-PROGRAMS = {"redis", "web", "worker:worker-0", "worker:worker-1", "watchdog", "orchestrator"}
+PROGRAMS = {"redis", "keeper", "web", "worker:worker-0", "worker:worker-1", "watchdog", "orchestrator"}
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_tessera_status_shows_workers_queue_and_last_jobs(node: Node) -> None:
     wait_until(both_ready, timeout=60, what="two idle workers")
     out = subprocess.run([str(node.here / ".venv/bin/tessera"), "--config", "config/local.yaml", "status"],
                          cwd=node.here, capture_output=True, text=True, timeout=30).stdout
-    assert "queue   length" in out and "dead 0" in out
+    assert "queue   inbox 0  length" in out and "dead 0" in out
     assert out.count(" idle ") + out.count(" busy ") == 2, out
     assert "last jobs" in out and " done " in out  # the job of the whole-loop test
 

@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from tests.helpers.images import encode, make_target, make_tiles
+from tests.helpers.keeper import queued_count
 from tests.helpers.processes import free_port
 from tests.helpers.settings import SettingsFactory
 from tests.helpers.web import WebServer, serving
@@ -21,8 +22,7 @@ pytestmark = pytest.mark.integration
 
 
 def queued(r: redis.Redis, web: WebServer) -> int:
-    jobs = Keys(web.settings.redis.prefix).jobs
-    return int(r.xlen(jobs)) if r.exists(jobs) else 0
+    return queued_count(r, Keys(web.settings.redis.prefix))
 
 
 def post_json(web: WebServer, body: bytes) -> tuple[int, dict]:

@@ -14,6 +14,7 @@ import redis
 from PIL import Image
 
 from tests.helpers.images import encode, make_target, make_tiles, resemblance
+from tests.helpers.processes import wait_until
 from tests.helpers.web import WebServer
 from workers.cli import client
 from workers.protocol import stream
@@ -49,7 +50,8 @@ def test_upload_job_is_built_and_resembles_target(web: WebServer, r: redis.Redis
     error, random_error = resemblance(mosaic, target, tiles, cols=24, rows=16)
     assert error < 0.4 * random_error, (error, random_error)
     keys = Keys(web.settings.redis.prefix)
-    assert pending(r, keys) == 0 and r.xlen(keys.jobs) == 0  # acked, then deleted
+    assert pending(r, keys) == 0  # acked; then the keeper trims it off the stream
+    wait_until(lambda: r.xlen(keys.jobs) == 0, timeout=10, what="the keeper to trim the acked entry")
     assert 0 < r.ttl(keys.job(reply["id"])) <= web.settings.jobs.result_ttl
 
 
@@ -131,7 +133,8 @@ def test_a_job_run_twice_keeps_one_result_and_one_note(web: WebServer, r: redis.
     assert r.lrange(keys.recent, 0, -1) == [job]  # one completion note
     counters = read_counters(r, keys)
     assert (counters.done, counters.failed) == (1, 0)
-    assert pending(r, keys) == 0 and r.xlen(keys.jobs) == 0
+    assert pending(r, keys) == 0
+    wait_until(lambda: r.xlen(keys.jobs) == 0, timeout=10, what="the keeper to trim the acked entry")
     assert client.request(web.base_url + reply["status_url"])[1]["state"] == "done"
 
 

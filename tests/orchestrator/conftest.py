@@ -133,10 +133,12 @@ def node_settings(network: Network) -> dict[str, Any]:
 
 
 @pytest.fixture
-def web_host(make_settings: SettingsFactory, network: Network) -> Iterator[WebServer]:
-    """The real app on waitress at the host address, with the per-client limits out of the way of a burst."""
+def web_host(make_settings: SettingsFactory, network: Network, tmp_path: Path) -> Iterator[WebServer]:
+    """The real app on waitress at the host address, with the per-client limits out of the way of a burst; the
+    orchestrator writes each node's results key into this test's own keys file (never /etc/ssh)."""
     with serving(make_settings, host=network.host,
                  TESSERA_FETCH_ALLOW_HOSTS=network.host,  # tile URLs the tests serve there
+                 TESSERA_RESULTS_AUTHORIZED_KEYS=str(tmp_path / "results.keys"),
                  TESSERA_WEB_RATE_LIMIT_PER_MINUTE="100000", TESSERA_WEB_MAX_ACTIVE_JOBS="100000") as server:
         yield server
 
@@ -148,7 +150,10 @@ def cluster(provisioned: Path, client_key: ClientKey, web_host: WebServer, r: re
     made: list[Cluster] = []
 
     def create(names: tuple[str, ...] = ("a", "b", "c"), workers: int = 1, **scaling: Any) -> Cluster:
-        results = start_sshd(tmp_path / "webhost-sshd", "webhost", client_key.authorized_keys, address=network.host)
+        # the web host's sshd takes the test's own key and the orchestrator's node keys (as root: the chrooted
+        # account itself is tested in test_results_account.py)
+        results = start_sshd(tmp_path / "webhost-sshd", "webhost", client_key.authorized_keys, address=network.host,
+                             more_keys=(Path(web.settings.results.authorized_keys),))
         servers = {name: start_sshd(tmp_path / f"sshd-{name}", name, client_key.authorized_keys,
                                     address=network.address(name), netns=network.netns(name)) for name in names}
         (tmp_path / "known_hosts").write_text("".join(s.known_hosts_line + "\n" for s in servers.values()))
@@ -161,7 +166,7 @@ def cluster(provisioned: Path, client_key: ClientKey, web_host: WebServer, r: re
             "remote": {"wheels": str(WHEELS), "settings": node_settings(network),
                        "redis_url": f"redis://{network.host}:{web.settings.redis.port}/0",
                        "results": {"store": "sftp", "host": network.host, "port": results.port, "user": "root",
-                                   "key_file": str(client_key.path),
+                                   "key_file": str(client_key.path), "path": web.settings.paths.media,
                                    "known_hosts": str(tmp_path / "webhost_known_hosts")}},
             "nodes": [{"name": name, "host": server.address, "port": server.port, "user": "root",
                        "key_file": str(client_key.path), "known_hosts": str(tmp_path / "known_hosts"),

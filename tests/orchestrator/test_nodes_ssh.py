@@ -12,6 +12,7 @@ import yaml
 
 from config.scaling import NodeSpec
 from config.settings import ResultSettings
+from orchestrator import nodekeys
 from orchestrator.nodes import NodeControl, NodeUnreachable, Ssh
 from orchestrator.policy import NodeState
 from tests.helpers.cluster import ClusterFactory
@@ -80,6 +81,7 @@ def test_results_reach_the_web_host_over_sftp(cluster: ClusterFactory, tmp_path:
     assert final["state"] == "done", final
     assert final["worker"].startswith("a-")  # made on the node, not here
     _only_the_worker_secrets_reached(c.install("a") / "config", c.settings)
+    _a_key_of_its_own_reached(c.install("a") / "config", c)
     media = Path(c.settings.paths.media)
     assert (media / f"{job}.jpg").stat().st_size > 1000
     assert not list(media.glob(".*.part"))
@@ -104,6 +106,16 @@ def test_results_reach_the_web_host_over_sftp(cluster: ClusterFactory, tmp_path:
 
 def test_spec_defaults() -> None:
     assert NodeSpec(name="n", install_path="/srv/t/").venv_path == "/srv/t/venv"
+
+
+def _a_key_of_its_own_reached(folder: Path, c: Any) -> None:
+    """The node stored with a key made for it alone, whose line in the web host's keys file names it."""
+    shipped = (folder / "results_key").read_bytes()
+    assert shipped != Path(c.scaling.remote.results.key_file).read_bytes()  # not the key the others have
+    keys = Path(c.settings.results.authorized_keys).read_text()
+    assert nodekeys.nodes_in(keys) == ["a"]
+    public = paramiko.Ed25519Key(filename=str(folder / "results_key")).get_base64()
+    assert f"restrict ssh-ed25519 {public} tessera-node:a\n" in keys
 
 
 def _only_the_worker_secrets_reached(folder: Path, settings: Any) -> None:

@@ -98,7 +98,7 @@ def test_node_files(settings: Settings, tmp_path: Path) -> None:
                                  f"    host: 10.1.1.1\n    key_file: {tmp_path}/key\n"
                                  f"    known_hosts: {tmp_path}/kh\n  settings: {{queue: {{claim_idle: 5}}}}\n"))
     spec = scaling.nodes[0]
-    files = nodeconf.files(settings, scaling, spec)
+    files = nodeconf.files(settings, scaling, spec, results_key=b"THIS NODE'S KEY")
     conf = configparser.RawConfigParser()
     conf.read_string(files["supervisord.conf"][0].decode())
     assert set(conf.sections()) == set(nodeconf.NODE_SECTIONS)  # no redis, web or orchestrator
@@ -114,9 +114,12 @@ def test_node_files(settings: Settings, tmp_path: Path) -> None:
                    settings.web.signing_key):
         assert secret not in text
     assert "web_password" not in local["redis"] and "signing_key" not in local["web"]
-    assert local["results"]["store"] == "sftp" and local["results"]["path"] == settings.paths.media
+    assert local["results"]["store"] == "sftp" and local["results"]["user"] == "tessera-results"
+    assert local["results"]["path"] == "/media"  # the media folder inside the account's chroot (paths.media's parent)
     assert local["queue"] == {"claim_idle": 5}
-    assert files["config/results_key"] == (b"KEY", 0o600)
+    assert files["config/results_key"] == (b"THIS NODE'S KEY", 0o600)  # made for it, not remote.results.key_file
+    with pytest.raises(ValueError, match="no key was made"):
+        nodeconf.files(settings, scaling, spec)
 
 
 def test_a_single_password_host_gives_its_nodes_that_password_and_no_credentials_in_the_url(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator import nodekeys
 from orchestrator.policy import NodeState
 from tests.helpers.cluster import Cluster, ClusterFactory
 from tests.helpers.http import TileServers
@@ -56,6 +57,8 @@ def test_a_burst_scales_from_min_to_max_and_back(cluster: ClusterFactory) -> Non
     assert len(nodes) >= 2, nodes  # the new nodes took part
     assert all(int(j.get("deliveries", "1")) == 1 for j in jobs.values())  # draining lost and redid nothing
     assert not any(e["state"] == "failed" for e in events)
+    keys = Path(c.settings.results.authorized_keys).read_text()
+    assert nodekeys.nodes_in(keys) == c.up()  # the two drained nodes took their results keys with them
 
 
 def test_a_node_killed_mid_run_is_failed_and_its_jobs_finish_elsewhere(cluster: ClusterFactory,
@@ -87,6 +90,9 @@ def _kill_b_mid_run(c: Cluster, ids: list[str]) -> None:
     c.wait_state("b", NodeState.FAILED, timeout=60)
     record = c.registry().get("b")
     assert "no heartbeat" in record.reason, record
+    keys = Path(c.settings.results.authorized_keys)  # given up on: its results key is taken out, a's kept
+    wait_until(lambda: "b" not in nodekeys.nodes_in(keys.read_text()), timeout=60, what="b's results key revoked")
+    assert nodekeys.nodes_in(keys.read_text()) == ["a"]
     if c.network.namespaced:  # cut off, not dead: the teardown kills what runs there, by PID
         assert c.network.pids("b")
     print("\n" + "\n".join(c.timeline()))

@@ -16,6 +16,7 @@ import redis
 from PIL import Image
 
 from tests.helpers.images import encode, make_target, make_tiles
+from tests.helpers.keeper import queued_count
 from tests.helpers.web import WebServer
 from workers.cli import client
 from workers.protocol.keys import Keys
@@ -45,8 +46,7 @@ def refusal(reply: tuple[int, dict]) -> str:
 
 
 def queued(r: redis.Redis, web: WebServer) -> int:
-    jobs = Keys(web.settings.redis.prefix).jobs
-    return int(r.xlen(jobs)) if r.exists(jobs) else 0
+    return queued_count(r, Keys(web.settings.redis.prefix))
 
 
 def test_an_mpo_target_and_tile_are_queued_as_jpegs(web: WebServer, r: redis.Redis) -> None:

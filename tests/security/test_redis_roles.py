@@ -1,5 +1,7 @@
-"""Redis ACL roles on a real redis-server: `monitor` reads what /admin and /metrics need and writes nothing;
-web and worker can still count the stats they own (submitted; done, failed and build times)."""
+"""Redis ACL roles on a real redis-server: each role does its part of a job's life (web submits, the keeper
+admits, a worker takes and finishes; `monitor` reads what /admin and /metrics need and writes nothing), and
+every command that could wipe or rewrite the queue, or run code of its own, is NOPERM for every role that
+has no business with it (issue 13, finding 9)."""
 
 from __future__ import annotations
 
@@ -17,16 +19,17 @@ from tests.helpers.processes import free_port, stop_process
 from tests.helpers.redis import start_redis
 from web import ratelimit
 from web.metrics import monitor_client
-from workers.protocol import queue, stats, status, stream
+from workers.protocol import queue, scripts, stats, status, stream
 from workers.protocol.connection import connect
-from workers.protocol.keys import Keys
+from workers.protocol.keys import GROUP, Keys
 from workers.protocol.options import Options
 from workers.protocol.package import JobPackage
 from workers.protocol.status import JobState
+from workers.service.keeper import Keeper
 from workers.service.redis_server import acl_lines
 
 pytestmark = pytest.mark.integration
-ROLES = ("web", "worker", "orchestrator", "monitor")
+ROLES = ("web", "worker", "keeper", "orchestrator", "monitor")
 
 
 def role_settings(port: int, password: str, roles: tuple[str, ...] = ROLES) -> Settings:
@@ -41,13 +44,15 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     settings = role_settings(port, password)
     server = start_redis(tmp_path_factory.mktemp("acl-redis"), port=port, password=password,
                          acl=acl_lines(settings.redis))
+    Keeper(settings).prepare()  # loads the functions as admin, as the keeper does on a fresh Redis
     yield settings
     stop_process(server.process)
 
 
 @pytest.fixture(scope="module")
 def finished_job(settings: Settings) -> str:
-    """One job queued by web, taken and finished by a worker (with a heartbeat), one dead letter."""
+    """Two jobs submitted by web and admitted by the keeper, one taken and finished by a worker (with a
+    heartbeat), one dead letter."""
     keys = Keys(settings.redis.prefix)
     web, worker = connect(settings.redis, "web"), connect(settings.redis, "worker")
     packages = [JobPackage.create("http://e.test/t.png", ["http://e.test/a.png"], Options(4, 4, 8, 0))
@@ -55,12 +60,13 @@ def finished_job(settings: Settings) -> str:
     stream.ensure_group(worker, keys)
     for package in packages:
         stream.enqueue(web, keys, package)
+    assert Keeper(settings).admit() == 2
     taken = stream.take_new(worker, keys, "node-0")
     assert taken is not None
     job_id = taken[1]["id"]
     finish = status.finish_command(keys, job_id, 60, JobState.DONE, 50, taken[0], 1.25, result=f"{job_id}.jpg",
                                    details=json.dumps({"build_seconds": 1.25}))
-    assert worker.eval(*finish) == 1
+    assert worker.fcall(*finish) == 1
     worker.hset(keys.worker("node", 123), mapping={"node": "node", "consumer": "node-0", "state": "idle"})
     worker.xadd(keys.dead, {"error": "gave up"})
     return job_id
@@ -75,7 +81,7 @@ def test_monitor_reads_what_the_pages_show(settings: Settings, finished_job: str
     monitor, keys = connect(settings.redis, "monitor"), Keys(settings.redis.prefix)
     assert monitor.ping()
     assert stats.read_counters(monitor, keys).done == 1
-    assert queue.read_queue(monitor, keys) == queue.QueueNumbers(length=1, pending=0, depth=1, dead=1)
+    assert queue.read_queue(monitor, keys) == queue.QueueNumbers(length=2, pending=0, depth=1, dead=1)
     assert sum(row[1] for row in stats.per_minute(monitor, keys)) == 1
     assert [beat["consumer"] for beat in queue.heartbeats(monitor, keys)] == ["node-0"]
     assert queue.recent_jobs(monitor, keys)[0][0] == finished_job
@@ -136,3 +142,69 @@ def test_web_counts_failed_admin_logins(settings: Settings) -> None:
         ratelimit.login_failed(web, keys, "client-a")
     assert ratelimit.login_blocked(web, keys, "client-a", 3) > 0
     assert ratelimit.login_blocked(web, keys, "client-b", 3) == 0
+
+
+def test_the_keeper_trims_what_workers_acked_and_nothing_else(settings: Settings, finished_job: str) -> None:
+    admin, keys = connect(settings.redis, "admin"), Keys(settings.redis.prefix)
+    assert Keeper(settings).trim() == 1  # the finished job's entry; the undelivered one stays
+    assert admin.xlen(keys.jobs) == 1 and queue.read_queue(admin, keys).depth == 1
+
+
+Attempt = Callable[[redis.Redis, Keys], object]
+WIPE_THE_QUEUE: dict[str, Attempt] = {
+    "XADD jobs MAXLEN 0": lambda r, k: r.xadd(k.jobs, {"a": "b"}, maxlen=0),
+    "XTRIM jobs": lambda r, k: r.xtrim(k.jobs, maxlen=0),
+    "EXPIRE jobs": lambda r, k: r.expire(k.jobs, 1),
+    "DEL jobs": lambda r, k: r.delete(k.jobs),
+    "XDEL jobs": lambda r, k: r.xdel(k.jobs, "0-1"),
+    "XGROUP SETID": lambda r, k: r.xgroup_setid(k.jobs, GROUP, "$"),
+    "XGROUP DESTROY": lambda r, k: r.xgroup_destroy(k.jobs, GROUP),
+    "XGROUP DELCONSUMER": lambda r, k: r.xgroup_delconsumer(k.jobs, GROUP, "node-0"),
+    "DEL inbox": lambda r, k: r.delete(k.inbox),
+    "LTRIM inbox": lambda r, k: r.ltrim(k.inbox, 0, 0),
+    "RPOP inbox": lambda r, k: r.rpop(k.inbox),
+    "DEL dead": lambda r, k: r.delete(k.dead),
+    "XTRIM dead": lambda r, k: r.xtrim(k.dead, maxlen=0),
+    "DEL a job": lambda r, k: r.delete(k.job("j1")),
+    "EXPIRE a job": lambda r, k: r.expire(k.job("j1"), 1),
+    "EVAL": lambda r, k: r.eval("return 1", 0),
+    "EVALSHA": lambda r, k: r.evalsha("e0e1f9fabfc9d4800c877a703b823ac0578ff8db", 0),
+    "SCRIPT LOAD": lambda r, k: r.script_load("return 1"),
+    "FUNCTION LOAD": lambda r, k: r.function_load("#!lua name=evil\nredis.register_function('evil', "
+                                                  "function() return 1 end)"),
+    "FUNCTION DELETE": lambda r, k: r.function_delete("anything"),
+    "FUNCTION FLUSH": lambda r, k: r.function_flush(),
+    "FLUSHALL": lambda r, k: r.flushall(),
+    "CONFIG SET": lambda r, k: r.config_set("appendonly", "no"),
+}
+"""Commands that would lose or rewrite queued jobs, or run a role's own code."""
+ALLOWED = {"keeper": {"XADD jobs MAXLEN 0", "XTRIM jobs", "RPOP inbox"}, "worker": {"EXPIRE a job"}}
+"""The keeper is the stream's one writer: adding and trimming it is its job (it runs on the Redis host only).
+A worker gives a finished job's hash its TTL (lua/note.lua)."""
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_role_can_wipe_the_queue_or_run_its_own_code(settings: Settings, finished_job: str, role: str) -> None:
+    r, keys = connect(settings.redis, role), Keys(settings.redis.prefix)
+    went_through = []
+    for name, attempt in WIPE_THE_QUEUE.items():
+        if name in ALLOWED.get(role, set()):
+            continue
+        try:
+            attempt(r, keys)
+        except redis.exceptions.NoPermissionError:
+            continue
+        went_through.append(name)
+    assert went_through == []
+    admin = connect(settings.redis, "admin")
+    assert admin.xlen(keys.jobs) >= 1 and admin.xinfo_groups(keys.jobs)[0]["name"] == GROUP
+
+
+def test_web_submits_only_through_the_inbox(settings: Settings, finished_job: str) -> None:
+    web, keys = connect(settings.redis, "web"), Keys(settings.redis.prefix)
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        web.xadd(keys.jobs, {"id": "x", "package": "{}"})
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        web.fcall(scripts.ADMIT, 3, keys.inbox, keys.admitting, keys.jobs, keys.job_prefix, 10)
+    assert web.lpush(keys.inbox, "no-such-job") >= 1
+    assert Keeper(settings).admit() == 0  # an id without a queued job adds no entry

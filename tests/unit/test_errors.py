@@ -6,6 +6,8 @@ import ast
 import importlib
 import inspect
 import logging
+import subprocess
+import sys
 from pathlib import Path
 from typing import cast
 
@@ -94,6 +96,30 @@ def test_guarded_turns_a_bug_into_ret_internal_with_the_traceback(caplog: pytest
     with caplog.at_level(logging.ERROR):
         assert entry(True) == exitcodes.RET_INTERNAL
     assert "Traceback" in caplog.text and "RuntimeError: boom" in caplog.text
+
+
+PRINTS_A_LOT = """
+from workers.protocol.exitcodes import guarded
+
+@guarded
+def entry() -> int:
+    for n in range(200_000):
+        print(f"line {n}")
+    return 0
+
+raise SystemExit(entry())
+"""
+
+
+def test_a_reader_that_goes_away_is_no_internal_error() -> None:
+    """`tessera status | head`: the pipe closes under the command, which ends quietly with RET_OK."""
+    process = subprocess.Popen([sys.executable, "-c", PRINTS_A_LOT], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2])
+    assert process.stdout is not None and process.stdout.readline() == b"line 0\n"
+    process.stdout.close()  # as `head -1` does once it has its line
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == exitcodes.RET_OK, stderr
+    assert b"internal error" not in stderr and b"BrokenPipe" not in stderr and b"Exception ignored" not in stderr
 
 
 def test_guarded_lets_system_exit_through() -> None:

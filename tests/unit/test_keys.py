@@ -6,7 +6,7 @@ from fnmatch import fnmatchcase
 
 from workers.protocol import scripts
 from workers.protocol.keys import Keys
-from workers.service.redis_server import ROLE_COMMANDS, role_keys
+from workers.service.redis_server import ROLES, grants, role_patterns, role_rules
 
 
 def built(keys: Keys) -> dict[str, str]:
@@ -17,21 +17,25 @@ def built(keys: Keys) -> dict[str, str]:
         "browser_jobs": keys.browser_jobs("cookie"), "job": keys.job("j1"), "worker": keys.worker("node", 42),
         "stats": keys.stats, "stats_minute": keys.stats_minute(28333), "nodes": keys.nodes,
         "node": keys.node("n1"), "node_events": keys.node_events, "node_timers": keys.node_timers,
+        "inbox": keys.inbox, "admitting": keys.admitting,
     }
 
 
 ROLE_FAMILIES = {
-    "web": {"jobs", "rate", "login_failures", "client_jobs", "browser_jobs", "job", "stats"},
-    "worker": {"jobs", "dead", "recent", "job", "worker", "stats", "stats_minute"},
-    "monitor": {"jobs", "dead", "recent", "job", "worker", "stats", "stats_minute"},
+    "web": {"inbox", "rate", "login_failures", "client_jobs", "browser_jobs", "job", "stats"},
+    "worker": {"jobs", "dead", "recent", "job", "worker", "stats", "stats_minute", "inbox", "admitting"},
+    "keeper": {"inbox", "admitting", "jobs", "job"},
+    "orchestrator": {"jobs", "dead", "worker", "job", "inbox", "admitting", "nodes", "node", "node_events",
+                     "node_timers"},
+    "monitor": {"jobs", "dead", "recent", "job", "worker", "stats", "stats_minute", "inbox", "admitting"},
 }
 
 
 def test_each_role_reaches_exactly_its_key_families() -> None:
     keys = Keys("demo")
     names = built(keys)
-    for role in ROLE_COMMANDS:
-        patterns = keys.role_patterns(role)
+    for role in ROLES:
+        patterns = role_patterns(role, "demo")
         reached = {family for family, name in names.items() if any(fnmatchcase(name, p) for p in patterns)}
         assert reached == ROLE_FAMILIES.get(role, set(names)), role
         for pattern in patterns:  # no pattern that matches nothing Keys builds
@@ -41,23 +45,34 @@ def test_each_role_reaches_exactly_its_key_families() -> None:
 def test_every_key_is_under_the_prefix_and_no_role_reaches_another_prefix() -> None:
     mine, other = built(Keys("demo")), built(Keys("other"))
     assert all(name.startswith("demo:") for name in mine.values())
-    for role in ROLE_COMMANDS:
-        patterns = Keys("demo").role_patterns(role)
+    for role in ROLES:
+        patterns = role_patterns(role, "demo")
         assert not any(fnmatchcase(name, p) for name in other.values() for p in patterns), role
 
 
-def test_acl_selectors_are_read_only_for_the_monitor() -> None:
-    assert role_keys("monitor", "demo").split()[0] == "%R~demo:jobs"
-    assert role_keys("web", "demo").split()[0] == "~demo:job:*"
-    assert role_keys("orchestrator", "demo") == "~demo:*"
+def test_writes_are_granted_per_key_family_and_only_the_keeper_writes_the_stream() -> None:
+    keys = Keys("demo")
+    writers = {role: [g for g in grants(role, "demo") if "+xadd" in g.commands.split()] for role in ROLES}
+    assert [g.patterns for g in writers["keeper"]] == [(keys.jobs,)]
+    assert [g.patterns for g in writers["worker"]] == [(keys.dead,)]  # dead letters, never the jobs stream
+    assert not writers["web"] and not writers["orchestrator"] and not writers["monitor"]
+    assert role_rules("monitor", "demo").split()[0] == "%R~demo:jobs"
+    assert role_rules("web", "demo").startswith("~demo:job:* ") and "(~demo:inbox +lpush)" in role_rules("web", "demo")
+    assert all("+eval" not in role_rules(role, "demo") for role in ROLES)
 
 
 def test_the_take_script_builds_status_keys_from_the_prefix_it_is_given() -> None:
     assert Keys("demo").job_prefix + "j1" == Keys("demo").job("j1")
-    assert ":job:" not in scripts.TAKE
+    assert ":job:" not in scripts.script(*scripts.FUNCTIONS["take"])
 
 
 def test_the_start_logic_has_one_copy() -> None:
     body = "redis.call('HINCRBY', key, 'deliveries', 1)"
-    assert scripts.START.count(body) == scripts.TAKE.count(body) == 1
-    assert "function start" in scripts.script("start")
+    assert [path.stem for path in scripts.FOLDER.glob("*.lua") if body in path.read_text()] == ["start"]
+    assert all("start" in scripts.FUNCTIONS[name] for name in ("start", "take"))
+
+
+def test_the_library_names_carry_the_code_hash() -> None:
+    code = scripts.library_code()
+    assert code.startswith(f"#!lua name={scripts.LIBRARY}\n") and scripts.VERSION in scripts.TAKE
+    assert code.count("redis.register_function(") == len(scripts.FUNCTIONS)

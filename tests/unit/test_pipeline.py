@@ -178,11 +178,12 @@ def test_overlapping_batches_give_the_same_tiles_and_fill_the_cache(files: dict[
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     one = build_mosaic(package(), MemorySource(files), settings)
     monkeypatch.setattr("workers.pipeline.tiles.MIN_FOR_PROCESSES", 2)
-    monkeypatch.setattr("workers.pipeline.tiles.BATCH", 16)  # ten batches, two decoding while the next is hashed
+    monkeypatch.setattr("workers.pipeline.tiles.BATCH", 16)  # ten groups, decoding while the next ones come
+    monkeypatch.setattr("workers.pipeline.tiles.PACK_SECONDS", 3600.0)  # packs by count only, whatever the pace
     many = dataclasses.replace(settings, mosaic=dataclasses.replace(settings.mosaic, decode_processes=2,
                                                                     tile_cache="batches"))
     first = build_mosaic(package(), MemorySource(files), many)
-    assert len(list(Path(settings.paths.root, "batches").rglob("*.keys"))) == 1  # one pack a job, not a batch
+    assert len(list(Path(settings.paths.root, "batches").rglob("*.keys"))) == 1  # fewer than PACK_TILES: one pack
     again = build_mosaic(package(), MemorySource(files), many)
     assert first.data == one.data == again.data
     assert again.details["decoded"] == 0 and again.details["cache_hits"] == first.details["decoded"]

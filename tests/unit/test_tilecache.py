@@ -70,6 +70,23 @@ def test_a_vanished_pack_is_a_miss(tmp_path: Path, rng: np.random.Generator) -> 
     assert cache.get([key])[0].size == 0
 
 
+def test_a_pack_whose_writer_died_midway_is_never_read(tmp_path: Path, rng: np.random.Generator,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Packs now go in as a job decodes, so a killed job may leave one half written: its tiles are written
+    whole (temporary name, then renamed) and its keys last, so until both are there nobody lists it."""
+    key = content_key(b"photo")
+
+    def killed(path: Path, data: bytes, mode: int = 0o644) -> None:
+        raise OSError("killed before the keys were written")
+
+    monkeypatch.setattr("workers.pipeline.tilecache.write_atomic", killed)
+    TileCache(tmp_path, 5, 10**9).put([key], tiles(rng, 1))  # best effort: logged, not raised
+    monkeypatch.undo()
+    cache = TileCache(tmp_path, 5, 10**9)
+    assert list(cache.dir.glob("*.tiles.npy")) and not list(cache.dir.glob("*.keys"))
+    assert key not in cache.known() and cache.get([key])[0].size == 0
+
+
 def test_put_checks_shape(tmp_path: Path, rng: np.random.Generator) -> None:
     with pytest.raises(ValueError):
         TileCache(tmp_path, 5, 10**9).put([content_key(b"a")], tiles(rng, 2))

@@ -44,7 +44,7 @@ def retry(r: redis.Redis, keys: Keys, job_id: str, signer: UrlSigner | None = No
                                              "deliveries": 0, "progress": 0, "error": "", "finished_at": "",
                                              "error_code": "", "created_at": time.time(), "package": package})
         pipe.persist(keys.job(job_id))
-        pipe.xadd(keys.jobs, {"id": job_id, "package": package})  # the id lets TAKE start it in Redis
+        pipe.lpush(keys.inbox, job_id)  # the keeper admits it to the stream with the package above
         pipe.xdel(keys.dead, letter_id)
         pipe.execute()
         return True

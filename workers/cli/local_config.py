@@ -17,7 +17,7 @@ from workers.protocol.files import write_atomic
 
 HEADER = "# Written by `tessera init`; holds secrets: keep it out of version control.\n"
 SECRETS = (("redis", "password"), ("redis", "web_password"), ("redis", "worker_password"),
-           ("redis", "orchestrator_password"), ("redis", "monitor_password"),
+           ("redis", "orchestrator_password"), ("redis", "monitor_password"), ("redis", "keeper_password"),
            ("web", "signing_key"), ("web", "admin_password"))
 """Every generated secret, in the order a fresh file lists them."""
 

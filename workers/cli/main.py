@@ -1,4 +1,4 @@
-"""The `tessera` command: init, redis, worker, watchdog, demo, build, status, dead, retry.
+"""The `tessera` command: init, redis, keeper, worker, watchdog, demo, build, status, dead, retry.
 
 Other packages add commands through the ``tessera.commands`` entry points (the orchestrator adds
 orchestrator, nodes and scale), so nothing here imports them. Exit codes are listed in
@@ -24,13 +24,13 @@ from workers.protocol.exitcodes import RET_CONFIG, RET_ERROR, RET_OK, guarded
 
 NO_SECRETS = ("build", "preflight")
 """Commands that run without Redis or the web host."""
-SERVICES = ("worker", "watchdog")
+SERVICES = ("worker", "watchdog", "keeper")
 """Long-running commands under supervisord: they log JSON lines (workers/protocol/logs.py); a plugin command
 says so with ``set_defaults(service=True)``."""
 PLUGINS = "tessera.commands"
 """Entry-point group: each names ``register(subparsers)``, which adds commands with ``set_defaults(run=...)``,
 a callable ``(args, settings) -> exit code``."""
-BUILTIN = ("init", "redis", "worker", "demo", "status", "preflight", "build", "dead", "watchdog", "retry")
+BUILTIN = ("init", "redis", "keeper", "worker", "demo", "status", "preflight", "build", "dead", "watchdog", "retry")
 
 
 def _parser(plugins: bool = True) -> argparse.ArgumentParser:
@@ -41,6 +41,7 @@ def _parser(plugins: bool = True) -> argparse.ArgumentParser:
                                        "never changes a value")
     init.add_argument("--path", default=str(config.settings.LOCAL_FILE))
     sub.add_parser("redis", help="run the embedded redis-server (as supervisord's `redis` program)")
+    sub.add_parser("keeper", help="admit submitted jobs to the stream and trim it (supervisord's `keeper`)")
     worker = sub.add_parser("worker", help="run one worker process")
     worker.add_argument("--slot", type=int, default=0, help="process slot; gives a stable consumer name")
     demo = sub.add_parser("demo", help="build a demo mosaic through the running web app")
@@ -123,6 +124,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from workers.service.redis_server import exec_redis
 
         exec_redis(settings.redis)
+    if args.command == "keeper":
+        from workers.service.keeper import Keeper
+
+        keeper = Keeper(settings)
+        keeper.install_signal_handlers()
+        return keeper.run()
     if args.command == "worker":
         prepare_kernels()
         from workers.service.daemon import Worker

@@ -19,7 +19,8 @@ def print_status(settings: Settings) -> int:
         print(f"tessera status: redis unreachable: {exc}")
         return RET_CONNECT
     now = time.time()
-    print(f"queue   length {queue.length}  pending {queue.pending}  lag {queue.depth}  dead {queue.dead}")
+    print(f"queue   inbox {queue.inbox}  length {queue.length}  pending {queue.pending}  lag {queue.depth}  "
+          f"dead {queue.dead}")
     print(f"\n{'node':<16} {'worker':<20} {'pid':>7} {'state':<8} {'beat':>6} {'rss MB':>7}  job")
     for beat in beats:
         age = now - float(beat.get("at", now))

@@ -32,6 +32,18 @@ def decode_small(data: bytes, px: int, max_pixels: int) -> np.ndarray | None:
         return None
 
 
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a baseline or progressive JPEG as its frame header declares them; None when libjpeg-turbo
+    cannot read the header (the caller asks Pillow)."""
+    if len(data) < 4 or data[0] != 0xFF or data[1] != SOI:
+        return None
+    try:
+        height, width, _, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError:
+        return None
+    return int(width), int(height)
+
+
 def _draft_scale(width: int, height: int, px: int) -> int:
     """Pillow's ``draft`` reduction (1, 2, 4 or 8), so both paths give the same pixels (libjpeg-turbo would
     also take 3/8, 5/8…)."""

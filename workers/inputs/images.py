@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import struct
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from workers.inputs import fastjpeg
 from workers.protocol.errors import BadImage, TooLarge
 
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "AVIF", "HEIF")
@@ -107,12 +109,16 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         raise BadImage(f"not an image we can read ({KNOWN}): {exc.__class__.__name__}") from exc
     except DECODE_ERRORS as exc:
         raise BadImage(f"corrupt image: {exc}") from exc
-    width, height = image.size
+    check_size(*image.size, max_pixels)
+    return image
+
+
+def check_size(width: int, height: int, max_pixels: int) -> None:
+    """Refuse a declared size with no pixels (BadImage) or more than ``max_pixels`` (TooLarge)."""
     if width < 1 or height < 1:
         raise BadImage("the image has no pixels")
     if width * height > max_pixels:
         raise TooLarge(f"the image is {width}x{height} pixels, over the limit of {max_pixels:,} pixels")
-    return image
 
 
 def family(image: Image.Image) -> str:
@@ -125,6 +131,33 @@ def probe(data: bytes, max_pixels: int) -> Probe:
     """Format (one of FORMATS) and size of the first picture, from the header only; nothing is decoded."""
     image = _open(data, max_pixels)
     return Probe(family(image), image.width, image.height)
+
+
+def declared_pixels(data: bytes, max_pixels: int) -> int:
+    """Width × height as the header declares them, checked as :func:`probe` checks them; nothing is decoded.
+
+    The common tiles' headers are read directly (a PNG's IHDR, a JPEG's frame through libjpeg-turbo): Pillow's
+    parsing costs more than a small tile's whole decode. Anything else, or a header that does not read cleanly,
+    goes through :func:`probe`, which gives the precise reason."""
+    size = _png_size(data) or fastjpeg.header_size(data)
+    if size is None:
+        found = probe(data, max_pixels)
+        return found.width * found.height
+    check_size(*size, max_pixels)
+    return size[0] * size[1]
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a PNG whose first chunk is a well-formed IHDR (as Pillow requires); else None."""
+    if len(data) < 33 or not data.startswith(PNG_SIGNATURE) or data[8:16] != b"\x00\x00\x00\x0dIHDR":
+        return None
+    if struct.unpack(">I", data[29:33])[0] != zlib.crc32(data[12:29]):
+        return None  # Pillow refuses it: let probe say why
+    width, height = struct.unpack(">II", data[16:24])
+    return int(width), int(height)
 
 
 def decode(data: bytes, max_pixels: int, draft_px: int | None = None) -> Image.Image:

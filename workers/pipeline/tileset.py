@@ -12,8 +12,10 @@ from pathlib import Path
 
 from config import Settings
 from workers.pipeline import tilememo
+from workers.pipeline.budget import Budget
+from workers.pipeline.fetching import Retries
 from workers.pipeline.tilecache import TileCache
-from workers.pipeline.tiles import PreparedTiles, Retries, Source, TilePreparer, require_tiles
+from workers.pipeline.tiles import PreparedTiles, Source, TilePreparer, require_tiles
 from workers.protocol.package import JobPackage
 
 Progress = Callable[[str, float], None]
@@ -82,8 +84,11 @@ def start(package: JobPackage, source: Source, settings: Settings) -> StartedSet
     key = tilememo.fingerprint(source, refs, px) if memo_bytes else None
     known = tilememo.MEMO.get(key) if key is not None else None
     record = tilememo.record_path(cache, px, refs) if cache is not None else None
-    preparer = TilePreparer(source, px, settings.limits.max_image_pixels, cache, settings.mosaic.decode_processes,
-                            Retries(settings.fetch.tries, settings.fetch.retry_within))
+    limits = settings.limits
+    preparer = TilePreparer(source, px, limits.max_image_pixels, cache, settings.mosaic.decode_processes,
+                            Retries(settings.fetch.tries, settings.fetch.retry_within),
+                            Budget(limits.max_job_tile_bytes, limits.max_job_tile_pixels, limits.max_job_held_bytes,
+                                   settings.fetch.max_bytes))
     stamps = _stamps(source, refs, key)
     if known is not None:
         started: Started = lambda report: known  # noqa: E731

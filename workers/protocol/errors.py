@@ -2,7 +2,8 @@
 
     TesseraError                 (config/errors.py: the bottom layer raises under the same root)
     ├── ConfigError              a config file or env var is wrong: a person must fix it (exit RET_CONFIG)
-    │   └── LocalConfigError     `tessera init` cannot read or extend config/local.yaml (workers/cli/local_config.py)
+    │   ├── LocalConfigError     `tessera init` cannot read or extend config/local.yaml (workers/cli/local_config.py)
+    │   └── AccountError         the results account cannot be made as set (orchestrator/account.py)
     ├── JobRejected              permanent: fail the job at once with the reason
     │   ├── BadPackage           the job package is not valid JSON / version / fields
     │   ├── BadImage             not an image, corrupt, or a format we do not take
@@ -11,6 +12,8 @@
     ├── TransientError           may succeed later: retry with backoff, then dead-letter
     │   ├── FetchFailed          a fetch timed out or the server answered 5xx
     │   └── StoreUnavailable     the result store (SFTP) cannot be reached
+    ├── FunctionsMissing         Redis has not got this release's functions yet: waited out like an outage
+    │                            (workers/protocol/scripts.py; also a redis ConnectionError)
     └── NodeError                a worker node could not be driven over SSH (orchestrator/nodes.py)
         ├── NodeUnreachable      connection, authentication or host key refused
         └── CommandFailed        a remote command exited non-zero or timed out

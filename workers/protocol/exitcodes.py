@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import sys
 from collections.abc import Callable
 from typing import ParamSpec
 
@@ -30,6 +32,9 @@ def guarded(entry: Callable[P, int]) -> Callable[P, int]:
     def run(*args: P.args, **kwargs: P.kwargs) -> int:
         try:
             return entry(*args, **kwargs)
+        except BrokenPipeError:  # the reader has gone (`tessera status | head`): not an error of ours
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush fails no more
+            return RET_OK
         except Exception:
             logging.getLogger(entry.__module__).exception("internal error; exiting %d", RET_INTERNAL)
             return RET_INTERNAL

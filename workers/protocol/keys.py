@@ -32,6 +32,17 @@ class Keys:
         return f"{self.prefix}:jobs"
 
     @property
+    def inbox(self) -> str:
+        """Ids of jobs waiting to be admitted to the stream, newest first: the web tier and the reconcilers may
+        only LPUSH here; the keeper moves them on (workers/protocol/lua/admit.lua)."""
+        return f"{self.prefix}:inbox"
+
+    @property
+    def admitting(self) -> str:
+        """The id the keeper took from the inbox and is admitting (BLMOVE), so a killed keeper loses none."""
+        return f"{self.prefix}:inbox:admitting"
+
+    @property
     def dead(self) -> str:
         """The dead-letter stream: packages that failed too often, with their last error."""
         return f"{self.prefix}:dead"
@@ -103,24 +114,8 @@ class Keys:
         """The glob pattern of every key under this prefix."""
         return f"{self.prefix}:{ANY}"
 
-    def role_patterns(self, role: str) -> tuple[str, ...]:
-        """The key families a Redis ACL role may touch, as glob patterns (workers/service/redis_server.py).
-
-        The web tier never sees worker heartbeats or the dead letters; the monitor (/admin, /metrics) reads
-        the queue, heartbeats, jobs and stats; the orchestrator and the admin get every key."""
-        if role == "web":
-            return (self.job(ANY), self.jobs, self.rate(ANY, ANY), self.client_jobs(ANY), self.browser_jobs(ANY),
-                    self.stats)
-        if role == "worker":
-            return (self.job(ANY), self.jobs, self.dead, self.worker(ANY, ANY), self.recent, self.stats,
-                    self.stats_minute(ANY))
-        if role == "monitor":
-            return (self.jobs, self.dead, self.worker(ANY, ANY), self.job(ANY), self.recent, self.stats,
-                    self.stats_minute(ANY))
-        return (self.everything,)
-
     def login_account_failures(self, window: int) -> str:
         """A hash of failed /admin logins per account in one rate-limit window: hashed user name -> count.
 
-        Under ``rate:`` like the per-client counts, so the web role's ACL pattern already covers it."""
+        Under ``rate:`` like the per-client counts, so the web role's ACL grant already covers it."""
         return f"{self.prefix}:rate:admin-account:{window}"

@@ -16,18 +16,20 @@ from workers.protocol.keys import GROUP, Keys
 @dataclass(frozen=True)
 class QueueNumbers:
     length: int = 0
-    """Entries in the jobs stream (acked ones are deleted, so: queued plus pending)."""
+    """Entries in the jobs stream: undelivered, pending, and acked ones the keeper has not trimmed yet."""
     pending: int = 0
     """Entries delivered to a worker and not yet acknowledged."""
     depth: int = 0
     """Entries not yet delivered to any worker (the group's lag)."""
     dead: int = 0
     """Entries in the dead-letter stream."""
+    inbox: int = 0
+    """Jobs submitted and not yet admitted to the stream by the keeper (many only while no keeper runs)."""
 
     @property
     def backlog(self) -> int:
         """Jobs waiting or in progress: what the autoscaler sizes the fleet by."""
-        return self.depth + self.pending
+        return self.inbox + self.depth + self.pending
 
 
 def read_queue(r: redis.Redis, keys: Keys) -> QueueNumbers:
@@ -36,21 +38,25 @@ def read_queue(r: redis.Redis, keys: Keys) -> QueueNumbers:
     pipe.exists(keys.jobs)
     pipe.xlen(keys.jobs)
     pipe.xlen(keys.dead)
-    exists, length, dead = pipe.execute()
+    pipe.llen(keys.inbox)
+    pipe.llen(keys.admitting)
+    exists, length, dead, inbox, admitting = pipe.execute()
+    waiting = int(inbox) + int(admitting)
     if not exists:
-        return QueueNumbers(dead=int(dead))
+        return QueueNumbers(dead=int(dead), inbox=waiting)
     pending, lag = 0, None
     for group in r.xinfo_groups(keys.jobs):
         if group["name"] == GROUP:
             pending, lag = int(group.get("pending") or 0), group.get("lag")
-    return QueueNumbers(length=int(length), pending=pending, depth=depth_of(int(length), pending, lag), dead=int(dead))
+    return QueueNumbers(length=int(length), pending=pending, depth=depth_of(int(length), pending, lag), dead=int(dead),
+                        inbox=waiting)
 
 
 def depth_of(length: int, pending: int, lag: int | str | None) -> int:
     """Undelivered entries: the group's lag, or length minus pending when Redis answers a nil lag.
 
-    Redis cannot tell the lag once entries past the group's last id were deleted; acked entries are deleted
-    here, so what is in the stream and not pending is undelivered."""
+    Redis cannot tell the lag once entries past the group's last id were deleted (nothing here deletes those:
+    the keeper trims only acked entries); the fallback counts acked entries not yet trimmed as undelivered."""
     return int(lag) if lag is not None else max(length - pending, 0)
 
 

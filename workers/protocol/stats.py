@@ -24,6 +24,8 @@ BUILD_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 """Upper bounds (seconds) of the build-time histogram; +Inf is added after the last."""
 
 SUBMITTED, DONE, FAILED = "submitted", "done", "failed"
+VANISHED = "vanished"
+"""Jobs whose status hash vanished before its TTL (the reconciler counts them: workers/service/reconcile.py)."""
 BUILD_SUM, BUILD_COUNT = "build_seconds_sum", "build_seconds_count"
 
 
@@ -54,6 +56,7 @@ class Counters:
     buckets: list[tuple[str, int]] = field(default_factory=list)
     build_sum: float = 0.0
     build_count: int = 0
+    vanished: int = 0
 
 
 def counters_from(raw: dict[str, str]) -> Counters:
@@ -65,7 +68,7 @@ def counters_from(raw: dict[str, str]) -> Counters:
         buckets.append((label, running))
     return Counters(submitted=int(raw.get(SUBMITTED, 0)), done=int(raw.get(DONE, 0)), failed=int(raw.get(FAILED, 0)),
                     buckets=buckets, build_sum=float(raw.get(BUILD_SUM, 0.0)),
-                    build_count=int(raw.get(BUILD_COUNT, 0)))
+                    build_count=int(raw.get(BUILD_COUNT, 0)), vanished=int(raw.get(VANISHED, 0)))
 
 
 def read_counters(r: redis.Redis, keys: Keys) -> Counters:

@@ -39,12 +39,14 @@ def _pairs(fields: dict[str, Any]) -> list[Any]:
 
 def update(r: redis.Redis, keys: Keys, job_id: str, **fields: Any) -> bool:
     """Write progress fields unless the job already has its completion note."""
-    return bool(r.eval(scripts.UPDATE, 1, keys.job(job_id), *_pairs(fields)))
+    with scripts.loaded():
+        return bool(r.fcall(scripts.UPDATE, 1, keys.job(job_id), *_pairs(fields)))
 
 
 def start_delivery(r: redis.Redis, keys: Keys, job_id: str, worker: str) -> int:
     """Mark the job running and count this delivery: -1 unknown job, 0 already final, else the count."""
-    return int(r.eval(scripts.START, 1, keys.job(job_id), time.time(), worker))
+    with scripts.loaded():
+        return int(r.fcall(scripts.START, 1, keys.job(job_id), time.time(), worker))
 
 
 def requeue(r: redis.Redis, keys: Keys, job_id: str, reason: str) -> bool:
@@ -55,7 +57,7 @@ def requeue(r: redis.Redis, keys: Keys, job_id: str, reason: str) -> bool:
 def finish_command(keys: Keys, job_id: str, ttl: int, state: JobState, recent: int = 50,
                    ack_entry: str | None = None, build_seconds: float | None = None,
                    **fields: Any) -> tuple[Any, ...]:
-    """EVAL arguments for :func:`finish`, for callers that pipeline it with their next command.
+    """FCALL arguments for :func:`finish`, for callers that pipeline it with their next command.
 
     A done job with ``build_seconds`` (not negative) also goes into the build-time histogram."""
     now = time.time()
@@ -72,7 +74,8 @@ def finish_command(keys: Keys, job_id: str, ttl: int, state: JobState, recent: i
 def finish(r: redis.Redis, keys: Keys, job_id: str, ttl: int, state: JobState, recent: int = 50,
            ack_entry: str | None = None, build_seconds: float | None = None, **fields: Any) -> int:
     """Write the completion note once: 1 written, 0 already final, -1 no such job; then ack ``ack_entry``."""
-    return int(r.eval(*finish_command(keys, job_id, ttl, state, recent, ack_entry, build_seconds, **fields)))
+    with scripts.loaded():
+        return int(r.fcall(*finish_command(keys, job_id, ttl, state, recent, ack_entry, build_seconds, **fields)))
 
 
 def _number(value: str | None) -> float | None:

@@ -1,4 +1,5 @@
-"""The jobs stream: XADD by the web tier, XREADGROUP / XACK by workers (at-least-once)."""
+"""The jobs stream: the web tier puts a job's id on the inbox, the keeper admits it to the stream
+(workers/service/keeper.py), workers take and ack it (XREADGROUP / XACK: at-least-once)."""
 
 from __future__ import annotations
 
@@ -28,15 +29,15 @@ def ensure_group(r: redis.Redis, keys: Keys) -> None:
 def queue_in(pipe: redis.client.Pipeline, keys: Keys, package: JobPackage) -> None:
     encoded = package.encode()
     pipe.hset(keys.job(package.id), mapping=status.initial_fields(package, encoded))  # type: ignore[arg-type]
-    pipe.xadd(keys.jobs, {"id": package.id, "package": encoded})  # the id lets TAKE start it in Redis
+    pipe.lpush(keys.inbox, package.id)  # the keeper adds the package to the stream (lua/admit.lua)
     pipe.hincrby(keys.stats, stats.SUBMITTED, 1)  # counted in the same transaction as the job itself
 
 
-def enqueue(r: redis.Redis, keys: Keys, package: JobPackage) -> str:
-    """Write the status hash and add the package to the stream in one transaction."""
+def enqueue(r: redis.Redis, keys: Keys, package: JobPackage) -> None:
+    """Write the status hash and put the job on the inbox in one transaction."""
     pipe = r.pipeline(transaction=True)
     queue_in(pipe, keys, package)
-    return str(pipe.execute()[1])
+    pipe.execute()
 
 
 Taken = tuple[str, dict[str, str], int | None]
@@ -44,13 +45,14 @@ Taken = tuple[str, dict[str, str], int | None]
 
 
 def take_command(keys: Keys, consumer: str) -> tuple[Any, ...]:
-    """EVAL arguments for :func:`take_new` (lua/take.lua), for pipelining it behind the previous job's note."""
+    """FCALL arguments for :func:`take_new` (lua/take.lua), for pipelining it behind the previous job's note."""
     return (scripts.TAKE, 1, keys.jobs, GROUP, consumer, keys.job_prefix, time.time())
 
 
 def take_new(r: redis.Redis, keys: Keys, consumer: str) -> Taken | None:
     """A new entry with its delivery already started (count, or None if the entry names no job)."""
-    return parse_taken(r.eval(*take_command(keys, consumer)))
+    with scripts.loaded():
+        return parse_taken(r.fcall(*take_command(keys, consumer)))
 
 
 def parse_taken(reply: Any) -> Taken | None:
@@ -96,7 +98,6 @@ AUTOCLAIM_ROUNDS = 100
 gives the rest of the pending list to the next call."""
 START = "0-0"
 """The first id of the pending list: where an XAUTOCLAIM scan starts, and where a finished one wraps to."""
-REFRESH = scripts.script("refresh")
 
 
 def claim_stale(r: redis.Redis, keys: Keys, consumer: str, min_idle: float,
@@ -121,7 +122,8 @@ def claim_stale(r: redis.Redis, keys: Keys, consumer: str, min_idle: float,
 def refresh_claim(r: redis.Redis, keys: Keys, consumer: str, entry_id: str) -> bool:
     """Reset the entry's idle time (no delivery counted) while ``consumer`` still holds it, so a long job is not
     taken from us; False when it no longer does (finished, or claimed by another), which is then left alone."""
-    return bool(r.eval(REFRESH, 1, keys.jobs, GROUP, consumer, entry_id))
+    with scripts.loaded():
+        return bool(r.fcall(scripts.REFRESH, 1, keys.jobs, GROUP, consumer, entry_id))
 
 
 DEAD_LETTER_TTL = 604800
@@ -131,7 +133,7 @@ DEAD_LETTER_TTL = 604800
 def dead_letter_command(keys: Keys, entry_id: str, fields: dict[str, str], error: str, deliveries: int,
                         ttl: int = DEAD_LETTER_TTL, recent: int = 50, reason: str = "",
                         code: str = DEAD_LETTER) -> tuple[Any, ...]:
-    """EVAL arguments for :func:`dead_letter` (lua/dead_letter.lua, which joins lua/note.lua)."""
+    """FCALL arguments for :func:`dead_letter` (lua/dead_letter.lua, which joins lua/note.lua)."""
     now = time.time()
     job_id = fields.get("id", "")
     letter: dict[str, Any] = {**fields, "error": error, "deliveries": deliveries, "entry": entry_id,
@@ -148,16 +150,14 @@ def dead_letter_command(keys: Keys, entry_id: str, fields: dict[str, str], error
 
 def dead_letter(r: redis.Redis, keys: Keys, entry_id: str, fields: dict[str, str], error: str, deliveries: int,
                 ttl: int = DEAD_LETTER_TTL, recent: int = 50, reason: str = "", code: str = DEAD_LETTER) -> bool:
-    """Move an entry to the dead-letter stream with its last error, ack and delete it, and fail its job (the
-    note FINISH writes), all in one script; True when this call added the letter (False: it was already done)."""
-    letter, _note = cast(list[Any], r.eval(*dead_letter_command(keys, entry_id, fields, error, deliveries, ttl,
-                                                                 recent, reason, code)))
+    """Move an entry to the dead-letter stream with its last error, ack it, and fail its job (the note FINISH
+    writes), all in one function; True when this call added the letter (False: it was already done)."""
+    with scripts.loaded():
+        letter, _note = cast(list[Any], r.fcall(*dead_letter_command(keys, entry_id, fields, error, deliveries,
+                                                                      ttl, recent, reason, code)))
     return bool(letter)
 
 
 def ack(r: redis.Redis, keys: Keys, entry_id: str) -> None:
-    """Acknowledge and only then delete the entry, so nothing pending is ever removed."""
-    pipe = r.pipeline(transaction=True)
-    pipe.xack(keys.jobs, GROUP, entry_id)
-    pipe.xdel(keys.jobs, entry_id)
-    pipe.execute()
+    """Acknowledge the entry; the keeper trims it off the stream (lua/trim.lua), as workers may not delete."""
+    r.xack(keys.jobs, GROUP, entry_id)

@@ -25,7 +25,7 @@ from config import Settings
 from workers.inputs.fetch import Fetcher
 from workers.inputs.fetchcache import FetchCache
 from workers.pipeline.mosaic import BuildResult, build_mosaic
-from workers.protocol import logs, status, stream
+from workers.protocol import logs, scripts, status, stream
 from workers.protocol.backoff import backoff
 from workers.protocol.connection import REDIS_DOWN, connect
 from workers.protocol.errors import INTERNAL, BadPackage, JobRejected, TransientError
@@ -228,13 +228,14 @@ class Worker:
 
     def _finish_and_take(self, finish: tuple[Any, ...]) -> None:
         """The note and ack of this job, and the take of the next one, in one round trip."""
-        if self.stop_requested.is_set():
-            self.redis.eval(*finish)
-            return
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.eval(*finish)
-        pipe.eval(*stream.take_command(self.keys, self.consumer))
-        self._prefetched = stream.parse_taken(pipe.execute()[1])
+        with scripts.loaded():
+            if self.stop_requested.is_set():
+                self.redis.fcall(*finish)
+                return
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.fcall(*finish)
+            pipe.fcall(*stream.take_command(self.keys, self.consumer))
+            self._prefetched = stream.parse_taken(pipe.execute()[1])
 
     def _release_prefetched(self) -> None:
         """Stopping with a job taken but not begun: show it queued; it stays pending for this slot or XAUTOCLAIM."""

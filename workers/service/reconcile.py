@@ -43,8 +43,7 @@ from workers.protocol.status import JobState
 
 log = logging.getLogger("tessera.reconcile")
 
-VANISHED = "vanished"
-"""The stats-hash field counting jobs whose status hash vanished before its TTL."""
+VANISHED = stats.VANISHED
 TOKEN_FIELDS = ("state", "deliveries", "started_at", "requeued_at")
 """The fields the check-and-act script compares with what the pass read (lua/reconcile.lua)."""
 READ_FIELDS = (*TOKEN_FIELDS, "created_at")
@@ -154,18 +153,22 @@ class Reconciler:
         if entry:
             report.requeued.append(job_id)
             self.counts["requeued"] += 1
-            log.warning("reconcile: job %s was %s with no stream entry and no live holder; queued again as %s "
-                        "(deliveries so far: %s)", job_id, values[0], entry, values[1] or 0)
+            log.warning("reconcile: job %s was %s with no stream entry and no live holder; queued again "
+                        "(deliveries so far: %s)", job_id, values[0], values[1] or 0)
 
     def _script(self, job_id: str, values: list[str | None], action: str, now: float, *extra: Any) -> Any:
-        return self.r.eval(scripts.RECONCILE, 5, self.keys.job(job_id), self.keys.recent, self.keys.jobs,
-                           self.keys.stats, self.keys.stats_minute(stats.minute_of(now)),
-                           self.settings.jobs.result_ttl, self.settings.queue.recent_jobs, job_id, GROUP, "", "", 0,
-                           STATS_MINUTE_TTL, token(values), action, now, *extra)
+        with scripts.loaded():
+            return self.r.fcall(scripts.RECONCILE, 5, self.keys.job(job_id), self.keys.recent, self.keys.inbox,
+                                self.keys.stats, self.keys.stats_minute(stats.minute_of(now)),
+                                self.settings.jobs.result_ttl, self.settings.queue.recent_jobs, job_id, GROUP, "", "",
+                                0, STATS_MINUTE_TTL, token(values), action, now, *extra)
 
     # -- what is alive -----------------------------------------------------------
     def _has_undelivered(self) -> bool:
-        """Whether the stream has an entry after the group's last delivered id (unknown counts as yes)."""
+        """Whether a job may be waiting unseen: ids on the inbox not yet admitted, or an entry after the group's
+        last delivered id (unknown counts as yes)."""
+        if self.r.exists(self.keys.inbox, self.keys.admitting):
+            return True
         try:
             groups = self.r.xinfo_groups(self.keys.jobs)
         except redis.ResponseError:
@@ -198,6 +201,11 @@ class Reconciler:
         return jobs - {""}
 
     # -- vanished jobs -------------------------------------------------------------
+    def _vanished(self, job_id: str) -> bool:
+        with scripts.loaded():
+            return bool(self.r.fcall(scripts.VANISHED, 3, self.keys.job(job_id), self.keys.recent, self.keys.stats,
+                                     job_id, VANISHED))
+
     def find_vanished(self) -> list[str]:
         """Finished ids of the recent list whose hash is gone while a job finished before them still has its own."""
         ids = list(dict.fromkeys(cast(list[str], self.r.lrange(self.keys.recent, 0, -1))))  # latest finish first
@@ -212,8 +220,7 @@ class Reconciler:
             return []
         vanished = []
         for job_id, state in zip(ids[: witnesses[-1]], states, strict=False):
-            if state is None and self.r.eval(scripts.VANISHED, 3, self.keys.job(job_id), self.keys.recent,
-                                             self.keys.stats, job_id, VANISHED):
+            if state is None and self._vanished(job_id):
                 vanished.append(job_id)
                 self.counts[VANISHED] += 1
                 log.warning("reconcile: job %s vanished: its status hash is gone, yet a job that finished before it "

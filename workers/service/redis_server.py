@@ -6,31 +6,90 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 
 from config import RedisSettings
-from workers.protocol.keys import Keys
+from workers.protocol.keys import ANY, Keys
 
-# What each role may run (allowlists; anything else, FLUSHALL, CONFIG, KEYS, DEBUG… included, is denied).
-ROLE_COMMANDS = {
-    "web": "+ping +hello +auth +multi +exec +discard +hset +hget +hgetall +hmget +expire +xadd +incr +incrby "
-           "+sadd +srem +smembers +lpush +ltrim +lrange +hincrby",
-    "worker": "+ping +hello +auth +multi +exec +discard +xreadgroup +xack +xdel +xautoclaim +xclaim +xpending "
-              "+xgroup|create +xadd +hset +hget +hgetall +hincrby +hincrbyfloat +expire +del +eval +lpush +ltrim "
-              # the reconciler in each node's watchdog (workers/service/reconcile.py): a SCAN of job hashes, the
-              # pending entries and the group's last delivered id, and the recent list (LRANGE; LREM of a vanished id)
-              "+scan +hmget +xrange +xinfo|groups +lrange +lrem",
-    "orchestrator": "+@read +@write +@connection +multi +exec +discard -@dangerous",
-    # /admin and /metrics only read: queue numbers, heartbeats, recent jobs and the stats.
-    "monitor": "+ping +hello +auth +xlen +xinfo +xpending +exists +hget +hgetall +hmget +lrange +scan +type",
-    "admin": "+@all -@dangerous",
-}
+CONNECTION = "+ping +hello +auth +multi +exec +discard"
+"""What every role may run: commands without keys (a transaction's MULTI/EXEC, the handshake)."""
 
 
-def role_keys(role: str, prefix: str) -> str:
-    """The ACL key selectors of a role, from the patterns workers/protocol/keys.py gives it."""
-    selector = "%R~" if role == "monitor" else "~"  # %R~: read access only, whatever the command
-    return " ".join(selector + pattern for pattern in Keys(prefix).role_patterns(role))
+@dataclass(frozen=True)
+class Grant:
+    """Commands a role may run on some key families (glob patterns). The first grant of a role is its root
+    permission; every later one is a Redis 7 selector, so a write allowed on one family is not allowed on all."""
+
+    commands: str
+    patterns: tuple[str, ...]
+    read_only: bool = False
+
+    def rule(self) -> str:
+        keys = " ".join(("%R~" if self.read_only else "~") + pattern for pattern in self.patterns)
+        return f"{keys} {self.commands}"
+
+
+READS = "+hget +hgetall +hmget +exists"
+
+
+def grants(role: str, prefix: str) -> list[Grant]:
+    """Each role's commands per key family: allowlists, so anything not named (FLUSHALL, CONFIG, KEYS, DEBUG,
+    EVAL, XDEL, XTRIM, XGROUP SETID…) is NOPERM. A function (FCALL) is no way around them: Redis checks every
+    command inside it against its caller's grants, which is why the root grant of a role that calls functions
+    names every family those functions touch."""
+    k, any_ = Keys(prefix), ANY
+    if role == "web":  # submits (the job hash and an id on the inbox), reads its jobs, keeps its own limits
+        return [Grant(f"{CONNECTION} {READS} +smembers +lrange", (k.job(any_), k.rate(any_, any_),
+                      k.client_jobs(any_), k.browser_jobs(any_), k.stats, k.inbox)),
+                Grant("+hset", (k.job(any_),)),
+                Grant("+incr +incrby +hincrby +expire", (k.rate(any_, any_),)),
+                Grant("+sadd +srem +expire", (k.client_jobs(any_),)),
+                Grant("+lpush +ltrim +expire", (k.browser_jobs(any_),)),
+                Grant("+hincrby", (k.stats,)),
+                Grant("+lpush", (k.inbox,))]
+    if role == "worker":  # takes, claims, acks and finishes jobs (functions), beats, dead-letters, reconciles
+        everything = (k.job(any_), k.jobs, k.dead, k.worker(any_, any_), k.recent, k.stats, k.stats_minute(any_),
+                      k.inbox, k.admitting)
+        return [Grant(f"{CONNECTION} +fcall {READS} +scan +xpending +xrange +xinfo|groups +lrange", everything),
+                Grant("+hset +hincrby +expire", (k.job(any_),)),
+                Grant("+xreadgroup +xack +xclaim +xautoclaim +xgroup|create", (k.jobs,)),
+                Grant("+xadd", (k.dead,)),
+                Grant("+hset +expire +del", (k.worker(any_, any_),)),
+                Grant("+lpush +ltrim +lrem", (k.recent,)),
+                Grant("+hincrby +hincrbyfloat", (k.stats,)),
+                Grant("+hincrby +expire", (k.stats_minute(any_),)),
+                Grant("+lpush", (k.inbox,))]
+    if role == "keeper":  # admits the inbox to the stream and trims acknowledged entries (functions)
+        return [Grant(f"{CONNECTION} +fcall +function|list +exists", (k.inbox, k.admitting, k.jobs)),
+                Grant("+blmove +lrange +rpop", (k.inbox, k.admitting)),
+                Grant("+del", (k.admitting,)),
+                Grant("+xadd +xtrim +xinfo|groups +xpending +xgroup|create", (k.jobs,)),
+                Grant("+hmget", (k.job(any_),), read_only=True)]
+    if role == "orchestrator":  # keeps the node registry; reads the queue and the heartbeats it scales by
+        nodes = (k.nodes, k.node(any_), k.node_events, k.node_timers)
+        return [Grant(f"{CONNECTION} {READS} +smembers +get +lrange +xlen +xinfo|groups +xpending +scan +llen",
+                      (k.jobs, k.dead, k.worker(any_, any_), k.job(any_), k.inbox, k.admitting, *nodes)),
+                Grant("+sadd +hset +lpush +ltrim +set", nodes)]
+    if role == "monitor":  # /admin and /metrics only read: queue numbers, heartbeats, recent jobs and the stats
+        return [Grant(f"{CONNECTION} +xlen +xinfo +xpending {READS} +lrange +llen +scan +type",
+                      (k.jobs, k.dead, k.worker(any_, any_), k.job(any_), k.recent, k.stats, k.stats_minute(any_),
+                       k.inbox, k.admitting), read_only=True)]
+    return [Grant("+@all -@dangerous", (k.everything,))]  # admin
+
+
+ROLES = ("web", "worker", "keeper", "orchestrator", "monitor", "admin")
+
+
+def role_patterns(role: str, prefix: str) -> set[str]:
+    """Every key family a role reaches, by any of its grants."""
+    return {pattern for grant in grants(role, prefix) for pattern in grant.patterns}
+
+
+def role_rules(role: str, prefix: str) -> str:
+    """The ACL rules of a role: its root grant, then each further grant as a selector in parentheses."""
+    root, *selectors = grants(role, prefix)
+    return " ".join([root.rule(), *(f"({grant.rule()})" for grant in selectors)])
 
 
 def acl_lines(settings: RedisSettings) -> list[str]:
@@ -38,12 +97,11 @@ def acl_lines(settings: RedisSettings) -> list[str]:
     # MULTI/EXEC from the append-only file as the default user, and would drop every
     # transaction (the whole queue) at restart if that user had none.
     lines = ["user default off resetpass ~* &* +@all"]
-    for role in ROLE_COMMANDS:
+    for role in ROLES:
         password = settings.credentials(role)[1]
-        if not password:  # only monitor may be unset (configs from before it existed): no such user then
+        if not password:  # monitor and keeper may be unset (configs from before they existed): no such user
             continue
-        lines.append(f"user {role} on >{password} resetchannels {role_keys(role, settings.prefix)} "
-                     f"-@all {ROLE_COMMANDS[role]}")
+        lines.append(f"user {role} on >{password} resetchannels resetkeys -@all {role_rules(role, settings.prefix)}")
     return lines
 
 

@@ -1,5 +1,5 @@
 -- Dead-letter one delivery in one script (runs after note.lua): the package goes to the dead-letter stream with
--- its last error, the entry is acknowledged and deleted, and the job gets its failed completion note (the same
+-- its last error, the entry is acknowledged (the keeper trims it), and the job gets its failed completion note (the same
 -- fields, counters, recent list and TTL as FINISH). Nothing can come between them: no kill, outage or lost AOF
 -- tail leaves the job `running` without its entry. Run again after a lost reply, it adds no second letter (the
 -- entry is no longer pending) and no second note.
@@ -20,5 +20,4 @@ local letter = false
 if redis.call('XACK', KEYS[3], ARGV[4], ARGV[5]) == 1 then
   letter = redis.call('XADD', KEYS[6], '*', unpack(ARGV, 10, 9 + n))
 end
-redis.call('XDEL', KEYS[3], ARGV[5])
 return {letter, note(10 + n)}

@@ -1,7 +1,7 @@
 -- Set the completion note only if the job is not already done or failed, so a job that runs twice leaves one
 -- note. A written note also goes on the recent list and is counted (workers/protocol/stats.py): done or failed,
--- in total and per minute, and the build time. With an entry id, the stream entry is then acknowledged and
--- deleted in the same script: never an ack without its note.
+-- in total and per minute, and the build time. With an entry id, the stream entry is then acknowledged in the
+-- same script: never an ack without its note (the keeper trims acknowledged entries: lua/trim.lua).
 -- KEYS[1]  the job's status hash
 -- KEYS[2]  the recent-jobs list
 -- KEYS[3]  the jobs stream
@@ -21,6 +21,5 @@
 local written = note(9)
 if ARGV[5] ~= '' then
   redis.call('XACK', KEYS[3], ARGV[4], ARGV[5])
-  redis.call('XDEL', KEYS[3], ARGV[5])
 end
 return written
