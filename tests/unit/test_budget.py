@@ -18,7 +18,8 @@ from workers.inputs.images import declared_pixels, probe
 from workers.pipeline import tiles as tiles_module
 from workers.pipeline.budget import Budget, Held, Spent
 from workers.pipeline.tilecache import TileCache
-from workers.pipeline.tiles import PreparedTiles, TilePreparer
+from workers.pipeline.tiles import TilePreparer
+from workers.pipeline.tiletypes import PreparedTiles
 from workers.protocol.errors import BadImage, TooLarge
 
 PX = 8

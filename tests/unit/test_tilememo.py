@@ -21,7 +21,7 @@ from workers.inputs.fetch import Fetcher
 from workers.inputs.fetchcache import FetchCache
 from workers.pipeline import tilememo
 from workers.pipeline.mosaic import BuildResult, build_mosaic
-from workers.pipeline.tiles import PreparedTiles
+from workers.pipeline.tiletypes import PreparedTiles
 from workers.protocol.options import Options
 from workers.protocol.package import JobPackage
 

@@ -14,7 +14,8 @@ import config
 from workers.cli.build import LocalSource
 from workers.inputs.fetch import Fetcher
 from workers.pipeline.tilecache import TileCache
-from workers.pipeline.tiles import PreparedTiles, TilePreparer
+from workers.pipeline.tiles import TilePreparer
+from workers.pipeline.tiletypes import PreparedTiles
 
 PX = 8
 

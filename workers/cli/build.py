@@ -14,7 +14,7 @@ from config import LimitSettings, Settings
 from workers.cli.progressbar import ProgressBar
 from workers.cli.startup import prepare_kernels
 from workers.pipeline import tileset
-from workers.pipeline.tiles import FETCH_THREADS
+from workers.pipeline.tiletypes import FETCH_THREADS
 from workers.protocol.errors import JobRejected, TesseraError
 from workers.protocol.files import write_atomic
 from workers.protocol.options import DEFAULT, Options, check_job, parse_grid

@@ -3,8 +3,10 @@ matching, output, JPEG strips and the deep-zoom view.
 
 May import: kernels, config, workers.protocol, workers.inputs.
 
-The four tile modules, from the bottom up:
+The tile modules, from the bottom up:
 
+- ``tiletypes``: what the others pass on: a ``Source`` of bytes, ``PreparedTiles`` with keys and features.
+- ``budget`` and ``fetching``: a job's tile budget, and the fetches that are charged to it as tiles arrive.
 - ``tiles``: one job's tiles from their bytes: fetch, hash, look up in the tile cache or decode (on other
   processes), square; gives a typed ``PreparedTiles``.
 - ``tilecache``: the node's cache of decoded tiles on disk, keyed by each image's content hash.

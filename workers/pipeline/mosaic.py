@@ -19,8 +19,8 @@ from workers.inputs.images import decode
 from workers.pipeline import deepzoom as dz
 from workers.pipeline import tileset
 from workers.pipeline.output import FORMATS, encode, jpeg_bytes, render_canvas, rgbx_image
-from workers.pipeline.tiles import PreparedTiles, Source, TileFeatures
 from workers.pipeline.tileset import PREPARED, Progress
+from workers.pipeline.tiletypes import PreparedTiles, Source, TileFeatures
 from workers.protocol.options import Rules, check_job
 from workers.protocol.package import JobPackage
 

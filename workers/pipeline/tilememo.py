@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from workers.pipeline.tilecache import KEY_BYTES, TileCache
-from workers.pipeline.tiles import PreparedTiles, Source, TileFeatures
+from workers.pipeline.tiletypes import PreparedTiles, Source, TileFeatures
 from workers.protocol.files import write_atomic
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Container, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -25,9 +25,9 @@ from workers.inputs.images import declared_pixels, decode, square_tile
 from workers.pipeline.budget import Budget, Held, Spent
 from workers.pipeline.fetching import Arrived, Fetches, Got, Retries, fetch
 from workers.pipeline.tilecache import TileCache, content_key
-from workers.protocol.errors import JobRejected, TesseraError, TransientError
+from workers.pipeline.tiletypes import Keyed, PreparedTiles, Source, concurrency
+from workers.protocol.errors import TesseraError, TransientError
 
-FETCH_THREADS = 8
 BATCH = 1024
 """Most fetched tiles looked up in the cache and sent to decoding together (the held bytes bound them too)."""
 CHUNK = 64
@@ -43,72 +43,6 @@ PACK_TILES = 1024
 """Decoded tiles that go into the tile cache as one pack at most (fewer, larger packs are cheaper to list)."""
 PACK_SECONDS = 2.0
 """Longest a decoded tile waits for its pack: bounds the decoding a job stopped midway would have to redo."""
-
-
-class Source(Protocol):
-    """Where image bytes come from: the URL fetcher in a worker, files for `tessera build`."""
-
-    def get(self, ref: str) -> bytes: ...
-
-
-def concurrency(source: Source) -> int:
-    """Threads worth using to fetch from ``source``: many for the network, one for local files (the GIL)."""
-    return int(getattr(source, "concurrency", FETCH_THREADS))
-
-
-@dataclass(frozen=True)
-class TileFeatures:
-    """A tile set's features under one ``k`` and lightness weight, in the tiles' principal frame
-    (kernels.principal_frame): what matching computes from the tiles alone, so it is kept with them."""
-
-    k: int
-    lightness_weight: float
-    mean: np.ndarray
-    """float32 (D,): the frame's origin."""
-    rotation: np.ndarray
-    """float32 (D, D): the frame's axes, largest variance first."""
-    values: np.ndarray
-    """float32 (N, D): the tiles' weighted features in the frame, in the order of the set's tiles."""
-
-    @property
-    def frame(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.mean, self.rotation
-
-
-@dataclass
-class PreparedTiles:
-    """A job's tile set: the usable tiles, where each came from in the tile list, their keys and features."""
-
-    tiles: np.ndarray
-    """uint8 (N, px, px, 3), in the order of the job's tile list, unusable and duplicate tiles left out."""
-    sources: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
-    """int64 (N,): the index in the job's tile list of each tile in ``tiles``."""
-    keys: list[bytes] = field(default_factory=list)
-    """The content key (workers/pipeline/tilecache.py) of each tile in ``tiles``."""
-    features: tuple[TileFeatures, ...] = ()
-    """What matching computed from these tiles before, one entry per (k, lightness weight)."""
-    skipped: list[str] = field(default_factory=list)
-    duplicates: int = 0
-    cache_hits: int = 0
-    decoded: int = 0
-    held_peak: int = 0
-    """The most tile bytes held at once while fetching (workers/pipeline/budget.py Held)."""
-
-    def features_for(self, k: int, lightness_weight: float) -> TileFeatures | None:
-        """The features computed before under these rules, if any."""
-        return next((f for f in self.features if (f.k, f.lightness_weight) == (k, lightness_weight)), None)
-
-
-@dataclass
-class Keyed:
-    """Tiles by their position in the job's tile list, with the content key of each, in the order found."""
-
-    positions: list[int] = field(default_factory=list)
-    keys: list[bytes] = field(default_factory=list)
-
-    def add(self, position: int, key: bytes) -> None:
-        self.positions.append(position)
-        self.keys.append(key)
 
 
 def decode_tile(data: bytes, px: int, max_pixels: int) -> np.ndarray | str:
@@ -520,11 +454,3 @@ class _Collected:
         result.tiles = result.tiles[self.usable]
         result.keys = [self.keys[i] for i in result.sources.tolist()]
         return result
-
-
-def require_tiles(prepared: PreparedTiles, total: int, minimum: int) -> None:
-    """Refuse the job when too few tiles could be used."""
-    need = max(1, minimum)
-    if len(prepared.tiles) < need:
-        why = f" (first problem: {prepared.skipped[0]})" if prepared.skipped else ""
-        raise JobRejected(f"only {len(prepared.tiles)} of {total} tiles could be used; at least {need} needed{why}")

@@ -15,7 +15,8 @@ from workers.pipeline import tilememo
 from workers.pipeline.budget import Budget
 from workers.pipeline.fetching import Retries
 from workers.pipeline.tilecache import TileCache
-from workers.pipeline.tiles import PreparedTiles, Source, TilePreparer, require_tiles
+from workers.pipeline.tiles import TilePreparer
+from workers.pipeline.tiletypes import PreparedTiles, Source, require_tiles
 from workers.protocol.package import JobPackage
 
 Progress = Callable[[str, float], None]
