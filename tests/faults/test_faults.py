@@ -221,3 +221,35 @@ def test_long_job_keeps_its_claim_and_runs_once(make_node: NodeFactory, tile_ser
     assert seconds > 6
     ledger.assert_exactly_once_effects()
     assert ledger.deliveries[job] == 1
+
+
+def _keeper(node: Node) -> int:
+    """The keeper's pid while supervisord shows it RUNNING, else 0."""
+    state, pid = node.processes().get("keeper", ("", 0))
+    return pid if state == "RUNNING" else 0
+
+
+def _restarted(node: Node, killed: int) -> bool:
+    return _keeper(node) not in (0, killed)
+
+
+def test_sigkill_of_the_keeper_loses_and_duplicates_no_submitted_job(make_node: NodeFactory,
+                                                                     tile_server: TileServer) -> None:
+    """The stream's one writer killed again and again, with jobs submitted while it is down: each is admitted
+    once when supervisord has it back (ids wait on the inbox, or on `admitting` if it died in between)."""
+    node = make_node()
+    urls, jobs, kills, started = tile_server(0.05, 4), [], 0, time.monotonic()
+    for _round in range(4):
+        jobs += submit(node, urls, count=8)
+        wait_until(lambda: _keeper(node) != 0, timeout=30, what="the keeper RUNNING")
+        pid = _keeper(node)
+        os.kill(pid, signal.SIGKILL)
+        kills += 1
+        jobs += submit(node, urls, count=8)  # while no keeper runs: the web still answers 202
+        wait_until(partial(_restarted, node, pid), timeout=60, what="supervisord to start the keeper again")
+    ledger = Ledger.read(node, jobs, timeout=180)
+    report("keeper-sigkill", ledger.table(kills, time.monotonic() - started))
+    ledger.assert_exactly_once_effects()
+    r = node.redis()
+    assert not r.exists("tessera:inbox", "tessera:inbox:admitting")
+    wait_until(lambda: r.xlen("tessera:jobs") == 0, timeout=30, what="the keeper to trim every acked entry")
