@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from workers.pipeline.tilecache import TileCache, content_key
+from workers.pipeline.tilecache import ORPHAN_SECONDS, TileCache, content_key, remove_orphans
 
 
 @pytest.fixture
@@ -85,6 +88,24 @@ def test_a_pack_whose_writer_died_midway_is_never_read(tmp_path: Path, rng: np.r
     cache = TileCache(tmp_path, 5, 10**9)
     assert list(cache.dir.glob("*.tiles.npy")) and not list(cache.dir.glob("*.keys"))
     assert key not in cache.known() and cache.get([key])[0].size == 0
+
+
+def test_what_killed_writers_left_is_removed_and_nothing_else(tmp_path: Path, rng: np.random.Generator) -> None:
+    cache = TileCache(tmp_path, 5, 10**9)
+    cache.put([content_key(b"kept")], tiles(rng, 1))
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a writer that is no longer running
+    dead_temp = cache.dir / f".abc.tiles.npy.{gone.pid}.x1.part"
+    live_temp = cache.dir / f".def.tiles.npy.{os.getpid()}.x2.part"
+    old_lone, new_lone = cache.dir / "old.tiles.npy", cache.dir / "new.tiles.npy"
+    for path in (dead_temp, live_temp, old_lone, new_lone):
+        path.write_bytes(b"x")
+    long_ago = time.time() - ORPHAN_SECONDS - 60
+    os.utime(old_lone, (long_ago, long_ago))
+    assert remove_orphans(tmp_path) == 2
+    assert not dead_temp.exists() and not old_lone.exists()
+    assert live_temp.exists() and new_lone.exists()  # a live writer's, and one whose keys may be coming
+    assert content_key(b"kept") in TileCache(tmp_path, 5, 10**9).known()
 
 
 def test_put_checks_shape(tmp_path: Path, rng: np.random.Generator) -> None:

@@ -12,11 +12,13 @@ import hashlib
 import logging
 import os
 import secrets
+import time
 from collections.abc import Container
 from pathlib import Path
 
 import numpy as np
 
+from workers.protocol import files
 from workers.protocol.files import atomic_file, write_atomic
 
 log = logging.getLogger(__name__)
@@ -122,6 +124,27 @@ class TileCache:
             keys_path.unlink(missing_ok=True)
             _tiles_path(keys_path).unlink(missing_ok=True)
             total -= size
+
+
+ORPHAN_SECONDS = 600.0
+"""Age past which a pack's tiles with no keys file are a killed writer's (a live one writes the keys at once)."""
+
+
+def remove_orphans(root: str | os.PathLike[str], now: float | None = None) -> int:
+    """What writers killed mid-pack left under ``root``: temporaries of dead processes, and tiles files whose keys
+    never came (older than ORPHAN_SECONDS). A worker runs it at start, as it does for the media folder."""
+    removed, now = 0, time.time() if now is None else now
+    for folder in Path(root).glob(f"v{VERSION}-*px"):
+        removed += files.remove_orphans(folder)
+        for tiles in folder.glob("*.tiles.npy"):
+            try:
+                lone = not tiles.with_name(tiles.name.removesuffix(".tiles.npy") + ".keys").exists()
+                if lone and now - tiles.stat().st_mtime > ORPHAN_SECONDS:
+                    tiles.unlink()
+                    removed += 1
+            except OSError:
+                continue  # gone meanwhile, or not ours to remove
+    return removed
 
 
 def _tiles_path(keys_path: Path) -> Path:

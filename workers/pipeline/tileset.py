@@ -28,12 +28,15 @@ PREPARED = 0.6
 """Where the tile stage ends on the overall progress scale."""
 
 
+def cache_root(settings: Settings) -> Path | None:
+    """The node's tile cache folder (None when mosaic.tile_cache is "")."""
+    return Path(settings.paths.root) / settings.mosaic.tile_cache if settings.mosaic.tile_cache else None
+
+
 def tile_cache(settings: Settings, px: int) -> TileCache | None:
     """The node's tile cache for tiles of ``px`` (None when mosaic.tile_cache is "")."""
-    if not settings.mosaic.tile_cache:
-        return None
-    root = Path(settings.paths.root) / settings.mosaic.tile_cache
-    return TileCache(root, px, settings.mosaic.tile_cache_max_mb * 1024 * 1024)
+    root = cache_root(settings)
+    return None if root is None else TileCache(root, px, settings.mosaic.tile_cache_max_mb * 1024 * 1024)
 
 
 @dataclass(frozen=True)

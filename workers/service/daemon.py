@@ -24,6 +24,7 @@ import kernels
 from config import Settings
 from workers.inputs.fetch import Fetcher
 from workers.inputs.fetchcache import FetchCache
+from workers.pipeline import tilecache, tileset
 from workers.pipeline.mosaic import BuildResult, build_mosaic
 from workers.protocol import logs, scripts, status, stream
 from workers.protocol.backoff import backoff
@@ -100,6 +101,9 @@ class Worker:
         self.beat.start()
         if removed := self.store.remove_orphans():  # a worker of this node killed while storing a result
             log.info("removed %d temporary files left by killed writers", removed)
+        cache = tileset.cache_root(self.settings)
+        if cache is not None and (removed := tilecache.remove_orphans(cache)):  # killed while packing tiles
+            log.info("removed %d tile cache files left by killed writers", removed)
         kernels.warm_up()  # pay compile cost before the first job, not during it
         self.beat.release()
         log.info("worker %s ready (pid %d)", self.consumer, os.getpid())
