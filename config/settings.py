@@ -169,6 +169,10 @@ class MosaicSettings:
     tile_cache: str
     tile_cache_max_mb: int
     tile_memo_mb: int
+    keep_avatars: bool = False
+    """Match on default avatars too (workers/pipeline/identity.py); else they are left out of every build."""
+    refine: bool = True
+    """Improve the greedy tile assignment on the candidate graph (kernels.refine_assignment); off: greedy only."""
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,16 @@ import numpy as np
 from . import _jit  # noqa: F401  # first: it imports Numba
 from .assign import assign_tiles
 from .features import block_means, cell_features, tile_features
+from .fidelity import tile_fidelity
+from .identity import dominant_share, leader_groups
 from .match import nearest_candidates, principal_frame, to_frame
+from .refine import refine_assignment
 from .render import blend_offsets, render
 
 # Only what the pipeline calls: kernels used by tests alone are test references (tests/unit/kernel_refs.py).
 __all__ = ["block_means", "tile_features", "cell_features", "nearest_candidates", "principal_frame", "to_frame",
-           "assign_tiles", "blend_offsets", "render", "warm_up"]
+           "assign_tiles", "refine_assignment", "blend_offsets", "render", "tile_fidelity", "leader_groups",
+           "dominant_share", "warm_up"]
 
 
 def warm_up() -> None:
@@ -31,13 +35,20 @@ def warm_up() -> None:
     cell_feats, tile_feats = to_frame(cell_feats, frame), to_frame(tile_feats, frame)
     cand_idx, cand_d = nearest_candidates(cell_feats, tile_feats, 2)
     assignment = assign_tiles(cand_idx, cand_d, cell_feats, tile_feats, (2, 2), np.arange(4), 1, 0, 0.5)
+    groups = np.arange(2, dtype=np.int32)
+    refine_assignment(assignment, cand_idx, cand_d, cell_feats, tile_feats, groups, 1, 2)  # chains, blocker moves
+    refine_assignment(assignment, cand_idx, cand_d, cell_feats, tile_feats, groups, 0, 2)  # the flow
     render(tiles, assignment)
+    leader_groups(np.zeros((2, 4), np.float32), np.zeros((2, 3), np.float32), np.ones(2, np.float32), 0.3, 8.0, 6.0,
+                  1.5)  # the tiles' identity groups (workers/pipeline/identity.py)
+    dominant_share(tiles, 8, 2)
     canvas = np.zeros((8, 8, 4), dtype=np.uint8)  # the zoomable view's RGBX canvas: the same compiled code
     render(tiles, assignment, out=canvas)
     offsets = blend_offsets(np.zeros((2, 2, 3), np.float32), np.zeros((2, 3), np.float32), assignment, 0.5)
     render(tiles, assignment, out=canvas, offsets=offsets)
     field = blend_offsets(np.zeros((2, 2, 2, 2, 3), np.float32), np.zeros((2, 2, 2, 3), np.float32), assignment, 0.5)
     render(tiles, assignment, out=canvas, offsets=field)
+    tile_fidelity(np.zeros((2, 2, 2, 3), np.float32), field, assignment)  # the job's tile_fidelity_de
     tiles.flags.writeable = False  # a worker's remembered tile sets are read-only (pipeline/tilememo.py): other types
     tile_features(tiles, 2)
     render(tiles, assignment, out=canvas)

@@ -1,4 +1,5 @@
-"""Greedy tile assignment with repetition control (minimum distance, use cap, reuse penalty)."""
+"""Greedy tile assignment with repetition control (minimum distance, use cap, reuse penalty), per tile or per
+picture group."""
 
 from __future__ import annotations
 
@@ -11,22 +12,23 @@ __all__ = ["assign_tiles"]
 
 
 @ngjit
-def _mark_neighbours(out, r, c, rows, cols, radius, stamp, step):
-    # Stamp every tile already placed within ``radius`` cells (Chebyshev) of (r, c).
+def _mark_neighbours(out, r, c, rows, cols, radius, groups, stamp, step):
+    # Stamp the group of every tile already placed within ``radius`` cells (Chebyshev) of (r, c).
     for rr in range(max(0, r - radius), min(rows, r + radius + 1)):
         for cc in range(max(0, c - radius), min(cols, c + radius + 1)):
             t = out[rr * cols + cc]
             if t >= 0:
-                stamp[t] = step
+                stamp[groups[t]] = step
 
 
 @ngjit
-def _try(cell, tiles, ids, q, start, d, uses, stamp, step, max_uses, penalty, strict, scale, best, best_cost):
+def _try(cell, tiles, ids, q, start, d, groups, uses, stamp, step, max_uses, penalty, strict, scale, best,
+         best_cost):
     # Cost of sorted tile q (its first ``start`` features already summed in d) if allowed and not beaten, else inf.
-    t = ids[q]
-    if strict and (stamp[t] == step or (max_uses > 0 and uses[t] >= max_uses)):
+    g = groups[ids[q]]
+    if strict and (stamp[g] == step or (max_uses > 0 and uses[g] >= max_uses)):
         return np.inf
-    extra = penalty * uses[t]
+    extra = penalty * uses[g]
     limit = np.float32(np.inf)
     if best >= 0:
         room = best_cost - extra
@@ -42,7 +44,7 @@ def _try(cell, tiles, ids, q, start, d, uses, stamp, step, max_uses, penalty, st
 
 
 @ngjit
-def _scan_all(cell, tiles, ids, bound_t, lb, uses, stamp, step, max_uses, penalty, strict):
+def _scan_all(cell, tiles, ids, bound_t, lb, groups, uses, stamp, step, max_uses, penalty, strict):
     # Best tile over the whole library; with strict, skip stamped and used-up tiles (-1 if none is left).
     # Distances as in nearest_candidates (float32, feature by feature, divided by D). ``tiles`` are sorted by their
     # first feature: a few allowed tiles nearest on it give a first bound; then only the window of tiles whose first
@@ -68,8 +70,8 @@ def _scan_all(cell, tiles, ids, bound_t, lb, uses, stamp, step, max_uses, penalt
         else:
             q = down
             down -= 1
-        cost = _try(cell, tiles, ids, q, 0, np.float32(0.0), uses, stamp, step, max_uses, penalty, strict, scale,
-                    -1, best_cost)
+        cost = _try(cell, tiles, ids, q, 0, np.float32(0.0), groups, uses, stamp, step, max_uses, penalty, strict,
+                    scale, -1, best_cost)
         if cost < np.inf:
             found += 1
             if cost < best_cost or (cost == best_cost and ids[q] < best):
@@ -85,7 +87,7 @@ def _scan_all(cell, tiles, ids, bound_t, lb, uses, stamp, step, max_uses, penalt
     for q in range(lo, top):
         if np.float32(lb[q] * scale) > best_cost:
             continue
-        cost = _try(cell, tiles, ids, q, p, lb[q], uses, stamp, step, max_uses, penalty, strict, scale, best,
+        cost = _try(cell, tiles, ids, q, p, lb[q], groups, uses, stamp, step, max_uses, penalty, strict, scale, best,
                     best_cost)
         if cost < best_cost or (cost == best_cost and ids[q] < best):
             best_cost = cost
@@ -94,32 +96,34 @@ def _scan_all(cell, tiles, ids, bound_t, lb, uses, stamp, step, max_uses, penalt
 
 
 @ngjit
-def _assign_loop(cand_idx, cand_d, cells, tiles, ids, bound_t, order, rows, cols, radius, max_uses, penalty, out,
-                 uses, stamp, lb):
-    # stamp: int64 (N,) all -1, lb: float32 (N,) scratch (no array is made in here: see kernels/_jit.py).
+def _assign_loop(cand_idx, cand_d, cells, tiles, ids, bound_t, order, rows, cols, radius, max_uses, penalty, groups,
+                 out, uses, stamp, lb):
+    # groups: int32 (N,) group of each tile; uses: int64 (G,) zeros, stamp: int64 (G,) all -1, per group;
+    # lb: float32 (N,) scratch (no array is made in here: see kernels/_jit.py).
     for step in range(order.shape[0]):
         m = order[step]
         r = m // cols
         if radius > 0:
-            _mark_neighbours(out, r, m - r * cols, rows, cols, radius, stamp, step)
+            _mark_neighbours(out, r, m - r * cols, rows, cols, radius, groups, stamp, step)
         best = -1
         best_cost = np.inf
         for j in range(cand_idx.shape[1]):
             t = cand_idx[m, j]
-            if stamp[t] == step or (max_uses > 0 and uses[t] >= max_uses):
+            g = groups[t]
+            if stamp[g] == step or (max_uses > 0 and uses[g] >= max_uses):
                 continue
-            cost = cand_d[m, j] + penalty * uses[t]
+            cost = cand_d[m, j] + penalty * uses[g]
             if cost < best_cost:
                 best_cost = cost
                 best = t
             if penalty == 0.0:
                 break  # candidates are sorted: the first allowed one is the best
         if best < 0:
-            best = _scan_all(cells[m], tiles, ids, bound_t, lb, uses, stamp, step, max_uses, penalty, True)
+            best = _scan_all(cells[m], tiles, ids, bound_t, lb, groups, uses, stamp, step, max_uses, penalty, True)
         if best < 0:  # nothing satisfies the rules (too few tiles): relax them for this cell
-            best = _scan_all(cells[m], tiles, ids, bound_t, lb, uses, stamp, step, max_uses, penalty, False)
+            best = _scan_all(cells[m], tiles, ids, bound_t, lb, groups, uses, stamp, step, max_uses, penalty, False)
         out[m] = best
-        uses[best] += 1
+        uses[groups[best]] += 1
 
 
 def assign_tiles(
@@ -133,6 +137,7 @@ def assign_tiles(
     max_uses: int = 0,
     penalty: float = 0.0,
     bound_dims: int = 4,
+    groups: np.ndarray | None = None,
 ) -> np.ndarray:
     """Give each cell a tile, visiting cells in ``order``, under repetition rules.
 
@@ -142,7 +147,8 @@ def assign_tiles(
     candidate is allowed the whole library is scanned (exactly, but pruned: fastest on features in
     principal axes, see :func:`kernels.principal_frame`); only when no tile at all is allowed (too
     few tiles for the rules) is the rule relaxed for that cell. With a penalty, a cell chooses among its
-    candidates (pass more of them for a wider choice).
+    candidates (pass more of them for a wider choice). With ``groups``, the rules count pictures, not
+    tiles: uses, the distance rule and the penalty are per group (near-duplicates of one picture).
 
     Parameters
     ----------
@@ -161,6 +167,9 @@ def assign_tiles(
     bound_dims : int
         Features that bound a tile's distance in the full scan, as in :func:`kernels.nearest_candidates`
         (any value gives the same result).
+    groups : np.ndarray, optional
+        int32 ``(N,)``: the group of each tile, in ``[0, G)``; tiles of one group count as one for the rules.
+        None: each tile its own group.
 
     Returns
     -------
@@ -185,10 +194,17 @@ def assign_tiles(
         raise ValueError("order must be a permutation of range(rows * cols)")
     if min_distance < 0 or max_uses < 0 or not penalty >= 0:
         raise ValueError(f"rules must not be negative: {min_distance=}, {max_uses=}, {penalty=}")
+    if groups is None:
+        groups = np.arange(n, dtype=np.int32)
+    elif not isinstance(groups, np.ndarray) or groups.dtype != np.int32 or groups.shape != (n,):
+        raise ValueError(f"groups must be an int32 array of shape ({n},)")
+    elif groups.min() < 0:
+        raise ValueError("groups must not be negative")
+    count = int(groups.max()) + 1
     out = np.full(m, -1, dtype=np.int32)
-    uses = np.zeros(n, dtype=np.int64)
     tiles, ids, _, bound_t = sorted_tiles(tile_feats, bound_dims)
     _assign_loop(np.ascontiguousarray(cand_idx), np.ascontiguousarray(cand_d), np.ascontiguousarray(cell_feats),
                  tiles, ids, bound_t, order.astype(np.int64), rows, cols, int(min_distance),
-                 int(max_uses), float(penalty), out, uses, np.full(n, -1, dtype=np.int64), np.empty(n, np.float32))
+                 int(max_uses), float(penalty), np.ascontiguousarray(groups), out, np.zeros(count, dtype=np.int64),
+                 np.full(count, -1, dtype=np.int64), np.empty(n, np.float32))
     return out.reshape(rows, cols)

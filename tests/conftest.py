@@ -8,7 +8,6 @@ never a skip.
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
 from collections.abc import Iterator
@@ -24,13 +23,13 @@ from tests.helpers.processes import stop_process
 from tests.helpers.redis import RedisServer, start_redis
 from tests.helpers.settings import SettingsFactory, settings_factory
 from tests.helpers.web import WebServer, serving
-from workers.cli.startup import prepare_kernels, prepare_process
+from workers.cli.startup import prepare_kernels, prepare_process, use_one_kernel_cache
 from workers.protocol import scripts
 from workers.protocol.connection import connect
 from workers.service.redis_server import acl_lines
 
 ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / "var" / "numba-cache"))
+use_one_kernel_cache()  # var/numba-cache, as every process of the checkout: before anything loads Numba
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -134,6 +134,9 @@ def test_make_explore_and_find_a_mosaic(node: Node, browser: Browser, pictures: 
     assert seen[-1] == 1.0 and seen == sorted(seen), seen
     assert seen[0] < 1.0 and len(set(seen)) >= 2, f"the progress bar never moved: {seen}"
     assert "state-done" in (page.get_attribute("#job", "class") or ""), page.inner_text("#error")
+    page.wait_for_selector("#colour:not([hidden])", timeout=5000)  # the blend used and how far it moved the tiles
+    colour = page.inner_text("#colour")
+    assert colour.startswith("Colour blend ") and "ΔE" in colour, colour
 
     # The finished mosaic in the viewer, with its tile map.
     page.wait_for_selector("#viewer[data-state='open']", timeout=15_000)

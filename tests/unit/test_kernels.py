@@ -334,20 +334,23 @@ def test_principal_axes_keep_distances_and_order_spread(rng: np.random.Generator
 
 
 def ref_assign(cells: np.ndarray, tiles: np.ndarray, rows: int, cols: int, order: np.ndarray, min_distance: int,
-               max_uses: int, penalty: float) -> np.ndarray:
-    """Plain greedy: each cell in order takes the cheapest tile the rules allow (full scan, no candidates)."""
+               max_uses: int, penalty: float, groups: np.ndarray | None = None) -> np.ndarray:
+    """Plain greedy: each cell in order takes the cheapest tile the rules allow (full scan, no candidates); with
+    ``groups``, the rules count groups of tiles."""
     dist = ref_distances(cells, tiles)
+    group = np.arange(len(tiles)) if groups is None else groups
     out = np.full((rows, cols), -1)
-    uses = np.zeros(len(tiles), dtype=int)
+    uses = np.zeros(int(group.max()) + 1, dtype=int)
     for m in order:
         r, c = divmod(int(m), cols)
         near = out[max(0, r - min_distance) : r + min_distance + 1, max(0, c - min_distance) : c + min_distance + 1]
-        blocked = set(near[near >= 0].tolist()) if min_distance else set()
-        cost = dist[m] + penalty * uses
-        allowed = [t for t in range(len(tiles)) if t not in blocked and not (max_uses and uses[t] >= max_uses)]
+        blocked = set(group[near[near >= 0]].tolist()) if min_distance else set()
+        cost = dist[m] + penalty * uses[group]
+        allowed = [t for t in range(len(tiles))
+                   if group[t] not in blocked and not (max_uses and uses[group[t]] >= max_uses)]
         best = min(allowed or range(len(tiles)), key=lambda t: (cost[t], t))
         out[r, c] = best
-        uses[best] += 1
+        uses[group[best]] += 1
     return out
 
 
@@ -391,6 +394,42 @@ def test_assign_tiles_matches_reference(rng: np.random.Generator, min_distance: 
         np.testing.assert_array_equal(again, got)
     assert got.dtype == np.int32 and got.shape == (rows, cols)
     np.testing.assert_array_equal(got, ref_assign(cells, tiles, rows, cols, order, min_distance, max_uses, penalty))
+
+
+@pytest.mark.parametrize(("min_distance", "max_uses", "penalty"), RULES)
+@pytest.mark.parametrize("count", [1, 4, 60])
+def test_assign_tiles_with_groups_matches_reference(rng: np.random.Generator, min_distance: int, max_uses: int,
+                                                    penalty: float, count: int) -> None:
+    # Groups of up to 4 alike tiles (near-duplicates): the rules count groups; the kernel picks what plain greedy does.
+    rows, cols, n, d = 9, 7, 60, 12
+    base = rng.random((n // 2, d), dtype=np.float32) * 40
+    groups = np.sort(rng.integers(0, n // 2, n)).astype(np.int32)
+    groups = np.unique(groups, return_inverse=True)[1].astype(np.int32)
+    tiles = (base[groups] + rng.random((n, d), dtype=np.float32)).astype(np.float32)
+    cells = rng.random((rows * cols, d), dtype=np.float32) * 40
+    order = rng.permutation(rows * cols)
+    if penalty:
+        count = n
+    idx, dist = nearest_candidates(cells, tiles, count)
+    got = assign_tiles(idx, dist, cells, tiles, (rows, cols), order, min_distance, max_uses, penalty, 4, groups)
+    ref = ref_assign(cells, tiles, rows, cols, order, min_distance, max_uses, penalty, groups)
+    np.testing.assert_array_equal(got, ref)
+    pictures = int(groups.max()) + 1
+    if max_uses and pictures * max_uses >= 2 * rows * cols:  # the cap per group, on the output (where it holds)
+        assert np.bincount(groups[got.ravel()]).max() <= max_uses
+    if min_distance and pictures >= 2 * (2 * min_distance + 1) ** 2:  # the distance rule per group
+        assert uses_closer_than(groups[got], min_distance) == []
+
+
+def test_assign_tiles_per_file_groups_are_the_default(rng: np.random.Generator) -> None:
+    cells, tiles = rng.random((30, 6), dtype=np.float32), rng.random((12, 6), dtype=np.float32)
+    idx, dist = nearest_candidates(cells, tiles, 3)
+    plain = assign_tiles(idx, dist, cells, tiles, (5, 6), np.arange(30), 1, 4)
+    np.testing.assert_array_equal(plain, assign_tiles(idx, dist, cells, tiles, (5, 6), np.arange(30), 1, 4,
+                                                      groups=np.arange(12, dtype=np.int32)))
+    for bad in (np.arange(11, dtype=np.int32), np.arange(12), np.full(12, -1, np.int32)):
+        with pytest.raises(ValueError, match="groups"):
+            assign_tiles(idx, dist, cells, tiles, (5, 6), np.arange(30), 1, 4, groups=bad)
 
 
 @pytest.mark.parametrize("min_distance", [1, 2, 5])

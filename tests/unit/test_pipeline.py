@@ -139,13 +139,13 @@ def test_min_distance_holds_on_the_output(files: dict[str, bytes], min_distance:
 @pytest.mark.parametrize(("min_distance", "max_uses"), [(2, 0), (1, 4), (0, 4)])  # 50 tiles x 4 uses >= 180 cells
 def test_few_candidates_give_the_same_assignment(min_distance: int, max_uses: int) -> None:
     # Cells whose few candidates are all blocked fall back to the full scan: the greedy result is the one that
-    # candidates covering the whole library give.
+    # candidates covering the whole library give. (The greedy's: the refinement works on the candidates given.)
     rng = np.random.default_rng(3)
     tiles = rng.integers(0, 256, (50, 4, 4, 3), dtype=np.uint8)
     small = np.repeat(np.repeat(rng.integers(0, 256, (12, 15, 3), dtype=np.uint8), 4, 0), 4, 1)
     small[:24] = 120  # a flat band, where neighbours want the same tiles
     rules = Rules(k=2, lightness_weight=3.0, blend=0.0, min_distance=min_distance, max_uses=max_uses, penalty=0.0,
-                  candidates=2, seed=5)
+                  candidates=2, seed=5, refine=False)
     few = match(small, tiles, 12, 15, rules)
     np.testing.assert_array_equal(few, match(small, tiles, 12, 15, dataclasses.replace(rules, candidates=50)))
     if max_uses:

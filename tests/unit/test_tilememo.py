@@ -159,7 +159,10 @@ def test_a_record_lets_a_new_process_skip_reading_the_set(folder: Path, cached: 
     records = list((Path(cached.paths.root) / "tile-cache").glob(f"*/{tilememo.SETS}/*.npz"))
     assert len(records) == 1
     with np.load(records[0]) as record:  # with the tiles' features, so the second build did not compute them
-        assert [name.split()[0] for name in record.files if " " in name] == ["mean", "rotation", "features"]
+        names = [name for name in record.files if " " in name]
+        assert [name.split()[0] for name in names if not name.startswith(tilememo.IDENTITY)] == \
+            ["mean", "rotation", "features"]
+        assert {f"{tilememo.IDENTITY} groups", f"{tilememo.IDENTITY} avatars"} <= set(names)  # and its groups
     other_k = dataclasses.replace(cached, mosaic=dataclasses.replace(cached.mosaic, features_k=2))
     assert build_mosaic(package, CountingSource(other_k, tiles), other_k).details["features_k"] == 2
     with np.load(records[0]) as record:  # features for both rules now

@@ -19,6 +19,7 @@
   const mosaicEl = $("mosaic");
   const downloadEl = $("download");
   const elapsedEl = $("elapsed");
+  const colourEl = $("colour");
   const connectionEl = $("connection");
   const tipEl = $("tile-tip");
   const labelEl = $("tile-label");
@@ -264,7 +265,20 @@
     else if (hintEl) hintEl.hidden = true;
     if (dziUrl && viewerEl && typeof window.OpenSeadragon === "function") openViewer(dziUrl, resultUrl);
     else showImage(resultUrl);
+    showColour(data.details);
     if (resultEl) resultEl.hidden = false;
+  }
+
+  // The colour correction used, and how far it moved the tiles from their own colours (the job's details).
+  function showColour(details) {
+    if (!colourEl || !details || !Number.isFinite(Number(details.blend))) return;
+    const blend = Number(details.blend);
+    const moved = Number(details.tile_fidelity_de);
+    let text = `Colour blend ${blend}%`;
+    if (blend === 0) text += ": the tiles keep their own colours.";
+    else if (Number.isFinite(moved)) text += `: tiles moved ΔE ${moved.toFixed(1)} from their own colours on average.`;
+    setText(colourEl, text);
+    colourEl.hidden = false;
   }
 
   // ---- the poll ---------------------------------------------------------------------------------

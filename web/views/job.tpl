@@ -34,6 +34,7 @@
       <a id="download" class="button" download>Download the full image</a>
       <span id="elapsed" class="elapsed"></span>
     </div>
+    <p id="colour" class="colour-note" hidden></p>
   </div>
 
   <div id="share" class="share" hidden>

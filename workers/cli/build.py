@@ -39,9 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-distance", type=int, default=None, help="cells between two uses of one tile")
     parser.add_argument("--max-uses", type=int, default=None, help="at most this many uses of one tile")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep-avatars", action="store_true",
+                        help="use default avatars too (a blank silhouette, one picture under many names)")
     cache = parser.add_mutually_exclusive_group()
     cache.add_argument("--cache", default=None, help="tile cache folder")
     cache.add_argument("--no-cache", action="store_true", help="neither read nor write the tile cache")
+    parser.add_argument("--no-refine", action="store_true",
+                        help="keep the greedy tile assignment (mosaic.refine off), e.g. to compare")
 
 
 class LocalSource:
@@ -115,6 +119,8 @@ def local_settings(settings: Settings, args: argparse.Namespace) -> Settings:
                                  max_cells=max(limits.max_cells, LOCAL_SIDE**2),
                                  max_output_pixels=max(limits.max_output_pixels, 2**31))
     mosaic = dataclasses.replace(settings.mosaic, tile_memo_mb=0)  # one build per process: nothing to reuse
+    if getattr(args, "no_refine", False):
+        mosaic = dataclasses.replace(mosaic, refine=False)
     if args.no_cache:
         mosaic = dataclasses.replace(mosaic, tile_cache="")
     elif args.cache:
@@ -127,7 +133,8 @@ def _options(args: argparse.Namespace, settings: Settings) -> Options:
     options = Options(cols=cols, rows=rows, tile_px=args.tile_px or settings.jobs.default_tile_px, seed=args.seed,
                       blend=DEFAULT if args.blend is None else float(args.blend),
                       min_distance=DEFAULT if args.min_distance is None else args.min_distance,
-                      max_uses=DEFAULT if args.max_uses is None else args.max_uses)
+                      max_uses=DEFAULT if args.max_uses is None else args.max_uses,
+                      keep_avatars=bool(getattr(args, "keep_avatars", False)))
     check_job(options, settings.limits)
     return options
 
@@ -162,8 +169,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     bar.close()
     d = result.details
     print(f"wrote {output} ({d['width']}x{d['height']}, {d['grid']} cells, {d['tiles_used']} tiles, "
-          f"{d['distinct_tiles']} distinct, max reuse {d['max_reuse']}, blend {d['blend']:g} %) "
+          f"{d['distinct_tiles']} distinct, max reuse {d['max_reuse']}, blend {d['blend']:g} %, "
+          f"tile fidelity ΔE {d['tile_fidelity_de']:.2f}) "
           f"in {time.perf_counter() - started:.2f} s")
+    if "identity_groups" in d:
+        print(f"pictures: {d['identity_groups']} ({d['pictures_merged']} near-duplicates merged, "
+              f"{d['avatars_skipped']} default avatars skipped), max reuse of one picture {d['max_reuse_picture']}")
     return 0
 
 

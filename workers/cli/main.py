@@ -1,4 +1,4 @@
-"""The `tessera` command: init, redis, keeper, worker, watchdog, demo, build, status, dead, retry.
+"""The `tessera` command: init, redis, keeper, worker, watchdog, demo, build, warm-kernels, status, dead, retry.
 
 Other packages add commands through the ``tessera.commands`` entry points (the orchestrator adds
 orchestrator, nodes and scale), so nothing here imports them. Exit codes are listed in
@@ -18,11 +18,11 @@ from pathlib import Path
 import config
 from config import Settings
 from workers.cli import build
-from workers.cli.startup import prepare_kernels
+from workers.cli.startup import prepare_kernels, warm_kernels
 from workers.protocol import logs
 from workers.protocol.exitcodes import RET_CONFIG, RET_ERROR, RET_OK, guarded
 
-NO_SECRETS = ("build", "preflight")
+NO_SECRETS = ("build", "preflight", "warm-kernels")
 """Commands that run without Redis or the web host."""
 SERVICES = ("worker", "watchdog", "keeper")
 """Long-running commands under supervisord: they log JSON lines (workers/protocol/logs.py); a plugin command
@@ -30,7 +30,8 @@ says so with ``set_defaults(service=True)``."""
 PLUGINS = "tessera.commands"
 """Entry-point group: each names ``register(subparsers)``, which adds commands with ``set_defaults(run=...)``,
 a callable ``(args, settings) -> exit code``."""
-BUILTIN = ("init", "redis", "keeper", "worker", "demo", "status", "preflight", "build", "dead", "watchdog", "retry")
+BUILTIN = ("init", "redis", "keeper", "worker", "demo", "status", "preflight", "build", "dead", "watchdog", "retry",
+           "warm-kernels")
 
 
 def _parser(plugins: bool = True) -> argparse.ArgumentParser:
@@ -50,6 +51,7 @@ def _parser(plugins: bool = True) -> argparse.ArgumentParser:
     sub.add_parser("status", help="print the queue and the workers")
     sub.add_parser("preflight", help="check that this node's ports are free before starting it")
     build.add_arguments(sub.add_parser("build", help="make a mosaic locally, without the queue"))
+    sub.add_parser("warm-kernels", help="compile every kernel into this checkout's Numba cache (make deps runs it)")
     sub.add_parser("dead", help="list the dead letters: jobs that failed too often")
     sub.add_parser("watchdog", help="run the watchdog (a supervisord event listener)")
     retry = sub.add_parser("retry", help="put a dead-lettered job back on the queue")
@@ -150,6 +152,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return RET_ERROR if problems else RET_OK
     if args.command == "build":
         return build.run(args, settings)
+    if args.command == "warm-kernels":
+        warm_kernels()
+        return RET_OK
     if args.command in ("dead", "retry"):
         from workers.cli.deadletters import print_dead, retry
         from workers.protocol.connection import connect

@@ -8,15 +8,21 @@ calls both. A process that imports ``kernels`` without them gets plain Numba: co
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
+
+CHECKOUT_MARKERS = ("setup.cfg", "supervisord.conf", "kernels", "workers")
+"""What sits beside ``workers/`` in a checkout (an installed wheel's site-packages has none of the files)."""
 
 
 def prepare_process() -> None:
-    """One BLAS thread, and Pillow's own pixel guard off (we check declared sizes ourselves). Safe to call
-    more than once."""
+    """One BLAS thread, one Numba cache, and Pillow's own pixel guard off (we check declared sizes ourselves).
+    Safe to call more than once."""
     from workers.protocol.startup import limit_blas_threads
 
     limit_blas_threads()  # first: before anything imports NumPy
+    use_one_kernel_cache()
     from workers.inputs.images import configure_pillow
 
     configure_pillow()
@@ -24,8 +30,43 @@ def prepare_process() -> None:
 
 def prepare_kernels() -> None:
     """Numba imported without SciPy's version check, and cached kernels loaded lean; before the kernels load."""
+    use_one_kernel_cache()
     import_numba_without_scipy_check()
     load_cached_kernels_without_refresh()
+
+
+def kernel_cache_dir() -> Path:
+    """Where this installation's compiled kernels live: ``<checkout>/var/numba-cache`` when the code runs from a
+    checkout (workers, the CLI and the tests alike), else ``<virtualenv>/numba-cache``, where a worker node's
+    supervisord.conf points (orchestrator/nodeconf.py)."""
+    here = Path(__file__).resolve().parents[2]  # workers/cli/startup.py -> the folder holding workers/
+    if all((here / name).exists() for name in CHECKOUT_MARKERS):
+        return here / "var" / "numba-cache"
+    return Path(sys.prefix) / "numba-cache"
+
+
+def use_one_kernel_cache() -> None:
+    """``NUMBA_CACHE_DIR`` set to :func:`kernel_cache_dir` unless set already (supervisord sets it), so no
+    process of an installation compiles kernels another has cached; before Numba is imported (it reads the
+    variable then). A folder that cannot be made leaves Numba's default (next to the sources)."""
+    if os.environ.get("NUMBA_CACHE_DIR") or "numba" in sys.modules:
+        return
+    folder = kernel_cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    if os.access(folder, os.W_OK | os.X_OK):
+        os.environ["NUMBA_CACHE_DIR"] = str(folder)
+
+
+def warm_kernels() -> None:
+    """Compile (or load from the cache) every kernel variant the worker and `tessera build` call: ``make deps``
+    runs it (``tessera warm-kernels``), so the first build of a fresh checkout compiles nothing."""
+    prepare_kernels()
+    import kernels
+
+    kernels.warm_up()
 
 
 def import_numba_without_scipy_check() -> None:

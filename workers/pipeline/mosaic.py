@@ -17,7 +17,7 @@ import kernels
 from config import Settings
 from workers.inputs.images import decode
 from workers.pipeline import deepzoom as dz
-from workers.pipeline import tileset
+from workers.pipeline import identity, tileset
 from workers.pipeline.output import FORMATS, encode, jpeg_bytes, render_canvas, rgbx_image
 from workers.pipeline.tileset import PREPARED, Progress
 from workers.pipeline.tiletypes import PreparedTiles, Source, TileFeatures
@@ -80,8 +80,12 @@ def build_mosaic(package: JobPackage, fetcher: Source, settings: Settings, repor
     started = tiles or tileset.start(package, fetcher, settings)
     with timings.stage("tiles"):
         prepared = started.finish(report)
+        identified = prepared.identity is not None
+        if not identified:  # computed once per tile set, then kept with it (saved below)
+            prepared = dataclasses.replace(prepared, identity=identity.identify(prepared.tiles))
     report("matching cells to tiles", PREPARED)
-    rules = package.options.rules(settings.mosaic, prepared.tiles.shape[1], len(prepared.tiles), rows * cols)
+    usable = identity.usable(prepared.identity, len(prepared.tiles), opts.keep_avatars or settings.mosaic.keep_avatars)
+    rules = package.options.rules(settings.mosaic, prepared.tiles.shape[1], usable.pictures, rows * cols)
     with timings.stage("match"):
         sample = sample_px(target.width, target.height, cols, rows, settings.mosaic.sample_px, rules.k)
         small = np.asarray(target.resize((cols * sample, rows * sample), Image.Resampling.BOX), dtype=np.uint8)
@@ -91,8 +95,10 @@ def build_mosaic(package: JobPackage, fetcher: Source, settings: Settings, repor
             features = tile_features(prepared.tiles, rules)
             prepared = dataclasses.replace(prepared, features=(*prepared.features, features))
             started.save(prepared)  # the set's memo and record, now with its features: the next build starts from them
-        assignment = match(small, prepared.tiles, rows, cols, rules, features)
-        offsets = _offsets(small, prepared.tiles, assignment, rules.blend, settings.mosaic.blend_grid)
+        elif not identified:
+            started.save(prepared)  # now with its identity
+        assignment = match(small, prepared.tiles, rows, cols, rules, features, usable)
+        offsets, fidelity = _offsets(small, prepared.tiles, assignment, rules.blend, settings.mosaic.blend_grid)
     report(f"matched {rows * cols} cells; rendering", MATCHED)
     if deepzoom and settings.results.deepzoom and fmt == "jpeg":
         data, zoom = _render_with_zoom(package, prepared, assignment, offsets, settings, timings, report)
@@ -103,8 +109,8 @@ def build_mosaic(package: JobPackage, fetcher: Source, settings: Settings, repor
                           settings.mosaic.png_compress_level,
                           lambda done: report("rendering", MATCHED + (RENDERED - MATCHED) * done))
     report("rendered; storing", RENDERED)
-    return BuildResult(data=data, ext=FORMATS[fmt], details=_details(prepared, assignment, rules, timings, data),
-                       deepzoom=zoom)
+    return BuildResult(data=data, ext=FORMATS[fmt], deepzoom=zoom,
+                       details=_details(prepared, assignment, rules, timings, data, fidelity, usable))
 
 
 def _render_with_zoom(package: JobPackage, prepared: PreparedTiles, assignment: np.ndarray,
@@ -135,19 +141,28 @@ def sample_px(width: int, height: int, cols: int, rows: int, most: int, k: int) 
 
 
 def match(small: np.ndarray, tiles: np.ndarray, rows: int, cols: int, rules: Rules,
-          features: TileFeatures | None = None) -> np.ndarray:
+          features: TileFeatures | None = None, usable: identity.Usable | None = None) -> np.ndarray:
     """Tile index per cell, (rows, cols); ``small`` is the target at ``rows*s`` x ``cols*s`` pixels.
 
-    ``features``: the tiles' :func:`tile_features` under ``rules``, when computed before."""
+    ``features``: the tiles' :func:`tile_features` under ``rules``, when computed before. ``usable``: the tiles
+    matched on and the picture groups the rules count (identity.usable; None: every tile, each its own)."""
     if features is None:
         features = tile_features(tiles, rules)
+    values, keep = features.values, None if usable is None else usable.keep
+    if keep is not None:  # default avatars left out: matched on the rest, indices mapped back at the end
+        values = np.ascontiguousarray(values[keep])
+    groups = np.arange(len(values), dtype=np.int32) if usable is None else usable.groups  # identity (issue 14.3)
     cell_feats = kernels.to_frame(kernels.cell_features(small, rows, cols, rules.k) * _weights(rules), features.frame)
     # A few candidates per cell; the rare cell whose candidates are all blocked gets an exact (pruned) full scan.
     count = 1 if not (rules.min_distance or rules.max_uses or rules.penalty) else candidate_count(rules)
-    cand_idx, cand_d = kernels.nearest_candidates(cell_feats, features.values, count)
+    cand_idx, cand_d = kernels.nearest_candidates(cell_feats, values, count)
     order = visiting_order(cand_d[:, 0], rules.seed)
-    return kernels.assign_tiles(cand_idx, cand_d, cell_feats, features.values, (rows, cols), order,
-                                rules.min_distance, rules.max_uses, rules.penalty, BOUND_DIMS)
+    assignment = kernels.assign_tiles(cand_idx, cand_d, cell_feats, values, (rows, cols), order,
+                                      rules.min_distance, rules.max_uses, rules.penalty, BOUND_DIMS, groups)
+    if rules.refine and (rules.min_distance or rules.max_uses):  # else the greedy is exact: each cell its nearest
+        assignment = kernels.refine_assignment(assignment, cand_idx, cand_d, cell_feats, values, groups,
+                                               rules.min_distance, rules.max_uses)
+    return assignment if keep is None else keep[assignment].astype(np.int32)
 
 
 def candidate_count(rules: Rules) -> int:
@@ -179,11 +194,12 @@ def visiting_order(best: np.ndarray, seed: int) -> np.ndarray:
 
 
 def _offsets(small: np.ndarray, tiles: np.ndarray, assignment: np.ndarray, blend: float,
-             grid: int) -> np.ndarray | None:
+             grid: int) -> tuple[np.ndarray | None, float]:
     """The colour-correction field: each ``grid`` x ``grid`` part of a tile moved ``blend`` of the way to its
-    part of the cell (grid 1: one shift per cell)."""
+    part of the cell (grid 1: one shift per cell); and the tile fidelity, how far that moved the tiles (mean
+    ΔE2000 of their parts, kernels.tile_fidelity)."""
     if blend <= 0:
-        return None
+        return None, 0.0
     rows, cols = assignment.shape
     g = max(1, min(grid, tiles.shape[1], small.shape[0] // rows, small.shape[1] // cols))
     cell_rgb = _parts(kernels.block_means(small, rows * g, cols * g), rows, cols, g)
@@ -193,7 +209,8 @@ def _offsets(small: np.ndarray, tiles: np.ndarray, assignment: np.ndarray, blend
         chunk = used[start : start + PARTS_CHUNK]
         column = tiles[chunk].reshape(-1, tiles.shape[2], 3)  # the tiles stacked vertically
         tile_rgb[chunk] = _parts(kernels.block_means(column, chunk.size * g, g), chunk.size, 1, g)[:, 0]
-    return kernels.blend_offsets(cell_rgb, tile_rgb, assignment, blend)
+    offsets = kernels.blend_offsets(cell_rgb, tile_rgb, assignment, blend)
+    return offsets, kernels.tile_fidelity(tile_rgb, offsets, assignment)
 
 
 def _parts(means: np.ndarray, rows: int, cols: int, g: int) -> np.ndarray:
@@ -202,7 +219,7 @@ def _parts(means: np.ndarray, rows: int, cols: int, g: int) -> np.ndarray:
 
 
 def _details(prepared: PreparedTiles, assignment: np.ndarray, rules: Rules, timings: Timings,
-             data: bytes) -> dict[str, Any]:
+             data: bytes, fidelity: float = 0.0, usable: identity.Usable | None = None) -> dict[str, Any]:
     uses = np.bincount(assignment.ravel())
     rows, cols = assignment.shape
     px = prepared.tiles.shape[1]
@@ -211,9 +228,26 @@ def _details(prepared: PreparedTiles, assignment: np.ndarray, rules: Rules, timi
         "tiles_used": len(prepared.tiles), "tiles_skipped": len(prepared.skipped),
         "duplicate_tiles": prepared.duplicates, "cache_hits": prepared.cache_hits, "decoded": prepared.decoded,
         "distinct_tiles": int(np.count_nonzero(uses)), "max_reuse": int(uses.max()),
-        "blend": round(rules.blend * 100, 2), "min_distance": rules.min_distance, "max_uses": rules.max_uses,
+        "blend": round(rules.blend * 100, 2), "tile_fidelity_de": round(fidelity, 2),
+        "min_distance": rules.min_distance, "max_uses": rules.max_uses,
         "features_k": rules.k, "timings": timings.seconds,
     }
+    if usable is not None:  # repetition by picture: near-duplicates one group (pipeline/identity.py)
+        details.update(_identity_details(prepared, assignment, usable))
     if prepared.skipped:
         details["skipped_reasons"] = prepared.skipped[:5]
+    return details
+
+
+def _identity_details(prepared: PreparedTiles, assignment: np.ndarray, usable: identity.Usable) -> dict[str, Any]:
+    """Pictures (identity groups) matched on, tiles merged into another's group, avatars left out, and the
+    most uses of one picture."""
+    found = prepared.identity
+    groups = found.groups if found is not None else np.arange(len(prepared.tiles), dtype=np.int32)
+    per_picture = np.bincount(groups[assignment.ravel()])
+    details: dict[str, Any] = {"identity_groups": usable.pictures, "pictures_merged": usable.merged,
+                               "avatars_skipped": usable.avatars_skipped, "max_reuse_picture": int(per_picture.max())}
+    if usable.avatars_skipped:
+        details["avatars_reason"] = "default avatars (a drawn silhouette, or one picture under many names) left out; " \
+                                    "keep_avatars uses them"
     return details

@@ -7,8 +7,8 @@ it cannot have changed. Sources that cannot stamp a reference (uploads, uncached
 
 Two layers: a worker keeps its last sets in memory (:data:`MEMO`), and every process that has a tile cache
 keeps a small record per tile list in it (:func:`load`, :func:`save`): a digest of the stamps, the content
-keys of the usable tiles in order, what was skipped, and the tiles' features. A record is used only while
-every stamp is unchanged and the cache still holds every one of its tiles. Checking 10,000 stamps takes
+keys of the usable tiles in order, what was skipped, the tiles' features and identity groups. A record is used
+only while every stamp is unchanged and the cache still holds every one of its tiles. Checking 10,000 stamps takes
 0.04 s, so :func:`stamps_later` does it in a forked process while the caller goes on (importing Numba).
 """
 
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from workers.pipeline.tilecache import KEY_BYTES, TileCache
-from workers.pipeline.tiletypes import PreparedTiles, Source, TileFeatures
+from workers.pipeline.tiletypes import IDENTITY_VERSION, Identity, PreparedTiles, Source, TileFeatures
 from workers.protocol.files import write_atomic
 
 log = logging.getLogger(__name__)
@@ -160,6 +160,7 @@ def load(cache: TileCache, path: Path, stamps: str | None) -> PreparedTiles | No
             raw, sources = record["keys"].tobytes(), record["sources"]
             skipped, duplicates = [str(s) for s in record["skipped"]], int(record["duplicates"])
             features = _features_from(record)
+            grouped = _identity_from(record)
         os.utime(path)  # recently used: removed last
     except (OSError, ValueError, KeyError) as exc:
         if not isinstance(exc, FileNotFoundError):
@@ -174,7 +175,8 @@ def load(cache: TileCache, path: Path, stamps: str | None) -> PreparedTiles | No
         ordered = np.empty_like(tiles)
         ordered[found] = tiles
     return PreparedTiles(tiles=ordered, sources=sources.astype(np.int64), skipped=skipped, duplicates=duplicates,
-                         cache_hits=len(keys), keys=keys, features=features)
+                         cache_hits=len(keys), keys=keys, features=features,
+                         identity=grouped if grouped is not None and len(grouped.groups) == len(keys) else None)
 
 
 def _feature_arrays(features: tuple[TileFeatures, ...]) -> dict[str, np.ndarray]:
@@ -195,13 +197,32 @@ def _features_from(record: Any) -> tuple[TileFeatures, ...]:
     return tuple(features)
 
 
+IDENTITY = f"identity v{IDENTITY_VERSION}"
+"""The prefix of a record's identity arrays: records of another version (or none) are grouped again."""
+
+
+def _identity_arrays(found: Identity | None) -> dict[str, np.ndarray]:
+    return {} if found is None else {f"{IDENTITY} groups": found.groups, f"{IDENTITY} avatars": found.avatars}
+
+
+def _identity_from(record: Any) -> Identity | None:
+    if f"{IDENTITY} groups" not in record.files or f"{IDENTITY} avatars" not in record.files:
+        return None
+    groups, avatars = record[f"{IDENTITY} groups"], record[f"{IDENTITY} avatars"]
+    if groups.dtype != np.int32 or avatars.dtype != np.bool_ or groups.shape != avatars.shape or groups.ndim != 1:
+        return None
+    if groups.size and (groups.min() < 0 or groups.max() >= groups.size):
+        return None
+    return Identity(groups=groups, avatars=avatars)
+
+
 def save(path: Path, stamps: str, prepared: PreparedTiles) -> None:
     """Record ``prepared`` at ``path`` (best effort: a full disk only logs), keeping the newest KEEP_SETS."""
     out = io.BytesIO()
     arrays = {"stamps": np.asarray(stamps), "keys": np.frombuffer(b"".join(prepared.keys), np.uint8),
               "sources": prepared.sources,
               "skipped": np.asarray(prepared.skipped, dtype=str), "duplicates": np.asarray(prepared.duplicates),
-              **_feature_arrays(prepared.features)}
+              **_feature_arrays(prepared.features), **_identity_arrays(prepared.identity)}
     np.savez(out, allow_pickle=False, **arrays)
     try:
         write_atomic(path, out.getvalue())

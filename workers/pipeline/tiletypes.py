@@ -44,6 +44,25 @@ class TileFeatures:
         return self.mean, self.rotation
 
 
+IDENTITY_VERSION = 1
+"""The grouping rules' version (workers/pipeline/identity.py): a remembered identity of another is computed again."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Which tiles show one picture (workers/pipeline/identity.py): computed from the tiles alone, kept with them."""
+
+    groups: np.ndarray
+    """int32 (N,): near-duplicates share a group, numbered 0, 1, ... in the order of each group's first tile."""
+    avatars: np.ndarray
+    """bool (N,): tiles of a default avatar's group (a drawn placeholder, or one picture under many names)."""
+
+    @property
+    def merged(self) -> int:
+        """Tiles that joined another tile's group (files less groups)."""
+        return len(self.groups) - (int(self.groups.max()) + 1 if len(self.groups) else 0)
+
+
 @dataclass
 class PreparedTiles:
     """A job's tile set: the usable tiles, where each came from in the tile list, their keys and features."""
@@ -56,6 +75,8 @@ class PreparedTiles:
     """The content key (workers/pipeline/tilecache.py) of each tile in ``tiles``."""
     features: tuple[TileFeatures, ...] = ()
     """What matching computed from these tiles before, one entry per (k, lightness weight)."""
+    identity: Identity | None = None
+    """The tiles' identity groups and avatars, once computed."""
     skipped: list[str] = field(default_factory=list)
     duplicates: int = 0
     cache_hits: int = 0

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from config import LimitSettings, MosaicSettings
+from config.converters import boolean
 from workers.protocol.errors import JobRejected, TooLarge
 
 DEFAULT = -1
@@ -37,9 +38,15 @@ class Options:
     """Cells between two uses of one tile (0: off); DEFAULT: the worker's mosaic.min_distance."""
     max_uses: int = DEFAULT
     """Most uses of one tile (0: no cap); DEFAULT: mosaic.max_share of the cells."""
+    keep_avatars: bool = False
+    """Match on default avatars too (a blank silhouette, one picture under many names); else the worker's
+    mosaic.keep_avatars."""
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # asdict deep-copies: slower
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # asdict deep-copies: slower
+        if not self.keep_avatars:
+            del out["keep_avatars"]  # named only when asked: a worker from before it reads the package as ever
+        return out
 
     def grid_for(self, width: int, height: int) -> tuple[int, int]:
         """(cols, rows) for a target of this size; rows follow the aspect ratio when not given."""
@@ -49,7 +56,7 @@ class Options:
 
     def rules(self, mosaic: MosaicSettings, px: int, tiles: int, cells: int) -> Rules:
         """How cells get their tiles: these options with DEFAULT filled from the settings, for ``tiles`` tiles of
-        ``px`` pixels and ``cells`` cells.
+        ``px`` pixels and ``cells`` cells. ``tiles`` counts pictures: near-duplicates as one (pipeline/identity.py).
 
         A default min_distance shrinks for small libraries: one window of the rule never needs more
         than 1/TILES_PER_WINDOW of the ``tiles`` (else every window is filled with poor matches).
@@ -63,7 +70,8 @@ class Options:
             max_uses = default_max_uses(mosaic.max_share, tiles, cells)
         return Rules(k=max(1, min(mosaic.features_k, px, mosaic.sample_px)), lightness_weight=mosaic.lightness_weight,
                      blend=min(100.0, blend) / 100.0, min_distance=min(MAX_DISTANCE, min_distance), max_uses=max_uses,
-                     penalty=mosaic.reuse_penalty, candidates=max(1, mosaic.candidates), seed=self.seed)
+                     penalty=mosaic.reuse_penalty, candidates=max(1, mosaic.candidates), seed=self.seed,
+                     refine=mosaic.refine)
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,8 @@ class Rules:
     penalty: float
     candidates: int
     seed: int
+    refine: bool = True
+    """Improve the greedy assignment on the candidate graph (kernels.refine_assignment; mosaic.refine)."""
 
 
 def default_max_uses(share: float, tiles: int, cells: int) -> int:
@@ -136,6 +146,16 @@ def _float_option(raw: dict[str, Any], name: str, default: float) -> float:
     return float(_option(raw, name, default, _percent, "a finite number"))
 
 
+def _bool_option(raw: dict[str, Any], name: str) -> bool:
+    value = raw.get(name)
+    if value is None or value == "":
+        return False
+    try:
+        return boolean(value)  # the one reading of true/false/on/off/1/0, as settings read it
+    except ValueError:
+        raise JobRejected(f"{name} must be true or false, not {str(value)[:40]!r}") from None
+
+
 def parse_options(raw: dict[str, Any], default_grid: str, default_tile_px: int) -> Options:
     """Options from a request's fields; raises JobRejected with a message for the user when one is not a number.
 
@@ -146,8 +166,9 @@ def parse_options(raw: dict[str, Any], default_grid: str, default_tile_px: int) 
     blend = _float_option(raw, "blend", DEFAULT)
     min_distance = _int_option(raw, "min_distance", DEFAULT)
     max_uses = _int_option(raw, "max_uses", DEFAULT)
+    keep_avatars = _bool_option(raw, "keep_avatars")
     return Options(cols=cols, rows=rows, tile_px=tile_px, seed=seed, blend=blend, min_distance=min_distance,
-                   max_uses=max_uses)
+                   max_uses=max_uses, keep_avatars=keep_avatars)
 
 
 def check_job(options: Options, limits: LimitSettings, tiles: int | None = None,

@@ -1,0 +1,252 @@
+"""Picture identity: near-duplicate groups, default avatars, and the repetition rules counted per picture."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance
+
+from kernels import assign_tiles, nearest_candidates
+from kernels.identity import dominant_share, leader_groups
+from workers.pipeline import identity
+from workers.pipeline.mosaic import match
+from workers.pipeline.tiles import decode_tile
+from workers.protocol.options import Rules
+
+PX = 32
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(42)
+
+
+def photo(rng: np.random.Generator, size: int = 120, palette: np.ndarray | None = None) -> Image.Image:
+    """A made-up photograph: soft blobs of a few colours on a gradient, with some grain."""
+    y, x = np.mgrid[0:size, 0:size] / size
+    colours = palette if palette is not None else rng.integers(0, 256, (4, 3))
+    img = colours[0] * (1 - y[..., None]) + colours[1] * y[..., None]
+    for colour in colours[2:]:
+        for _ in range(3):
+            cy, cx, r = rng.random(3) * [1, 1, 0.25] + [0, 0, 0.08]
+            blob = np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * r * r))[..., None]
+            img = img * (1 - blob) + colour * blob
+    img = img + rng.normal(0, 4, img.shape)
+    return Image.fromarray(img.clip(0, 255).astype(np.uint8), "RGB")
+
+
+def jpeg(image: Image.Image, quality: int = 90) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def tile(data: bytes) -> np.ndarray:
+    got = decode_tile(data, PX, 10**8)
+    assert not isinstance(got, str)
+    return got
+
+
+def variants(image: Image.Image) -> list[np.ndarray]:
+    """The same picture resized, recompressed, cropped by 3 % and slightly brightened, as tiles."""
+    w, h = image.size
+    return [tile(jpeg(image.resize((w * 6 // 10, h * 6 // 10), Image.Resampling.LANCZOS))),
+            tile(jpeg(image, 50)),
+            tile(jpeg(image.crop((w * 3 // 100, h * 3 // 100, w, h)))),
+            tile(jpeg(ImageEnhance.Brightness(image).enhance(1.06)))]
+
+
+def silhouette(ground: tuple[int, int, int] = (223, 227, 238), figure: tuple[int, int, int] = (255, 255, 255),
+               px: int = PX) -> np.ndarray:
+    """The usual default avatar: a head and shoulders in one flat grey on another."""
+    y, x = np.mgrid[0:px, 0:px] / px
+    head = (x - 0.5) ** 2 + (y - 0.38) ** 2 < 0.18**2
+    body = ((x - 0.5) / 0.36) ** 2 + ((y - 1.05) / 0.38) ** 2 < 1
+    out = np.empty((px, px, 3), np.uint8)
+    out[:] = ground
+    out[head | body] = figure
+    return out
+
+
+def test_near_duplicates_join_their_original(rng: np.random.Generator) -> None:
+    photos = [photo(rng) for _ in range(12)]
+    originals = [tile(jpeg(p)) for p in photos]
+    copies = [v for p in photos for v in variants(p)]
+    found = identity.identify(np.stack(originals + copies))
+    groups = found.groups
+    assert len(set(groups[:12].tolist())) == 12  # different photos stay apart
+    np.testing.assert_array_equal(groups[12:].reshape(12, 4), np.repeat(groups[:12, None], 4, axis=1))
+    assert found.merged == 48 and not found.avatars.any()
+
+
+def test_alike_colours_are_not_one_picture(rng: np.random.Generator) -> None:
+    # The same palette on the same ground, different layouts: similar colours, different pictures.
+    palette = rng.integers(0, 256, (4, 3))
+    palette[1] = palette[0]
+    tiles = np.stack([tile(jpeg(photo(rng, palette=palette))) for _ in range(20)])
+    found = identity.identify(tiles)
+    assert len(np.unique(found.groups)) == 20
+
+
+def test_flat_crops_of_one_colour_are_one_picture(rng: np.random.Generator) -> None:
+    sky = np.stack([np.full((PX, PX, 3), (70, 120, 200)) + rng.normal(0, 1.5, (PX, PX, 3)) for _ in range(6)])
+    other = np.full((2, PX, PX, 3), (200, 120, 70))
+    found = identity.identify(np.concatenate([sky, other]).clip(0, 255).astype(np.uint8))
+    assert found.groups.tolist() == [0] * 6 + [1, 1] and not found.avatars.any()
+
+
+def test_default_avatars_are_found(rng: np.random.Generator) -> None:
+    photos = [tile(jpeg(photo(rng))) for _ in range(10)]
+    same = photo(rng)
+    copies = [tile(jpeg(same, 70 + i)) for i in range(20)]  # one picture under 20 names
+    drawn = [silhouette(), silhouette((190, 190, 190), (120, 120, 120)), silhouette((60, 60, 70), (140, 140, 140))]
+    found = identity.identify(np.stack(photos + copies + drawn))
+    assert found.avatars.tolist() == [False] * 10 + [True] * 23
+    assert len(set(found.groups[10:30].tolist())) == 1
+    kept = identity.usable(found, 33, keep_avatars=False)
+    assert kept.keep is not None and kept.keep.tolist() == list(range(10)) and kept.avatars_skipped == 23
+    assert kept.pictures == 10 and kept.groups.tolist() == list(range(10))
+    everything = identity.usable(found, 33, keep_avatars=True)
+    assert everything.keep is None and everything.avatars_skipped == 0 and everything.pictures == 14
+    assert everything.merged == 20 - 1  # the copies; the three placeholders differ in their greys
+
+
+def test_only_avatars_are_kept_rather_than_nothing() -> None:
+    found = identity.identify(np.stack([silhouette()] * 3))
+    assert found.avatars.all()
+    assert identity.usable(found, 3, keep_avatars=False).keep is None
+
+
+def test_identity_is_deterministic(rng: np.random.Generator) -> None:
+    tiles = np.stack([tile(jpeg(photo(rng))) for _ in range(8)] * 3)
+    a, b = identity.identify(tiles), identity.identify(tiles.copy())
+    np.testing.assert_array_equal(a.groups, b.groups)
+    np.testing.assert_array_equal(a.avatars, b.avatars)
+    assert a.groups.tolist() == list(range(8)) * 3  # numbered by each group's first tile
+
+
+def ref_leader_groups(pattern: np.ndarray, mean: np.ndarray, scale: np.ndarray, max_rms: float, max_l: float,
+                      max_ab: float, max_ratio: float) -> list[int]:
+    """Plain leader clustering: each tile joins the earliest leader it is alike to."""
+    leaders: list[int] = []
+    out: list[int] = []
+    for i in range(len(pattern)):
+        alike = [q for q in leaders
+                 if abs(mean[i, 0] - mean[q, 0]) <= max_l and np.abs(mean[i, 1:] - mean[q, 1:]).max() <= max_ab
+                 and max(scale[i] / scale[q], scale[q] / scale[i]) <= max_ratio
+                 and ((pattern[i].astype(np.float64) - pattern[q]) ** 2).sum() <= max_rms**2 * pattern.shape[1]]
+        if alike:
+            out.append(out[min(alike)])
+        else:
+            out.append(len(leaders))
+            leaders.append(i)
+    return out
+
+
+@pytest.mark.parametrize(("n", "d", "limits"), [(300, 16, (0.8, 10.0, 8.0, 1.5)), (97, 5, (1.5, 30.0, 20.0, 3.0)),
+                                                (1, 3, (0.1, 1.0, 1.0, 1.0)), (50, 64, (0.0, 0.5, 0.5, 1.0))])
+def test_leader_groups_match_reference(rng: np.random.Generator, n: int, d: int,
+                                       limits: tuple[float, float, float, float]) -> None:
+    centres = rng.normal(0, 1, (max(1, n // 4), d)).astype(np.float32)
+    which = rng.integers(0, len(centres), n)
+    pattern = (centres[which] + rng.normal(0, 0.3, (n, d))).astype(np.float32)
+    mean = (rng.random((n, 3)) * [100, 60, 60] - [0, 30, 30]).astype(np.float32)
+    mean[n // 2 :] = mean[: n - n // 2] + rng.normal(0, 2, (n - n // 2, 3))  # near colours, so limits bite
+    scale = (rng.random(n) * 20 + 4).astype(np.float32)
+    got, count = leader_groups(pattern, mean, scale, *limits)
+    assert got.dtype == np.int32 and got.shape == (n,) and count == int(got.max()) + 1
+    assert got.tolist() == ref_leader_groups(pattern, mean, scale, *limits)
+
+
+def test_leader_groups_rejects_bad_input() -> None:
+    ok = np.zeros((3, 4), np.float32), np.zeros((3, 3), np.float32), np.ones(3, np.float32)
+    with pytest.raises(ValueError):
+        leader_groups(ok[0].astype(np.float64), ok[1], ok[2], 0.3, 8, 5, 1.5)
+    with pytest.raises(ValueError):
+        leader_groups(ok[0], ok[1][:2], ok[2], 0.3, 8, 5, 1.5)
+    with pytest.raises(ValueError, match="limits"):
+        leader_groups(*ok, 0.3, 0, 5, 1.5)
+    with pytest.raises(ValueError, match="positive"):
+        leader_groups(ok[0], ok[1], np.zeros(3, np.float32), 0.3, 8, 5, 1.5)
+
+
+@pytest.mark.parametrize(("levels", "top"), [(8, 1), (8, 2), (4, 3), (1, 1)])
+def test_dominant_share_matches_reference(rng: np.random.Generator, levels: int, top: int) -> None:
+    tiles = rng.integers(0, 256, (7, 9, 11, 3), dtype=np.uint8)
+    tiles[:3] //= 64  # few colours
+    tiles[3] = 17
+    got = dominant_share(tiles, levels, top)
+    binned = (tiles.astype(np.int64) * levels) // 256
+    codes = (binned[..., 0] * levels + binned[..., 1]) * levels + binned[..., 2]
+    ref = [np.sort(np.bincount(c.ravel(), minlength=levels**3))[::-1][:top].sum() / c.size for c in codes]
+    np.testing.assert_allclose(got, ref, rtol=1e-6)
+    assert got[3] == 1.0
+
+
+def test_rules_count_pictures_on_the_output(rng: np.random.Generator) -> None:
+    # 20 pictures, 3 files each: on a flat target every cell wants the same few; cap and distance hold per picture.
+    base = rng.integers(0, 256, (20, 4, 4, 3))
+    tiles = np.repeat(base, 3, axis=0)
+    tiles = (tiles + rng.integers(-1, 2, tiles.shape)).clip(0, 255).astype(np.uint8)
+    groups = np.repeat(np.arange(20, dtype=np.int32), 3)
+    usable = identity.Usable(keep=None, groups=groups, pictures=20, merged=40, avatars_skipped=0)
+    small = np.full((10 * 4, 12 * 4, 3), 128, dtype=np.uint8)
+    rules = Rules(k=2, lightness_weight=3.0, blend=0.0, min_distance=1, max_uses=7, penalty=0.0, candidates=8,
+                  seed=1)
+    assignment = match(small, tiles, 10, 12, rules, usable=usable)
+    picture = groups[assignment]
+    assert np.bincount(picture.ravel()).max() <= 7
+    for r, c in np.ndindex(picture.shape):
+        near = picture[max(0, r - 1) : r + 2, max(0, c - 1) : c + 2]
+        assert np.count_nonzero(near == picture[r, c]) == 1
+    per_file = match(small, tiles, 10, 12, rules)  # counted per file, copies of one picture sit side by side
+    assert np.bincount(groups[per_file.ravel()]).max() > 7
+
+
+def test_avatars_left_out_of_the_match(rng: np.random.Generator) -> None:
+    tiles = np.stack([tile(jpeg(photo(rng))) for _ in range(30)] + [silhouette()])
+    found = identity.identify(tiles)
+    small = np.repeat(np.repeat(tiles[-1:, ::4, ::4], 6, axis=0).reshape(48, 8, 3), 6, axis=1)  # the avatar itself
+    rules = Rules(k=2, lightness_weight=3.0, blend=0.0, min_distance=0, max_uses=0, penalty=0.0, candidates=8,
+                  seed=1)
+    rows, cols = 6, 6
+    small = np.ascontiguousarray(small[: rows * 8, : cols * 8])
+    without = match(small, tiles, rows, cols, rules, usable=identity.usable(found, len(tiles), False))
+    with_them = match(small, tiles, rows, cols, rules, usable=identity.usable(found, len(tiles), True))
+    assert 30 not in without and 30 in with_them
+
+
+def test_assign_kernel_groups_direct(rng: np.random.Generator) -> None:
+    # Two files of one picture and a third picture: at cap 2 per picture, four cells take both pictures twice.
+    cells = np.zeros((4, 3), np.float32)
+    tiles = np.array([[0, 0, 0], [0.1, 0, 0], [5, 5, 5]], np.float32)
+    idx, dist = nearest_candidates(cells, tiles, 3)
+    got = assign_tiles(idx, dist, cells, tiles, (1, 4), np.arange(4), 0, 2, groups=np.array([0, 0, 1], np.int32))
+    assert got.ravel().tolist() == [0, 0, 2, 2]
+
+
+def test_a_jobs_details_count_pictures_not_files(rng: np.random.Generator, tmp_path: object) -> None:
+    """Ten photos, one of them also under four more names (resized, recompressed…): the job's details say
+    14 files made 10 pictures, and no picture is used more than the cap allows for one."""
+    import config
+    from tests.helpers.images import MemorySource
+    from workers.pipeline.mosaic import build_mosaic
+    from workers.protocol.options import Options
+    from workers.protocol.package import JobPackage
+
+    photos = [photo(rng) for _ in range(10)]
+    files = {f"tile{i}.jpg": jpeg(image) for i, image in enumerate(photos)}
+    w, h = photos[0].size
+    copies = [jpeg(photos[0].resize((w * 6 // 10, h * 6 // 10))), jpeg(photos[0], 50),
+              jpeg(photos[0].crop((w * 3 // 100, h * 3 // 100, w, h))),
+              jpeg(ImageEnhance.Brightness(photos[0]).enhance(1.06))]
+    files.update({f"tile{10 + i}.jpg": data for i, data in enumerate(copies)})
+    files["target.png"] = jpeg(photo(rng, 160))
+    settings = config.load(env={"TESSERA_PATHS_ROOT": str(tmp_path), "TESSERA_MOSAIC_DECODE_PROCESSES": "1"})
+    options = Options(cols=6, rows=4, tile_px=8, seed=1, max_uses=3)  # 24 cells: room for 30 uses of 10 pictures
+    package = JobPackage.create("target.png", [f"tile{i}.jpg" for i in range(14)], options, job_id="job")
+    details = build_mosaic(package, MemorySource(files), settings, fmt="png").details
+    assert details["pictures_merged"] == 4 and details["identity_groups"] == 10
+    assert details["avatars_skipped"] == 0 and details["max_reuse_picture"] <= 3

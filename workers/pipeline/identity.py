@@ -1,0 +1,132 @@
+"""Which tiles show one picture: near-duplicate groups (the same photo resized, recompressed, slightly cropped or
+brightened) and default avatars (a drawn silhouette, one picture under many names).
+
+The repetition rules (min_distance, max_uses, the default cap) count these groups, not files: a viewer sees one
+picture, however many files it came from. A tile's signature is its 8 x 8 CIELAB thumbnail: the lightness pattern,
+less its mean and divided by its contrast (a contrast under CONTRAST_FLOOR counts as that floor, so flat tiles
+compare by colour alone), and its mean colour. Two tiles are one picture when the patterns, the mean colours
+and the contrasts all agree within the limits below; in the order of the set, each tile joins the first group
+whose first tile it is alike to (kernels.identity.leader_groups: no chains of ever so slightly different flat
+crops). Computed once per tile set and kept with it (tiletypes.PreparedTiles.identity, tilememo).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+import kernels
+from kernels.identity import dominant_share, leader_groups
+from workers.pipeline.tiletypes import Identity
+
+# Changing a limit below changes the groups: bump tiletypes.IDENTITY_VERSION, so remembered sets are grouped again.
+
+SIDE = 8
+"""Thumbnail blocks per side (fewer when the tiles are smaller)."""
+CONTRAST_FLOOR = 6.0
+"""Lightness contrast (standard deviation, L* units) under which a tile's pattern is not scaled up: flat tiles
+are alike by colour, their noise does not make them different."""
+PATTERN_RMS = 0.3
+"""Most root-mean-square difference of two normalised lightness patterns (1.0 = one contrast) for one picture:
+correlation 0.955 and up. Resized, recompressed, 3 %-cropped and brightened copies of the bench's photos stay
+under 0.2; different photos, however alike in layout, over 0.45 (see tests/unit/test_identity.py)."""
+MEAN_L, MEAN_AB = 8.0, 6.0
+"""Most difference of mean lightness (L*) and of mean a*, b* for one picture."""
+CONTRAST_RATIO = 1.5
+"""Most ratio of the two contrasts (each at least CONTRAST_FLOOR) for one picture."""
+AVATAR_COPIES = 12
+"""A group with this many copies or more (files alike to its first to COPY_RMS and COPY_COLOUR, and with
+DETAIL) is a default avatar: the same picture under many names. Flat crops (one colour) are never copies."""
+COPY_RMS, COPY_COLOUR = 0.12, 2.0
+"""Most pattern difference and mean colour difference (L*, a*, b* each) of a copy (resized or recompressed)."""
+DETAIL = 4.0
+"""Least lightness contrast (L* standard deviation) of a copy or drawn placeholder: a figure on a ground."""
+AVATAR_SHARE = 0.9
+"""A picture with this share of its pixels in its two commonest colours (8 levels per channel), of which
+at least AVATAR_FIGURE in the second, and a mean chroma (a*, b*) of at most AVATAR_CHROMA, is a drawn
+placeholder (a grey silhouette on a flat ground), not a photograph."""
+AVATAR_FIGURE, AVATAR_CHROMA = 0.12, 10.0
+RING_FLAT, FIGURE_L = 2.0, 4.0
+"""Most lightness spread (L*) of a placeholder's top, left and right edges (its flat ground), and least
+difference of its figure (the middle, and the middle of the bottom edge) from the ground."""
+
+
+def signatures(tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per tile: its normalised lightness pattern, float32 (N, S*S); mean (L, a, b), float32 (N, 3); contrast."""
+    side = max(1, min(SIDE, tiles.shape[1], tiles.shape[2]))
+    lab = kernels.tile_features(tiles, side).reshape(len(tiles), side * side, 3)
+    light = lab[:, :, 0]
+    mean = lab.mean(axis=1)
+    contrast = light.std(axis=1)
+    pattern = (light - mean[:, :1]) / np.maximum(contrast, CONTRAST_FLOOR)[:, None]
+    return np.ascontiguousarray(pattern, dtype=np.float32), mean.astype(np.float32), contrast.astype(np.float32)
+
+
+def identify(tiles: np.ndarray) -> Identity:
+    """The identity groups and default avatars of uint8 tiles (N, px, px, 3)."""
+    n = len(tiles)
+    if n == 0:
+        return Identity(groups=np.empty(0, np.int32), avatars=np.empty(0, bool))
+    pattern, mean, contrast = signatures(tiles)
+    scale = np.maximum(contrast, np.float32(CONTRAST_FLOOR))
+    groups, count = leader_groups(pattern, mean, scale, PATTERN_RMS, MEAN_L, MEAN_AB, CONTRAST_RATIO)
+    leaders = np.flatnonzero(np.r_[True, groups[1:] > np.maximum.accumulate(groups)[:-1]])  # first of each group
+    lead = leaders[groups]
+    copy = ((np.sqrt(((pattern - pattern[lead]) ** 2).mean(axis=1)) <= COPY_RMS)
+            & (np.abs(mean - mean[lead]).max(axis=1) <= COPY_COLOUR) & (contrast >= DETAIL))
+    copies = np.bincount(groups[copy], minlength=count)
+    drawn = _drawn(tiles, leaders, pattern, mean, contrast)
+    avatar_group = (copies >= AVATAR_COPIES) | drawn
+    return Identity(groups=groups, avatars=avatar_group[groups])
+
+
+def _drawn(tiles: np.ndarray, leaders: np.ndarray, pattern: np.ndarray, mean: np.ndarray,
+           contrast: np.ndarray) -> np.ndarray:
+    """Which leaders are drawn placeholders: a grey figure in the middle of a flat ground, two colours in all."""
+    side = int(round(pattern.shape[1] ** 0.5))
+    light = pattern[leaders].reshape(-1, side, side) * np.maximum(contrast[leaders], CONTRAST_FLOOR)[:, None, None]
+    ring = np.concatenate([light[:, 0, :], light[:, 1:, 0], light[:, 1:, -1]], axis=1)  # top, left, right edges, full
+    middle = light[:, side // 4 : side - side // 4, side // 4 : side - side // 4].reshape(len(leaders), -1)
+    ground = ring.mean(axis=1)
+    shoulders = light[:, -1, side // 2 - 1 : side // 2 + 1].mean(axis=1)  # the figure reaches the bottom edge
+    maybe = ((contrast[leaders] >= FIGURE_L / 2) & (np.hypot(mean[leaders, 1], mean[leaders, 2]) <= AVATAR_CHROMA)
+             & (ring.std(axis=1) <= RING_FLAT) & (np.abs(middle.mean(axis=1) - ground) >= FIGURE_L)
+             & (np.abs(shoulders - ground) >= FIGURE_L))
+    drawn = np.zeros(len(leaders), dtype=bool)
+    which = np.flatnonzero(maybe)
+    if which.size:
+        picked = tiles[leaders[which]]
+        share1, share2 = dominant_share(picked, 8, 1), dominant_share(picked, 8, 2)
+        drawn[which] = (share2 >= AVATAR_SHARE) & (share2 - share1 >= AVATAR_FIGURE)
+    return drawn
+
+
+@dataclass(frozen=True)
+class Usable:
+    """The tiles a build matches on and the groups the repetition rules count (see :func:`usable`)."""
+
+    keep: np.ndarray | None
+    """int64 indices of the tiles matched on, in order; None: all of them."""
+    groups: np.ndarray
+    """int32: the group of each tile matched on, numbered 0, 1, ... (one picture: one group)."""
+    pictures: int
+    """Groups among the tiles matched on: what the default cap and distance rule count."""
+    merged: int
+    """Tiles matched on that joined another's group."""
+    avatars_skipped: int
+
+
+def usable(found: Identity | None, count: int, keep_avatars: bool) -> Usable:
+    """What a build of ``count`` tiles matches on: without default avatars unless ``keep_avatars`` (or every tile
+    is one), groups renumbered over what is kept. No identity: every tile its own group."""
+    if found is None or len(found.groups) != count:
+        return Usable(keep=None, groups=np.arange(count, dtype=np.int32), pictures=count, merged=0,
+                      avatars_skipped=0)
+    skip = 0 if keep_avatars or found.avatars.all() else int(found.avatars.sum())
+    keep = np.flatnonzero(~found.avatars) if skip else None
+    kept = found.groups if keep is None else found.groups[keep]
+    _, groups = np.unique(kept, return_inverse=True)  # order kept: groups are numbered by their first tile
+    pictures = int(groups.max()) + 1 if len(groups) else 0
+    return Usable(keep=keep, groups=groups.astype(np.int32), pictures=pictures, merged=len(kept) - pictures,
+                  avatars_skipped=skip)
