@@ -19,6 +19,7 @@ import functools
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -85,6 +86,12 @@ def loaded() -> Iterator[None]:
         if "function not found" in str(exc).lower():
             raise FunctionsMissing(f"the Redis functions {LIBRARY} are not loaded yet") from exc
         raise
+
+
+def call(r: redis.Redis, function: str, numkeys: int, *keys_and_args: Any) -> Any:
+    """FCALL ``function`` (a name of this module), a missing library raised as :class:`FunctionsMissing`."""
+    with loaded():
+        return r.fcall(function, numkeys, *keys_and_args)
 
 
 def is_loaded(r: redis.Redis) -> bool:

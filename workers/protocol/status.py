@@ -39,14 +39,12 @@ def _pairs(fields: dict[str, Any]) -> list[Any]:
 
 def update(r: redis.Redis, keys: Keys, job_id: str, **fields: Any) -> bool:
     """Write progress fields unless the job already has its completion note."""
-    with scripts.loaded():
-        return bool(r.fcall(scripts.UPDATE, 1, keys.job(job_id), *_pairs(fields)))
+    return bool(scripts.call(r, scripts.UPDATE, 1, keys.job(job_id), *_pairs(fields)))
 
 
 def start_delivery(r: redis.Redis, keys: Keys, job_id: str, worker: str) -> int:
     """Mark the job running and count this delivery: -1 unknown job, 0 already final, else the count."""
-    with scripts.loaded():
-        return int(r.fcall(scripts.START, 1, keys.job(job_id), time.time(), worker))
+    return int(scripts.call(r, scripts.START, 1, keys.job(job_id), time.time(), worker))
 
 
 def requeue(r: redis.Redis, keys: Keys, job_id: str, reason: str) -> bool:
@@ -74,8 +72,7 @@ def finish_command(keys: Keys, job_id: str, ttl: int, state: JobState, recent: i
 def finish(r: redis.Redis, keys: Keys, job_id: str, ttl: int, state: JobState, recent: int = 50,
            ack_entry: str | None = None, build_seconds: float | None = None, **fields: Any) -> int:
     """Write the completion note once: 1 written, 0 already final, -1 no such job; then ack ``ack_entry``."""
-    with scripts.loaded():
-        return int(r.fcall(*finish_command(keys, job_id, ttl, state, recent, ack_entry, build_seconds, **fields)))
+    return int(scripts.call(r, *finish_command(keys, job_id, ttl, state, recent, ack_entry, build_seconds, **fields)))
 
 
 def _number(value: str | None) -> float | None:

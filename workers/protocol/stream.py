@@ -51,8 +51,7 @@ def take_command(keys: Keys, consumer: str) -> tuple[Any, ...]:
 
 def take_new(r: redis.Redis, keys: Keys, consumer: str) -> Taken | None:
     """A new entry with its delivery already started (count, or None if the entry names no job)."""
-    with scripts.loaded():
-        return parse_taken(r.fcall(*take_command(keys, consumer)))
+    return parse_taken(scripts.call(r, *take_command(keys, consumer)))
 
 
 def parse_taken(reply: Any) -> Taken | None:
@@ -122,8 +121,7 @@ def claim_stale(r: redis.Redis, keys: Keys, consumer: str, min_idle: float,
 def refresh_claim(r: redis.Redis, keys: Keys, consumer: str, entry_id: str) -> bool:
     """Reset the entry's idle time (no delivery counted) while ``consumer`` still holds it, so a long job is not
     taken from us; False when it no longer does (finished, or claimed by another), which is then left alone."""
-    with scripts.loaded():
-        return bool(r.fcall(scripts.REFRESH, 1, keys.jobs, GROUP, consumer, entry_id))
+    return bool(scripts.call(r, scripts.REFRESH, 1, keys.jobs, GROUP, consumer, entry_id))
 
 
 DEAD_LETTER_TTL = 604800
@@ -152,9 +150,8 @@ def dead_letter(r: redis.Redis, keys: Keys, entry_id: str, fields: dict[str, str
                 ttl: int = DEAD_LETTER_TTL, recent: int = 50, reason: str = "", code: str = DEAD_LETTER) -> bool:
     """Move an entry to the dead-letter stream with its last error, ack it, and fail its job (the note FINISH
     writes), all in one function; True when this call added the letter (False: it was already done)."""
-    with scripts.loaded():
-        letter, _note = cast(list[Any], r.fcall(*dead_letter_command(keys, entry_id, fields, error, deliveries,
-                                                                      ttl, recent, reason, code)))
+    command = dead_letter_command(keys, entry_id, fields, error, deliveries, ttl, recent, reason, code)
+    letter, _note = cast(list[Any], scripts.call(r, *command))
     return bool(letter)
 
 

@@ -76,13 +76,11 @@ class Keeper:
         stream.ensure_group(self.redis, self.keys)
 
     def admit(self) -> int:
-        with scripts.loaded():
-            return int(self.redis.fcall(scripts.ADMIT, 3, self.keys.inbox, self.keys.admitting, self.keys.jobs,
-                                        self.keys.job_prefix, ADMIT_BATCH))
+        return int(scripts.call(self.redis, scripts.ADMIT, 3, self.keys.inbox, self.keys.admitting, self.keys.jobs,
+                                self.keys.job_prefix, ADMIT_BATCH))
 
     def trim(self) -> int:
-        with scripts.loaded():
-            return int(self.redis.fcall(scripts.TRIM, 1, self.keys.jobs, GROUP))
+        return int(scripts.call(self.redis, scripts.TRIM, 1, self.keys.jobs, GROUP))
 
     def install_signal_handlers(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):

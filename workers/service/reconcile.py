@@ -157,11 +157,10 @@ class Reconciler:
                         "(deliveries so far: %s)", job_id, values[0], values[1] or 0)
 
     def _script(self, job_id: str, values: list[str | None], action: str, now: float, *extra: Any) -> Any:
-        with scripts.loaded():
-            return self.r.fcall(scripts.RECONCILE, 5, self.keys.job(job_id), self.keys.recent, self.keys.inbox,
-                                self.keys.stats, self.keys.stats_minute(stats.minute_of(now)),
-                                self.settings.jobs.result_ttl, self.settings.queue.recent_jobs, job_id, GROUP, "", "",
-                                0, STATS_MINUTE_TTL, token(values), action, now, *extra)
+        return scripts.call(self.r, scripts.RECONCILE, 5, self.keys.job(job_id), self.keys.recent, self.keys.inbox,
+                            self.keys.stats, self.keys.stats_minute(stats.minute_of(now)),
+                            self.settings.jobs.result_ttl, self.settings.queue.recent_jobs, job_id, GROUP, "", "",
+                            0, STATS_MINUTE_TTL, token(values), action, now, *extra)
 
     # -- what is alive -----------------------------------------------------------
     def _has_undelivered(self) -> bool:
@@ -202,9 +201,8 @@ class Reconciler:
 
     # -- vanished jobs -------------------------------------------------------------
     def _vanished(self, job_id: str) -> bool:
-        with scripts.loaded():
-            return bool(self.r.fcall(scripts.VANISHED, 3, self.keys.job(job_id), self.keys.recent, self.keys.stats,
-                                     job_id, VANISHED))
+        return bool(scripts.call(self.r, scripts.VANISHED, 3, self.keys.job(job_id), self.keys.recent, self.keys.stats,
+                                 job_id, VANISHED))
 
     def find_vanished(self) -> list[str]:
         """Finished ids of the recent list whose hash is gone while a job finished before them still has its own."""
