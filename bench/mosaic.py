@@ -47,7 +47,9 @@ Config = tuple[str, tuple[str, ...]]
 CONFIGS: tuple[Config, ...] = (
     ("defaults", ()), ("--blend 0", ("--blend", "0")), ("--min-distance 5", ("--min-distance", "5")),
     ("--blend 0 --min-distance 5", ("--blend", "0", "--min-distance", "5")))
-NO_REFINE: Config = ("--no-refine (new assignment off)", ("--no-refine",))
+NO_REFINE: tuple[Config, ...] = (
+    ("--no-refine (new assignment off)", ("--no-refine",)),
+    ("--blend 0 --min-distance 5 --no-refine", ("--blend", "0", "--min-distance", "5", "--no-refine")))
 """Run when `tessera build --help` offers the flag (defaults are the new assignment on)."""
 
 
@@ -328,7 +330,7 @@ def main() -> int:
     measure([*TESSERA, "warm-kernels"])
     configs = CONFIGS
     if "--no-refine" in measure([*TESSERA, "build", "--help"]).stdout:
-        configs = (*configs, NO_REFINE)
+        configs = (*configs, *NO_REFINE)
     targets = sorted((args.data / "targets").glob("*.png"))
     targets = [t for t in targets if args.targets is None or t.stem in args.targets]
     if args.sweep:

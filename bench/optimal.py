@@ -4,8 +4,9 @@
 
 W1 tiles (1,000) on every target: each tile may be used at most --cap times, no distance rule, no blend.
 The optimal solver minimises the total feature distance exactly; it needs a cells x (tiles*cap) cost
-matrix, so it only fits small libraries. The refined one (kernels.refine_assignment) improves the greedy on
-the candidate graph only. Prints time (refined: greedy's plus the refinement), quality (as bench/mosaic.py
+matrix, so it only fits small libraries. The refined one (kernels.refine_assignment: under a cap alone,
+an auction whose arcs widen past each cell's nearest tiles as prices rise, then chains) starts from the
+greedy. Prints time (refined: greedy's plus the refinement), quality (as bench/mosaic.py
 measures it), the summed distance and the share of the optimal's reduction of it that each method reaches.
 """
 

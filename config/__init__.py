@@ -3,6 +3,7 @@
 from config.errors import ConfigError
 from config.settings import (
     FetchSettings,
+    FriendsSettings,
     JobSettings,
     LimitSettings,
     MosaicSettings,
@@ -11,6 +12,7 @@ from config.settings import (
     RedisSettings,
     Settings,
     WatchdogSettings,
+    WebhookSettings,
     WebSettings,
     WorkerSettings,
     load,
@@ -20,6 +22,7 @@ from config.settings import (
 __all__ = [
     "ConfigError",
     "FetchSettings",
+    "FriendsSettings",
     "JobSettings",
     "LimitSettings",
     "MosaicSettings",
@@ -29,6 +32,7 @@ __all__ = [
     "Settings",
     "WebSettings",
     "WatchdogSettings",
+    "WebhookSettings",
     "WorkerSettings",
     "load",
     "locate",

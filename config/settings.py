@@ -45,6 +45,8 @@ class RedisSettings:
     """The read-only `monitor` user of /admin and /metrics; "" = no such user (those pages answer 503)."""
     keeper_password: str = field(default="", repr=False)
     """The `keeper` user, the only one that may add to the jobs stream; "" = the keeper logs in as admin."""
+    webhooks_password: str = field(default="", repr=False)
+    """The `webhooks` user of `tessera webhooks` (the outbox and the jobs' delivery records); "" = admin."""
     appendfsync: str = "always"
     """The embedded Redis's AOF fsync policy: ``always`` (a 202 means the job is on disk), ``everysec`` (up to a
     second of accepted jobs lost on a power cut; faster) or ``no``."""
@@ -66,7 +68,7 @@ class RedisSettings:
             return None, self.password or None
         passwords = {"web": self.web_password, "worker": self.worker_password,
                      "orchestrator": self.orchestrator_password, "monitor": self.monitor_password,
-                     "keeper": self.keeper_password, "admin": self.password}
+                     "keeper": self.keeper_password, "webhooks": self.webhooks_password, "admin": self.password}
         return role, passwords[role]
 
     @property
@@ -173,6 +175,8 @@ class MosaicSettings:
     """Match on default avatars too (workers/pipeline/identity.py); else they are left out of every build."""
     refine: bool = True
     """Improve the greedy tile assignment on the candidate graph (kernels.refine_assignment); off: greedy only."""
+    use_all: bool = False
+    """Use every picture (identity group) at least once where the grid has room (kernels.cover_groups)."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +191,58 @@ class FetchSettings:
     """Tries of one tile URL inside one build for a transient failure (timeout, connection, 5xx, 429)."""
     retry_within: float = 20.0
     """Seconds, from the end of a tile's first fetch, in which it is tried again."""
+
+
+@dataclass(frozen=True)
+class FriendNetworkSettings:
+    """One social network's API, for friend lists (workers/inputs/friends)."""
+
+    api: str = ""
+    """The API base URL (an own AppView, GitHub Enterprise, a mirror). Mastodon: "" = https://<the handle's
+    instance>, and a ``{instance}`` in the value is replaced by it."""
+    token: str = field(default="", repr=False)
+    """Sent as ``Authorization: Bearer``; "" = none. GitHub answers 60 requests an hour without one."""
+
+
+@dataclass(frozen=True)
+class FriendsSettings:
+    bluesky: FriendNetworkSettings
+    mastodon: FriendNetworkSettings
+    github: FriendNetworkSettings
+    max_pages: int = 100
+    """Pages read from one list (follows or followers) at most."""
+    page_bytes: int = 4 << 20
+    """Bytes of one API answer at most."""
+    timeout: float = 10.0
+    """Seconds for the connection and each read of one API request."""
+    list_ttl: float = 3600.0
+    """Seconds a gathered friend list is reused on this node, then deleted; 0 = not kept."""
+    max_wait: float = 60.0
+    """Longest rate-limit wait (429 Retry-After, a reset time); a longer one fails the try (retried later)."""
+    avatar_px: int = 128
+    """Size asked of networks that resize avatars on request (GitHub ``s=``, Bluesky's thumbnail preset)."""
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """`tessera webhooks`: how a job's webhook is sent (workers/service/webhooks.py)."""
+
+    secret: str = field(default="", repr=False)
+    """``whsec_`` + base64: the key every message is signed with; "" = webhooks are off (the option refused)."""
+    timeout: float = 10.0
+    """Seconds for the connection, and again for the answer's status line and headers, of one attempt."""
+    max_attempts: int = 10
+    retry_base: float = 5.0
+    """Seconds before the second attempt; each later wait doubles (with jitter), up to ``retry_cap``."""
+    retry_cap: float = 900.0
+    give_up_after: float = 3600.0
+    """Seconds from the first attempt after which no other is made."""
+    concurrency: int = 8
+    """Attempts under way at once: receivers that hang hold up only these."""
+    poll: float = 0.5
+    """Seconds between looks at the outbox."""
+    ca_file: str = ""
+    """Extra certificate authorities (a PEM file) trusted for receivers, e.g. a private CA; "" = the system's."""
 
 
 @dataclass(frozen=True)
@@ -240,6 +296,8 @@ class Settings:
     fetch: FetchSettings
     paths: PathSettings
     results: ResultSettings
+    friends: FriendsSettings
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     def require_secrets(self, signing: bool = True) -> None:
         """Refuse to run a service without the secrets it needs (``signing``: it signs input URLs, as web does)."""
@@ -308,6 +366,10 @@ def _finish(settings: Settings) -> Settings:
             raise ConfigError(f"config: web.trusted_proxies: not an address or CIDR: {entry!r}") from None
     if settings.results.store not in ("local", "sftp"):
         raise ConfigError(f"config: results.store: must be local or sftp, not {settings.results.store!r}")
+    for network in ("bluesky", "mastodon", "github"):
+        api = getattr(settings.friends, network).api
+        if api and urlsplit(api.replace("{instance}", "x")).scheme not in ("http", "https"):
+            raise ConfigError(f"config: friends.{network}.api: not an http(s) URL: {api!r}")
     node = settings.node or socket.gethostname()
     return dataclasses.replace(settings, node=node, paths=paths, redis=redis)
 

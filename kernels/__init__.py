@@ -10,6 +10,7 @@ import numpy as np
 
 from . import _jit  # noqa: F401  # first: it imports Numba
 from .assign import assign_tiles
+from .cover import cover_groups
 from .features import block_means, cell_features, tile_features
 from .fidelity import tile_fidelity
 from .identity import dominant_share, leader_groups
@@ -19,8 +20,8 @@ from .render import blend_offsets, render
 
 # Only what the pipeline calls: kernels used by tests alone are test references (tests/unit/kernel_refs.py).
 __all__ = ["block_means", "tile_features", "cell_features", "nearest_candidates", "principal_frame", "to_frame",
-           "assign_tiles", "refine_assignment", "blend_offsets", "render", "tile_fidelity", "leader_groups",
-           "dominant_share", "warm_up"]
+           "assign_tiles", "refine_assignment", "cover_groups", "blend_offsets", "render", "tile_fidelity",
+           "leader_groups", "dominant_share", "warm_up"]
 
 
 def warm_up() -> None:
@@ -37,7 +38,12 @@ def warm_up() -> None:
     assignment = assign_tiles(cand_idx, cand_d, cell_feats, tile_feats, (2, 2), np.arange(4), 1, 0, 0.5)
     groups = np.arange(2, dtype=np.int32)
     refine_assignment(assignment, cand_idx, cand_d, cell_feats, tile_feats, groups, 1, 2)  # chains, blocker moves
-    refine_assignment(assignment, cand_idx, cand_d, cell_feats, tile_feats, groups, 0, 2)  # the flow
+    refine_assignment(assignment, cand_idx, cand_d, cell_feats, tile_feats, groups, 0, 2)  # the auction
+    spaced = np.ones(2, dtype=np.bool_)
+    assignment = assign_tiles(cand_idx, cand_d, cell_feats, tile_feats, (2, 2), np.arange(4), 1, 0, 0.5, 4, groups,
+                              spaced)  # flat pictures left out of the distance rule
+    refine_assignment(assignment, cand_idx, cand_d, cell_feats, tile_feats, groups, 1, 2, spaced=spaced)
+    cover_groups(np.zeros((2, 2), np.int32), cell_feats, tile_feats, groups)  # use_all
     render(tiles, assignment)
     leader_groups(np.zeros((2, 4), np.float32), np.zeros((2, 3), np.float32), np.ones(2, np.float32), 0.3, 8.0, 6.0,
                   1.5)  # the tiles' identity groups (workers/pipeline/identity.py)

@@ -12,12 +12,13 @@ __all__ = ["assign_tiles"]
 
 
 @ngjit
-def _mark_neighbours(out, r, c, rows, cols, radius, groups, stamp, step):
-    # Stamp the group of every tile already placed within ``radius`` cells (Chebyshev) of (r, c).
+def _mark_neighbours(out, r, c, rows, cols, radius, groups, spaced, stamp, step):
+    # Stamp the group of every tile already placed within ``radius`` cells (Chebyshev) of (r, c), if the rule
+    # spaces that group.
     for rr in range(max(0, r - radius), min(rows, r + radius + 1)):
         for cc in range(max(0, c - radius), min(cols, c + radius + 1)):
             t = out[rr * cols + cc]
-            if t >= 0:
+            if t >= 0 and spaced[groups[t]]:
                 stamp[groups[t]] = step
 
 
@@ -97,14 +98,14 @@ def _scan_all(cell, tiles, ids, bound_t, lb, groups, uses, stamp, step, max_uses
 
 @ngjit
 def _assign_loop(cand_idx, cand_d, cells, tiles, ids, bound_t, order, rows, cols, radius, max_uses, penalty, groups,
-                 out, uses, stamp, lb):
+                 spaced, out, uses, stamp, lb):
     # groups: int32 (N,) group of each tile; uses: int64 (G,) zeros, stamp: int64 (G,) all -1, per group;
     # lb: float32 (N,) scratch (no array is made in here: see kernels/_jit.py).
     for step in range(order.shape[0]):
         m = order[step]
         r = m // cols
         if radius > 0:
-            _mark_neighbours(out, r, m - r * cols, rows, cols, radius, groups, stamp, step)
+            _mark_neighbours(out, r, m - r * cols, rows, cols, radius, groups, spaced, stamp, step)
         best = -1
         best_cost = np.inf
         for j in range(cand_idx.shape[1]):
@@ -138,6 +139,7 @@ def assign_tiles(
     penalty: float = 0.0,
     bound_dims: int = 4,
     groups: np.ndarray | None = None,
+    spaced: np.ndarray | None = None,
 ) -> np.ndarray:
     """Give each cell a tile, visiting cells in ``order``, under repetition rules.
 
@@ -170,6 +172,9 @@ def assign_tiles(
     groups : np.ndarray, optional
         int32 ``(N,)``: the group of each tile, in ``[0, G)``; tiles of one group count as one for the rules.
         None: each tile its own group.
+    spaced : np.ndarray, optional
+        bool ``(G,)``: the groups the distance rule applies to (a flat colour shows no picture to repeat);
+        None: every group.
 
     Returns
     -------
@@ -201,10 +206,20 @@ def assign_tiles(
     elif groups.min() < 0:
         raise ValueError("groups must not be negative")
     count = int(groups.max()) + 1
+    spaced = _spaced(spaced, count)
     out = np.full(m, -1, dtype=np.int32)
     tiles, ids, _, bound_t = sorted_tiles(tile_feats, bound_dims)
     _assign_loop(np.ascontiguousarray(cand_idx), np.ascontiguousarray(cand_d), np.ascontiguousarray(cell_feats),
                  tiles, ids, bound_t, order.astype(np.int64), rows, cols, int(min_distance),
-                 int(max_uses), float(penalty), np.ascontiguousarray(groups), out, np.zeros(count, dtype=np.int64),
-                 np.full(count, -1, dtype=np.int64), np.empty(n, np.float32))
+                 int(max_uses), float(penalty), np.ascontiguousarray(groups), spaced, out,
+                 np.zeros(count, dtype=np.int64), np.full(count, -1, dtype=np.int64), np.empty(n, np.float32))
     return out.reshape(rows, cols)
+
+
+def _spaced(spaced: np.ndarray | None, count: int) -> np.ndarray:
+    """The groups the distance rule applies to, checked: bool ``(count,)`` (None: all of them)."""
+    if spaced is None:
+        return np.ones(count, dtype=np.bool_)
+    if not isinstance(spaced, np.ndarray) or spaced.dtype != np.bool_ or spaced.shape != (count,):
+        raise ValueError(f"spaced must be a bool array of shape ({count},), one per group")
+    return np.ascontiguousarray(spaced)

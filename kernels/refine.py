@@ -1,9 +1,10 @@
 """Improve a tile assignment on the candidate graph: lower the summed distance, keep the repetition rules.
 
 The greedy assignment (:func:`kernels.assign_tiles`) gives early cells their best tiles and later cells the
-leftovers. Under a use cap the best assignment is a min-cost flow (cells -> their candidate tiles -> a sink,
-each tile's arc holding ``max_uses``); :func:`refine_assignment` approaches it by cycle cancelling on that
-sparse graph, starting from the greedy one, with every move also checked against the distance rule:
+leftovers. Under a use cap alone, :func:`refine_assignment` first runs an auction for the cap's slots
+(kernels/auction.py: near-optimal, its arcs widened past the candidates where prices ask), kept when it beats
+the greedy. Then it cancels cycles on the sparse candidate graph, every move also checked against the distance
+rule (which spares the groups ``spaced`` marks False: flat colours):
 
 * **Chains** (the use cap). A label per group, ``ins[g]``, is the cheapest known change of the summed distance
   that makes room for one more use of g: 0 when g is under the cap, else the best "one of g's cells moves to one
@@ -24,19 +25,25 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import ngjit
+from .assign import _spaced
+from .auction import WIDE, auction_assignment
+from .match import nearest_candidates
 
 __all__ = ["refine_assignment"]
 
 TOL = 1e-5
 """Least decrease of the summed distance a move must bring (same unit as the distances): rounding is not a gain."""
+LEFT_MOST = 0.01
+"""Most share of the cells the auction may leave without a tile for its result to be used (each such cell then
+scans every tile)."""
 MAX_CHAIN = 64
 """Most cells one ejection chain moves."""
 
 
 @ngjit
-def _allowed(assign, groups, m, g, rows, cols, radius, skip):
+def _allowed(assign, groups, spaced, m, g, rows, cols, radius, skip):
     # May cell m hold group g under the distance rule? Cells m and ``skip`` (-1: none) are not looked at.
-    if radius <= 0:
+    if radius <= 0 or not spaced[g]:
         return True
     r = m // cols
     c = m - r * cols
@@ -64,7 +71,7 @@ def _dist(cand_idx, cand_d, cells, tiles, m, t):
 
 
 @ngjit
-def _labels(cand_idx, cand_d, assign, cur, groups, uses, rows, cols, radius, cap, sweeps, ins, pred_m, pred_j):
+def _labels(cand_idx, cand_d, assign, cur, groups, spaced, uses, rows, cols, radius, cap, sweeps, ins, pred_m, pred_j):
     # Bellman-Ford sweeps (in place) of the room-making labels; pred_m/pred_j: the move behind each label.
     for g in range(uses.shape[0]):
         ins[g] = 0.0 if (cap == 0 or uses[g] < cap) else np.inf
@@ -81,7 +88,7 @@ def _labels(cand_idx, cand_d, assign, cur, groups, uses, rows, cols, radius, cap
                 if gu == ga:
                     continue
                 val = cand_d[m, j] - cur[m] + ins[gu]
-                if val < best and _allowed(assign, groups, m, gu, rows, cols, radius, -1):
+                if val < best and _allowed(assign, groups, spaced, m, gu, rows, cols, radius, -1):
                     best = val
                     bj = j
             if bj >= 0:
@@ -105,7 +112,7 @@ def _undo(assign, cur, groups, uses, chain_m, saved_t, saved_d, start, stop):
 
 
 @ngjit
-def _apply_chain(g0, cand_idx, cand_d, assign, cur, groups, uses, rows, cols, radius, cap, pred_m, pred_j,
+def _apply_chain(g0, cand_idx, cand_d, assign, cur, groups, spaced, uses, rows, cols, radius, cap, pred_m, pred_j,
                  cell_mark, group_mark, group_pos, token, chain_m, chain_j, saved_t, saved_d):
     # Follow the labels from group g0 to a group with room (or back to a group met before: a cycle), then apply
     # the moves from the last to the first, each under the distance rule; keep them only if the summed
@@ -136,7 +143,7 @@ def _apply_chain(g0, cand_idx, cand_d, assign, cur, groups, uses, rows, cols, ra
         m = chain_m[i]
         u = cand_idx[m, chain_j[i]]
         gu = groups[u]
-        if not _allowed(assign, groups, m, gu, rows, cols, radius, -1):
+        if not _allowed(assign, groups, spaced, m, gu, rows, cols, radius, -1):
             _undo(assign, cur, groups, uses, chain_m, saved_t, saved_d, i + 1, k)
             return False
         saved_t[i] = assign[m]
@@ -188,10 +195,10 @@ def _heapsort(keys, idx, count):
 
 
 @ngjit
-def _chains(cand_idx, cand_d, assign, cur, groups, uses, rows, cols, radius, cap, sweeps, ins, pred_m, pred_j,
+def _chains(cand_idx, cand_d, assign, cur, groups, spaced, uses, rows, cols, radius, cap, sweeps, ins, pred_m, pred_j,
             order, cell_mark, group_mark, group_pos, token, chain_m, chain_j, saved_t, saved_d):
     # One pass of label sweeps and chain applications; returns (chains applied, next mark token).
-    _labels(cand_idx, cand_d, assign, cur, groups, uses, rows, cols, radius, cap, sweeps, ins, pred_m, pred_j)
+    _labels(cand_idx, cand_d, assign, cur, groups, spaced, uses, rows, cols, radius, cap, sweeps, ins, pred_m, pred_j)
     count = 0
     for g in range(ins.shape[0]):
         if ins[g] < -TOL:
@@ -202,14 +209,14 @@ def _chains(cand_idx, cand_d, assign, cur, groups, uses, rows, cols, radius, cap
     for q in range(count):
         g0 = order[q]
         token += 1
-        if _apply_chain(g0, cand_idx, cand_d, assign, cur, groups, uses, rows, cols, radius, cap, pred_m, pred_j,
-                        cell_mark, group_mark, group_pos, token, chain_m, chain_j, saved_t, saved_d):
+        if _apply_chain(g0, cand_idx, cand_d, assign, cur, groups, spaced, uses, rows, cols, radius, cap, pred_m,
+                        pred_j, cell_mark, group_mark, group_pos, token, chain_m, chain_j, saved_t, saved_d):
             applied += 1
     return applied, token
 
 
 @ngjit
-def _blockers(cand_idx, cand_d, cells, tiles, assign, cur, groups, uses, rows, cols, radius, cap):
+def _blockers(cand_idx, cand_d, cells, tiles, assign, cur, groups, spaced, uses, rows, cols, radius, cap):
     # One pass of blocker moves (see the module docstring); returns how many were made.
     made = 0
     for m in range(cand_idx.shape[0]):
@@ -223,8 +230,8 @@ def _blockers(cand_idx, cand_d, cells, tiles, assign, cur, groups, uses, rows, c
                 break  # candidates are sorted: no later one is better
             u = cand_idx[m, j]
             gu = groups[u]
-            if gu == ga:
-                continue
+            if gu == ga or not spaced[gu]:
+                continue  # the same picture, or one the rule leaves alone (the chains move to it)
             count = 0
             blk = -1
             for rr in range(max(0, r - radius), min(rows, r + radius + 1)):
@@ -242,7 +249,7 @@ def _blockers(cand_idx, cand_d, cells, tiles, assign, cur, groups, uses, rows, c
             best_gain = TOL
             best_t = -1
             best_d = np.float32(0.0)
-            if _allowed(assign, groups, blk, ga, rows, cols, radius, m):  # the swap: blk takes m's tile
+            if _allowed(assign, groups, spaced, blk, ga, rows, cols, radius, m):  # the swap: blk takes m's tile
                 d = _dist(cand_idx, cand_d, cells, tiles, blk, a)
                 if gain_m + cur[blk] - d > best_gain:
                     best_gain, best_t, best_d = gain_m + cur[blk] - d, a, d
@@ -254,7 +261,7 @@ def _blockers(cand_idx, cand_d, cells, tiles, assign, cur, groups, uses, rows, c
                 gt = groups[t]
                 if gt == gu or (cap > 0 and gt != ga and uses[gt] >= cap):
                     continue
-                if _allowed(assign, groups, blk, gt, rows, cols, radius, m):
+                if _allowed(assign, groups, spaced, blk, gt, rows, cols, radius, m):
                     best_gain, best_t, best_d = gain_m + cur[blk] - d, t, d
                     break
             if best_t < 0:
@@ -271,145 +278,17 @@ def _blockers(cand_idx, cand_d, cells, tiles, assign, cur, groups, uses, rows, c
 
 
 @ngjit
-def _heap_push(hd, hg, size, d, g):
-    # Min-heap on hd (lazy deletion: stale entries are skipped when popped); returns the new size.
-    i = size
-    hd[i] = d
-    hg[i] = g
-    while i > 0:
-        parent = (i - 1) // 2
-        if hd[parent] <= hd[i]:
-            break
-        hd[parent], hd[i] = hd[i], hd[parent]
-        hg[parent], hg[i] = hg[i], hg[parent]
-        i = parent
-    return size + 1
-
-
-@ngjit
-def _heap_pop(hd, hg, size):
-    # Remove the least entry into slot ``size - 1``; returns the new size.
-    size -= 1
-    hd[0], hd[size] = hd[size], hd[0]
-    hg[0], hg[size] = hg[size], hg[0]
-    i = 0
-    while True:
-        child = 2 * i + 1
-        if child >= size:
-            break
-        if child + 1 < size and hd[child + 1] < hd[child]:
-            child += 1
-        if hd[i] <= hd[child]:
-            break
-        hd[i], hd[child] = hd[child], hd[i]
-        hg[i], hg[child] = hg[child], hg[i]
-        i = child
-    return size
-
-
-@ngjit
-def _link(head, nxt, prv, g, c):
-    nxt[c] = head[g]
-    prv[c] = -1
-    if head[g] >= 0:
-        prv[head[g]] = c
-    head[g] = c
-
-
-@ngjit
-def _unlink(head, nxt, prv, g, c):
-    if prv[c] >= 0:
-        nxt[prv[c]] = nxt[c]
-    else:
-        head[g] = nxt[c]
-    if nxt[c] >= 0:
-        prv[nxt[c]] = prv[c]
-
-
-@ngjit
-def _flow(cand_idx, cand_d, groups, order, cap, assign, cur, uses, pot, dist, seen, fin, via_c, via_j, head, nxt,
-          prv, popped, hd, hg):
-    # The exact least summed distance under the use cap on the candidate graph (no distance rule): successive
-    # shortest paths. Cells join in ``order``; each takes the cheapest augmenting path (it moves to a candidate,
-    # a cell of that group to one of its candidates, ... into a group with room), found by Dijkstra over the
-    # groups with reduced costs w + pot[g] - pot[h] >= 0 (w: the moved cell's change of distance), then the
-    # groups' potentials are updated. A cell from which no group with room can be reached stays -1.
-    for i in range(order.shape[0]):
-        s = order[i]
-        token = i + 1
-        size = 0
-        npop = 0
-        for j in range(cand_idx.shape[1]):
-            h = groups[cand_idx[s, j]]
-            nd = cand_d[s, j] - pot[h]
-            if seen[h] != token or nd < dist[h]:
-                seen[h] = token
-                dist[h] = nd
-                via_c[h] = s
-                via_j[h] = j
-                size = _heap_push(hd, hg, size, nd, h)
-        target = -1
-        while size > 0:
-            size = _heap_pop(hd, hg, size)
-            dg = hd[size]
-            g = hg[size]
-            if fin[g] == token or dg > dist[g]:
-                continue
-            fin[g] = token
-            popped[npop] = g
-            npop += 1
-            if cap == 0 or uses[g] < cap:
-                target = g
-                break
-            c = head[g]
-            while c >= 0:
-                base = dg - cur[c] + pot[g]
-                for j in range(cand_idx.shape[1]):
-                    h = groups[cand_idx[c, j]]
-                    if h == g or fin[h] == token:
-                        continue
-                    nd = base + cand_d[c, j] - pot[h]
-                    if seen[h] != token or nd < dist[h]:
-                        seen[h] = token
-                        dist[h] = nd
-                        via_c[h] = c
-                        via_j[h] = j
-                        size = _heap_push(hd, hg, size, nd, h)
-                c = nxt[c]
-        if target < 0:
-            continue
-        top = dist[target]
-        for q in range(npop):
-            g = popped[q]
-            pot[g] += dist[g] - top
-        g = target
-        while True:
-            c = via_c[g]
-            u = cand_idx[c, via_j[g]]
-            old = assign[c]
-            if old >= 0:
-                _unlink(head, nxt, prv, groups[old], c)
-                uses[groups[old]] -= 1
-            assign[c] = u
-            cur[c] = cand_d[c, via_j[g]]
-            _link(head, nxt, prv, g, c)
-            uses[g] += 1
-            if c == s:
-                break
-            g = groups[old]
-
-
-@ngjit
-def _refine_loop(cand_idx, cand_d, cells, tiles, groups, assign, cur, uses, rows, cols, radius, cap, rounds,
+def _refine_loop(cand_idx, cand_d, cells, tiles, groups, spaced, assign, cur, uses, rows, cols, radius, cap, rounds,
                  sweeps, ins, pred_m, pred_j, order, cell_mark, group_mark, group_pos, chain_m, chain_j, saved_t,
                  saved_d):
     token = 0
     for _ in range(rounds):
-        applied, token = _chains(cand_idx, cand_d, assign, cur, groups, uses, rows, cols, radius, cap, sweeps, ins,
-                                 pred_m, pred_j, order, cell_mark, group_mark, group_pos, token, chain_m, chain_j,
-                                 saved_t, saved_d)
+        applied, token = _chains(cand_idx, cand_d, assign, cur, groups, spaced, uses, rows, cols, radius, cap,
+                                 sweeps, ins, pred_m, pred_j, order, cell_mark, group_mark, group_pos, token,
+                                 chain_m, chain_j, saved_t, saved_d)
         if radius > 0:
-            applied += _blockers(cand_idx, cand_d, cells, tiles, assign, cur, groups, uses, rows, cols, radius, cap)
+            applied += _blockers(cand_idx, cand_d, cells, tiles, assign, cur, groups, spaced, uses, rows, cols, radius,
+                                 cap)
         if applied == 0:
             break
 
@@ -425,6 +304,7 @@ def refine_assignment(
     max_uses: int = 0,
     rounds: int = 2,
     sweeps: int = 2,
+    spaced: np.ndarray | None = None,
 ) -> np.ndarray:
     """A better assignment than ``assignment`` on the candidate graph, under the same repetition rules.
 
@@ -447,6 +327,8 @@ def refine_assignment(
         int ``(N,)``: each tile's identity group (non-negative ids); the rules count per group.
     min_distance, max_uses : int
         The repetition rules (0 turns a rule off).
+    spaced : np.ndarray, optional
+        bool ``(G,)``: the groups the distance rule applies to, as in :func:`kernels.assign_tiles` (None: all).
     rounds, sweeps : int
         Bounds on the work: improvement rounds, and label sweeps per round. The defaults keep a warm W2 build
         within 0.2 s of the greedy's at min_distance 5 (8 and 6 gain another 1 % of the sum for 1 s more).
@@ -483,49 +365,24 @@ def refine_assignment(
     cells, tiles = np.ascontiguousarray(cell_feats), np.ascontiguousarray(tile_feats)
     groups = groups.astype(np.int64)
     n_groups = int(groups.max()) + 1
+    spaced = _spaced(spaced, n_groups)
     cur = np.empty(m, np.float32)
     for cell in range(0, m, 4096):  # the distances of the assignment, in bounded slices
         part = slice(cell, min(m, cell + 4096))
         cur[part] = _current(cand_idx[part], cand_d[part], cells[part], tiles, assign[part])
-    if max_uses > 0 and min_distance == 0:  # the exact flow on the candidate graph, unless the greedy is better
-        # Each cell's own tile joins its arcs, so the input is a solution of the flow's graph and it places all.
-        flow, flow_d = _flow_assignment(np.concatenate([cand_idx, assign[:, None]], axis=1),
-                                        np.concatenate([cand_d, cur[:, None]], axis=1), cells, tiles, groups,
-                                        int(max_uses))
-        if flow_d.sum(dtype=np.float64) < cur.sum(dtype=np.float64):
-            assign, cur = flow, flow_d
+    if max_uses > 0 and min_distance == 0 and max_uses * n_groups >= m:  # the cap alone (room for every cell):
+        # near-optimal by auction, unless the greedy is better
+        auctioned = _auctioned(cells, tiles, groups, int(max_uses))
+        if auctioned is not None and auctioned[1].sum(dtype=np.float64) < cur.sum(dtype=np.float64):
+            assign, cur = auctioned
     uses = np.bincount(groups[assign], minlength=n_groups).astype(np.int64)
     g = n_groups
-    _refine_loop(cand_idx, cand_d, cells, tiles, groups, assign, cur, uses, rows, cols, int(min_distance),
+    _refine_loop(cand_idx, cand_d, cells, tiles, groups, spaced, assign, cur, uses, rows, cols, int(min_distance),
                  int(max_uses), int(rounds), int(sweeps), np.empty(g, np.float64), np.empty(g, np.int64),
                  np.empty(g, np.int64), np.empty(g, np.int64), np.zeros(m, np.int64), np.zeros(g, np.int64),
                  np.zeros(g, np.int64), np.empty(MAX_CHAIN, np.int64), np.empty(MAX_CHAIN, np.int64),
                  np.empty(MAX_CHAIN, np.int32), np.empty(MAX_CHAIN, np.float32))
     return assign.reshape(rows, cols)
-
-
-def _flow_assignment(cand_idx: np.ndarray, cand_d: np.ndarray, cells: np.ndarray, tiles: np.ndarray,
-                     groups: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_flow`'s assignment and its distances; a cell it could not place takes its nearest tile whose
-    group has room (any tile when none has)."""
-    m, c = cand_idx.shape
-    n = int(groups.max()) + 1  # nodes of the flow: the groups
-    assign = np.full(m, -1, np.int32)
-    cur = np.zeros(m, np.float32)
-    uses = np.zeros(n, np.int64)
-    order = np.argsort(cand_d[:, 0], kind="stable").astype(np.int64)
-    _flow(cand_idx, cand_d, groups, order, cap, assign, cur, uses, np.zeros(n, np.float64), np.zeros(n, np.float64),
-          np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64),
-          np.full(n, -1, np.int64), np.full(m, -1, np.int64), np.full(m, -1, np.int64), np.zeros(n, np.int64),
-          np.empty(m * c + c + 1, np.float64), np.empty(m * c + c + 1, np.int64))
-    scale = np.float32(1.0 / max(1, cells.shape[1]))
-    for cell in np.flatnonzero(assign < 0):
-        d = np.square(cells[cell] - tiles).sum(axis=1, dtype=np.float32) * scale
-        room = uses[groups] < cap
-        t = int(np.argmin(np.where(room, d, np.inf))) if room.any() else int(np.argmin(d))
-        assign[cell], cur[cell] = t, d[t]
-        uses[groups[t]] += 1
-    return assign, cur
 
 
 def _current(cand_idx: np.ndarray, cand_d: np.ndarray, cells: np.ndarray, tiles: np.ndarray,
@@ -535,3 +392,23 @@ def _current(cand_idx: np.ndarray, cand_d: np.ndarray, cells: np.ndarray, tiles:
     direct = (np.square(cells - tiles[assign]).sum(axis=1, dtype=np.float32) * np.float32(1.0 / max(1, cells.shape[1])))
     found = hit.any(axis=1)
     return np.where(found, cand_d[np.arange(assign.size), hit.argmax(axis=1)], direct).astype(np.float32)
+
+
+def _auctioned(cells: np.ndarray, tiles: np.ndarray, groups: np.ndarray,
+               cap: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The auction's assignment under the cap (kernels/auction.py) and its distances; the few cells it may leave
+    without a tile (its work bound) take their nearest tile whose group has room (any tile when none has). None
+    when it left more than LEFT_MOST of the cells (the bound hit early: the greedy stays)."""
+    arcs, arcs_d = nearest_candidates(cells, tiles, WIDE)
+    assign = auction_assignment(arcs, arcs_d, cells, tiles, groups, cap)
+    if np.count_nonzero(assign < 0) > LEFT_MOST * len(assign):
+        return None
+    uses = np.bincount(groups[assign[assign >= 0]], minlength=int(groups.max()) + 1)
+    scale = np.float32(1.0 / max(1, cells.shape[1]))
+    for cell in np.flatnonzero(assign < 0):
+        d = np.square(cells[cell] - tiles).sum(axis=1, dtype=np.float32) * scale
+        room = uses[groups] < cap
+        t = int(np.argmin(np.where(room, d, np.inf))) if room.any() else int(np.argmin(d))
+        assign[cell] = t
+        uses[groups[t]] += 1
+    return assign, _current(arcs, arcs_d, cells, tiles, assign)

@@ -1,8 +1,8 @@
 """Fixtures that start real servers on free loopback ports and stop them by PID.
 
 One redis-server per session with the embedded Redis's ACL users (no default user); a fresh key prefix
-per test, its role users (web, worker, keeper, orchestrator, monitor, admin) made for that prefix from the same
-``acl_lines`` as production, so every test connects as its role. A server that cannot start is an error,
+per test, its role users (web, worker, keeper, orchestrator, monitor, webhooks, admin) made for that prefix from
+the same ``acl_lines`` as production, so every test connects as its role. A server that cannot start is an error,
 never a skip.
 """
 
@@ -38,7 +38,7 @@ def pytest_configure(config: pytest.Config) -> None:
     prepare_kernels()
 
 
-ROLES = ("web", "worker", "keeper", "orchestrator", "monitor")
+ROLES = ("web", "worker", "keeper", "orchestrator", "monitor", "webhooks")
 """The role users besides admin; each test's settings carry a password for every one."""
 FIXTURE_USER = "tessera-tests"
 """The session server's own user, which makes each test's role users; no test connects as it."""

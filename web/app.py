@@ -9,12 +9,13 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import redis
 import waitress
 from bottle import BaseRequest, Bottle, HTTPResponse, request, response
 
 import config
 from config import Settings
-from web import admin, csrf, metrics, mine
+from web import admin, csrf, lifecycle, metrics, mine, openapi, probes, retention
 from web.context import Context
 from web.inputs import InputStore
 from web.replies import json_error
@@ -55,6 +56,9 @@ def make_app(settings: Settings) -> Bottle:
     inputs.track(ctx.redis, ctx.keys)  # a job not yet final keeps its inputs past the TTL
     register(app, ctx)
     mine.register(app, ctx)  # My mosaics: /mine, /api/mine
+    lifecycle.register(app, ctx)  # cancel and delete a job
+    probes.register(app, ctx)  # /livez, /readyz
+    openapi.register(app, settings)  # /api/openapi.json
     metrics.register(app, settings)  # /metrics for Prometheus, as the read-only monitor user
     admin.register(app, settings, ctx.redis)  # /admin, the operator's page (off without web.admin_password)
     app.add_hook("before_request", _refuse_cross_site(settings.web.public_url))
@@ -97,15 +101,21 @@ def _error_page(error: HTTPResponse) -> str:
 def _sweeper(settings: Settings) -> None:
     """Remove results once their jobs have expired, and uploads once past the TTL and no longer needed."""
     stop = threading.Event()
-    inputs = InputStore.from_settings(settings, connect(settings.redis, "web"))
+    r = connect(settings.redis, "web")
+    inputs = InputStore.from_settings(settings, r)
     while not stop.wait(SWEEP_SECONDS):
-        sweep_once(settings, inputs)
+        sweep_once(settings, inputs, results=r)
 
 
-def sweep_once(settings: Settings, inputs: InputStore, now: float | None = None) -> None:
-    """One pass of the sweeper; an error is logged and the next pass tries again."""
+def sweep_once(settings: Settings, inputs: InputStore, now: float | None = None,
+               results: redis.Redis | None = None) -> None:
+    """One pass of the sweeper; an error is logged and the next pass tries again.
+
+    ``results``: Redis, to remove the results of jobs whose own ``keep`` ran out (web/retention.py)."""
     try:
         sweep(settings.paths.media, settings.jobs.result_ttl, now)
+        if results is not None:
+            retention.sweep_expired(settings.paths.media, results, Keys(settings.redis.prefix), now)
         inputs.sweep(now)
     except Exception:
         log.exception("sweep failed; trying again in %d s", SWEEP_SECONDS)

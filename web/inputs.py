@@ -15,7 +15,7 @@ import redis
 from config import Settings
 from web.replies import queue_down
 from workers.protocol.errors import DEAD_LETTER
-from workers.protocol.files import sweep, write_atomic
+from workers.protocol.files import remove_entries, sweep, write_atomic
 from workers.protocol.keys import Keys
 from workers.protocol.signing import UrlSigner
 from workers.protocol.status import JobState
@@ -70,6 +70,10 @@ class InputStore:
             return None
         path = self.folder / job_id / name
         return path if path.is_file() else None
+
+    def remove(self, job_id: str) -> int:
+        """Remove a job's uploads now (the job was deleted); 1 if it had a folder, else 0."""
+        return remove_entries(self.folder, [job_id])
 
     def sweep(self, now: float | None = None) -> int:
         """Remove the uploads past the TTL whose jobs no longer need them; the count of files removed."""

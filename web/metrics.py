@@ -51,6 +51,8 @@ class ClusterCollector(Collector):
         yield CounterMetricFamily("tessera_jobs_submitted", "Jobs accepted and queued.", value=counters.submitted)
         yield CounterMetricFamily("tessera_jobs_done", "Jobs finished with a mosaic.", value=counters.done)
         yield CounterMetricFamily("tessera_jobs_failed", "Jobs finished with an error.", value=counters.failed)
+        yield CounterMetricFamily("tessera_jobs_canceled", "Jobs canceled on request, queued or running.",
+                                  value=counters.canceled)
         yield CounterMetricFamily("tessera_jobs_vanished", "Jobs whose status vanished before its time (a lost "
                                   "write), found by the reconciler.", value=counters.vanished)
         yield HistogramMetricFamily("tessera_build_seconds", "Seconds a worker took to build and store a mosaic.",

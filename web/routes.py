@@ -9,11 +9,11 @@ from typing import cast
 import redis
 from bottle import Bottle, HTTPResponse, request, static_file, template
 
-from web import clients, files, mine, ratelimit
+from web import clients, files, idempotency, mine, ownership, ratelimit
 from web.context import Context
 from web.replies import RETRY_AFTER, json_error, json_response, queue_down
 from web.submit import check_submission, read_submission, store_submission
-from workers.protocol import status, stream
+from workers.protocol import queue, status, stream
 from workers.protocol.connection import REDIS_DOWN
 from workers.protocol.errors import BadImage, JobRejected, TooLarge
 
@@ -66,26 +66,36 @@ def register(app: Bottle, ctx: Context) -> None:
     def create_mosaic() -> HTTPResponse:
         if (request.content_length or 0) > limits.max_request_bytes:
             return json_error(413, "too_large", f"the request is over {limits.max_request_bytes // 2**20} MiB")
+        key = request.environ.get(idempotency.ENVIRON)  # as sent (latin-1): Bottle's get_header decodes UTF-8
+        if key is not None and not idempotency.valid_key(key):
+            return idempotency.bad_key()
         client = clients.client_id(request.environ, settings.web.trusted_proxies)
-        try:
-            refusal = _client_limits(ctx, client)
+        try:  # a key seen before is answered whatever the limits: it queues nothing
+            earlier = None if key is None else idempotency.earlier(ctx.redis, ctx.keys, client, key)
+            refusal = None if earlier is not None else _client_limits(ctx, client)
         except REDIS_DOWN:
             return queue_down()
         if refusal is not None:
             return refusal
         try:
             submission = read_submission(request, settings)
+            if earlier is not None:
+                return idempotency.answer(earlier, submission)
             target, tiles = check_submission(submission, settings, ctx.policy)
             package = store_submission(submission, target, tiles, ctx.inputs)
         except JobRejected as exc:
             return json_error(_rejection_status(exc), exc.code, exc.reason)
+        payload = {"id": package.id, "status_url": f"/api/mosaics/{package.id}", "page_url": f"/mosaics/{package.id}"}
+        payload["delete_token"], owned = ownership.new_token()  # returned this once; the hash keeps its SHA-256
+        claim = None if key is None else idempotency.claim(ctx.keys, client, key, submission, payload)
         try:
-            stream.enqueue(ctx.redis, ctx.keys, package)
+            earlier = stream.enqueue(ctx.redis, ctx.keys, package, claim, fields=owned)
+            if earlier is not None:  # a request with this key won the race: its job, not ours (uploads swept)
+                return idempotency.answer(earlier, submission)
             ratelimit.remember_job(ctx.redis, ctx.keys, client, package.id, settings.jobs.result_ttl)
         except REDIS_DOWN:
             return queue_down()
-        reply = json_response(202, {"id": package.id, "status_url": f"/api/mosaics/{package.id}",
-                                    "page_url": f"/mosaics/{package.id}"})
+        reply = json_response(202, payload)
         mine.remember_submission(ctx, request, reply, package.id)
         return reply
 
@@ -99,7 +109,11 @@ def register(app: Bottle, ctx: Context) -> None:
             return queue_down()
         if not raw:
             return json_error(404, "not_found", "no such mosaic (it may have expired)")
-        return json_response(200, status.public_view(job_id, raw), **{"Cache-Control": "no-store"})
+        try:  # a queued job's place: counters only, cheap enough for the page's 1 s poll
+            waiting = queue.waiting(ctx.redis, ctx.keys, raw.get("seq")) if raw.get("state") == "queued" else None
+        except REDIS_DOWN:
+            return queue_down()
+        return json_response(200, status.public_view(job_id, raw, waiting=waiting), **{"Cache-Control": "no-store"})
 
     @app.get("/mosaics/<job_id>")
     def job_page(job_id: str) -> str:

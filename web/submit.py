@@ -11,7 +11,9 @@ from typing import Any
 from bottle import FileUpload, LocalRequest
 
 from config import Settings
+from web import friends_form
 from web.inputs import InputStore
+from workers.inputs.friends.model import FriendsRequest
 from workers.inputs.images import Probe, probe
 from workers.inputs.urlpolicy import UrlPolicy
 from workers.protocol.errors import BadImage, JobRejected, TooLarge
@@ -20,6 +22,11 @@ from workers.protocol.package import MAX_TILE_NAME, JobPackage, new_job_id
 
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "AVIF": "avif",
               "HEIF": "heic"}
+
+
+FORM_OPTIONS = ("grid", "tile_px", "seed", "webhook", "keep")
+"""The options a multipart form may send as fields (a JSON request may send any of options.option_schemas); the
+OpenAPI document's form schema is made of the same names (web/openapi.py)."""
 
 
 @dataclass
@@ -33,6 +40,8 @@ class Submission:
     tile_files: list[bytes] = field(default_factory=list)
     tile_names: list[str] = field(default_factory=list)
     """The original file name of each tile file (base name only), shown when the mosaic is explored."""
+    friends: FriendsRequest | None = None
+    """Whose profile pictures to gather as tiles (web/friends_form.py); the package records the request."""
 
 
 def read_submission(request: LocalRequest, settings: Settings) -> Submission:
@@ -40,6 +49,10 @@ def read_submission(request: LocalRequest, settings: Settings) -> Submission:
     if content_type == "application/json":
         return _from_json(request, settings)
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        try:
+            request.POST  # noqa: B018  (parsed once and kept) Bottle refuses a part header with a NUL: a ValueError
+        except ValueError as exc:
+            raise JobRejected(f"the form could not be read: {str(exc)[:120]}") from exc
         return _from_form(request, settings)
     raise BadImage(f"send multipart/form-data or application/json, not {content_type or 'no content type'!r}")
 
@@ -63,12 +76,14 @@ def _from_json(request: LocalRequest, settings: Settings) -> Submission:
         raise JobRejected("target_url is required (a http or https URL)")
     if not isinstance(tiles, list) or not all(isinstance(t, str) for t in tiles):
         raise JobRejected("tile_urls must be a list of URLs")
-    return Submission(options=_options(options, settings), target_url=target, tile_urls=_clean_urls(tiles))
+    urls = _clean_urls(tiles)
+    friends = friends_form.from_json(data.get("friends"), settings.limits.max_tiles, len(urls))
+    return Submission(options=_options(options, settings), target_url=target, tile_urls=urls, friends=friends)
 
 
 def _from_form(request: LocalRequest, settings: Settings) -> Submission:
     forms = request.forms
-    options = _options({k: forms.get(k) for k in ("grid", "tile_px", "seed")}, settings)
+    options = _options({k: forms.get(k) for k in FORM_OPTIONS}, settings)
     targets = [f for f in request.files.getall("target") if f.filename]
     if len(targets) != 1 and not forms.get("target_url"):
         raise JobRejected("attach one target photo (field 'target')")
@@ -77,11 +92,14 @@ def _from_form(request: LocalRequest, settings: Settings) -> Submission:
     if len(uploads) > limit:
         raise TooLarge(f"{len(uploads)} tile files is over the limit of {limit}")
     max_bytes = settings.limits.max_upload_bytes
+    urls = _clean_urls((forms.getunicode("tile_urls") or "").splitlines())
+    fields = {name: forms.getunicode(name) or "" for name in friends_form.FORM_FIELDS}
     return Submission(
         options=options,
         target_file=_read_upload(targets[0], max_bytes) if targets else None,
         target_url=None if targets else forms.get("target_url"),
-        tile_urls=_clean_urls((forms.getunicode("tile_urls") or "").splitlines()),
+        tile_urls=urls,
+        friends=friends_form.from_form(fields, limit, len(urls) + len(uploads)),
         tile_files=[_read_upload(f, max_bytes) for f in uploads],
         tile_names=[upload_name(f.raw_filename, number) for number, f in enumerate(uploads, 1)],
     )
@@ -119,12 +137,16 @@ def check_submission(sub: Submission, settings: Settings, policy: UrlPolicy) -> 
 
     Returns the probes of the target file (if uploaded) and of the tile files."""
     limits = settings.limits
-    total = len(sub.tile_urls) + len(sub.tile_files)
+    total = len(sub.tile_urls) + len(sub.tile_files) + (sub.friends.max if sub.friends else 0)
     if total < max(1, limits.min_tiles):
-        raise JobRejected(f"add at least {max(1, limits.min_tiles)} tile picture(s): files or URLs")
+        raise JobRejected(f"add at least {max(1, limits.min_tiles)} tile picture(s): files, URLs or friends")
     target = None if sub.target_file is None else probe(sub.target_file, limits.max_image_pixels)
-    check_job(sub.options, limits, tiles=total, size=None if target is None else (target.width, target.height))
-    policy.check_all(([sub.target_url] if sub.target_url else []) + sub.tile_urls)  # lookups bounded in time
+    check_job(sub.options, limits, tiles=total, size=None if target is None else (target.width, target.height),
+              result_ttl=settings.jobs.result_ttl)
+    if sub.options.webhook and not settings.webhooks.secret:
+        raise JobRejected("webhooks are off on this server (no webhooks.secret)")
+    hook = [sub.options.webhook] if sub.options.webhook else []  # called under the same policy as fetches
+    policy.check_all(([sub.target_url] if sub.target_url else []) + sub.tile_urls + hook)  # lookups bounded in time
     tiles = [_probe_tile(number, data, limits.max_image_pixels) for number, data in enumerate(sub.tile_files, 1)]
     return target, tiles
 
@@ -146,7 +168,8 @@ def store_submission(sub: Submission, target: Probe | None, tiles: list[Probe], 
     for number, (data, tile) in enumerate(zip(sub.tile_files, tiles, strict=True)):
         urls.append(inputs.save(job_id, f"tile-{number:05d}.{_extension(tile)}", data))
     names = [""] * len(sub.tile_urls) + _names(sub) if sub.tile_files else []  # "": a URL is its own label
-    return JobPackage.create(target_url, urls, sub.options, job_id=job_id, tile_names=names)
+    return JobPackage.create(target_url, urls, sub.options, job_id=job_id, tile_names=names,
+                             friends=sub.friends.as_json() if sub.friends else None)
 
 
 def _extension(image: Probe) -> str:

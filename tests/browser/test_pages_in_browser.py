@@ -15,10 +15,18 @@ from typing import cast
 
 import pytest
 
+from tests.browser.conftest import CHROMIUM
 from tests.helpers.images import encode, make_target, make_tiles
 from tests.helpers.nodes import ROOT, Node, lay_out
+from tests.helpers.processes import wait_until
+from tests.helpers.settings import SettingsFactory
+from tests.helpers.web import serving
+from workers.protocol import status, stream
+from workers.protocol.connection import connect
+from workers.protocol.keys import Keys
+from workers.protocol.status import JobState
+from workers.service.heartbeat import Heartbeat
 
-CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "var" / "screenshots"
 ADMIN_PASSWORD = "browser-" + secrets.token_urlsafe(12)
 TILE_NAMES = [f"friend-{n:02d}.png" for n in range(12)]
@@ -30,7 +38,7 @@ pytestmark = [
 ]
 
 if CHROMIUM.exists():
-    from playwright.sync_api import Browser, ConsoleMessage, Page, Response, sync_playwright
+    from playwright.sync_api import Browser, ConsoleMessage, Page, Response
 
 
 @pytest.fixture(scope="module")
@@ -41,17 +49,6 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         yield node
     finally:
         node.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                             args=["--no-sandbox", "--disable-gpu"])
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -218,3 +215,111 @@ def test_admin_page_screenshot(node: Node, browser: Browser) -> None:
     page.screenshot(path=str(SHOTS / "admin.png"), full_page=True)
     assert console.csp_violations() == []
     context.close()
+
+
+BACKGROUND = (0x0B, 0x0D, 0x12)
+"""The viewer's background (style.css `.viewer`): what shows around a mosaic that is seen whole."""
+
+
+def is_background(pixel: tuple[int, ...]) -> bool:
+    return all(abs(a - b) <= 8 for a, b in zip(pixel[:3], BACKGROUND, strict=True))
+
+
+@pytest.mark.parametrize("width, height", [(320, 320), (480, 160)])
+def test_the_viewer_opens_on_the_whole_mosaic(node: Node, browser: Browser, width: int, height: int) -> None:
+    """A square mosaic in the wide viewer (and a wide one) first shows whole: the background on both sides (or
+    above and below), never the mosaic cut at its edges."""
+    from PIL import Image
+
+    from workers.cli import client
+
+    tiles = [encode(tile) for tile in make_tiles(24, px=24)]
+    code, reply = client.submit(node.base_url, encode(make_target(width, height, seed=3)), tiles,
+                                {"grid": "24" if width == height else "48", "tile_px": "16"})
+    assert code == 202, reply
+    assert client.wait_for(node.base_url, reply["status_url"], timeout=60)["state"] == "done"
+    context = browser.new_context(viewport={"width": 1200, "height": 860})
+    page = context.new_page()
+    page.goto(node.base_url + reply["page_url"])
+    page.wait_for_selector("#viewer[data-loaded='yes']", timeout=30_000)
+    time.sleep(2.5)  # the viewer springs to its first view: let it settle before looking
+    shot = SHOTS / f"viewer-{width}x{height}.png"
+    page.locator("#viewer").screenshot(path=str(shot))
+    with Image.open(shot) as image:
+        rgb = image.convert("RGB")
+        w, h = rgb.size
+        centre = rgb.getpixel((w // 2, h // 2))
+        edges = ([rgb.getpixel((3, h // 2)), rgb.getpixel((w - 4, h // 2))] if width == height else
+                 [rgb.getpixel((w // 2, 3)), rgb.getpixel((w // 3, h - 4))])
+    assert isinstance(centre, tuple) and not is_background(centre), "no mosaic in the middle of the viewer"
+    assert all(isinstance(p, tuple) and is_background(p) for p in edges), \
+        f"the {width}x{height} mosaic opens cropped: {edges} at its sides ({shot})"
+    context.close()
+
+
+def test_a_queued_job_page_shows_its_place(make_settings: SettingsFactory, browser: Browser) -> None:
+    """With no worker running, the second of two queued jobs shows that it is number 2 in line, the first that it
+    is next; no eta without a recent build time."""
+    import json
+
+    from workers.cli import client
+
+    body = json.dumps({"target_url": "http://127.0.0.1:9/t.png", "tile_urls": ["http://127.0.0.1:9/a.png"]}).encode()
+    with serving(make_settings) as web:
+        pages = []
+        for _ in range(2):
+            code, reply = client.request(web.base_url + "/api/mosaics", body, "application/json")
+            assert code == 202, reply
+            pages.append(web.base_url + reply["page_url"])
+        context = browser.new_context(viewport={"width": 1200, "height": 860})
+        page = context.new_page()
+        console = Console(page)
+        for url, text in zip(pages, ["Next in line.", "Number 2 in line."], strict=True):
+            page.goto(url)
+            page.wait_for_selector("#queue-place:not([hidden])", timeout=10_000)
+            assert page.inner_text("#queue-place") == text
+        page.screenshot(path=str(SHOTS / "job-queued.png"))
+
+        # A worker takes the first and builds it in 3 s; the second is next, done in about that.
+        worker, keys = connect(web.settings.redis, "worker"), Keys(web.settings.redis.prefix)
+        taken = stream.take_new(worker, keys, "browser-0")
+        assert taken is not None
+        assert status.finish(worker, keys, taken[1]["id"], 60, JobState.DONE, ack_entry=taken[0], build_seconds=3.0)
+        beat = Heartbeat(worker, keys, "browser", "browser-0", interval=60, claim_every=60)
+        beat.release()
+        beat.beat()
+        wait_until(lambda: page.inner_text("#queue-place") == "Next in line, done in about 3 s.", timeout=10,
+                   what="the eta on the page")
+        beat.stop()
+        assert console.csp_violations() == []
+        context.close()
+
+
+def test_cancel_on_the_job_page_and_delete_in_my_mosaics(make_settings: SettingsFactory, browser: Browser) -> None:
+    """With no worker running, the job page's Cancel button ends a queued job `canceled`; My mosaics' Delete
+    button (confirmed) removes another job and its entry."""
+    import json
+
+    body = json.dumps({"target_url": "http://127.0.0.1:9/t.png", "tile_urls": ["http://127.0.0.1:9/a.png"]})
+    with serving(make_settings) as web:
+        context = browser.new_context(viewport={"width": 1200, "height": 860})
+        replies = [context.request.post(web.base_url + "/api/mosaics", data=body,
+                                        headers={"Content-Type": "application/json"}).json() for _ in range(2)]
+        page = context.new_page()
+        console = Console(page)
+        page.goto(web.base_url + replies[0]["page_url"])
+        page.wait_for_selector("#cancel:not([hidden])", timeout=10_000)
+        page.click("#cancel")
+        page.wait_for_selector("#job.state-canceled", timeout=10_000)
+        assert page.inner_text("#state") == "Canceled" and page.is_hidden("#cancel")
+        page.screenshot(path=str(SHOTS / "job-canceled.png"))
+
+        page.goto(web.base_url + "/mine")
+        page.on("dialog", lambda dialog: dialog.accept())
+        doomed = page.locator(f".mine-item[data-id='{replies[1]['id']}']")
+        doomed.locator(".mine-delete").click()
+        doomed.wait_for(state="detached", timeout=10_000)
+        assert page.locator(".mine-item").count() == 1 and page.inner_text("#mine-status") == "Deleted."
+        assert context.request.get(web.base_url + replies[1]["status_url"]).status == 404
+        assert console.csp_violations() == [] and not any(m.startswith("page error") for m in console.messages)
+        context.close()

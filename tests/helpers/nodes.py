@@ -19,6 +19,7 @@ import yaml
 
 from tests.helpers.processes import free_port, stop_process, wait_until
 from workers.cli import client
+from workers.protocol.webhooks import new_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -118,10 +119,11 @@ def lay_out(here: Path, overrides: dict[str, Any] | None = None) -> Node:
     settings = {
         "redis": {"url": f"redis://127.0.0.1:{node.redis_port}/0", "password": node.password,
                   **{f"{role}_password": f"{node.password}-{role}"
-                     for role in ("web", "worker", "orchestrator", "monitor")}},
+                     for role in ("web", "worker", "orchestrator", "monitor", "webhooks")}},
         "web": {"port": node.web_port, "public_url": node.base_url, "signing_key": node.password + "-sign",
                 "admin_password": node.password + "-page"},
         "fetch": {"allow_hosts": ["127.0.0.1"]},
+        "webhooks": {"secret": new_secret()},
     }
     text = yaml.safe_dump(_merge(settings, overrides or {}))
     (here / "config" / "local.yaml").write_text(text)

@@ -17,7 +17,7 @@ from tests.helpers.processes import wait_until
 from workers.cli import client
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]  # a whole node boots (supervisord)
-PROGRAMS = {"redis", "keeper", "web", "worker:worker-0", "worker:worker-1", "watchdog", "orchestrator"}
+PROGRAMS = {"redis", "keeper", "web", "webhooks", "worker:worker-0", "worker:worker-1", "watchdog", "orchestrator"}
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,7 @@ def test_multipart_submission_is_queued_with_signed_inputs(web: WebServer, r: re
     tiles = [encode(t) for t in make_tiles(5)]
     status, reply = client.submit(web.base_url, encode(make_target()), tiles, {"grid": "12", "tile_px": "8"})
     assert status == 202, reply
-    assert set(reply) == {"id", "status_url", "page_url"}
+    assert set(reply) == {"id", "status_url", "page_url", "delete_token"}
     assert len(reply["id"]) >= 22
     assert queued(r, web) == 1
     code, view = client.request(web.base_url + reply["status_url"])

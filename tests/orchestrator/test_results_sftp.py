@@ -50,3 +50,23 @@ def test_folder_over_sftp_is_whole_and_replaced(web_host_sshd: SshServer, client
         assert sorted(p.name for p in media.iterdir()) == [f"{JOB}.dz", f"{JOB}.jpg"]  # no temporaries left
     finally:
         store.close()
+
+
+def test_remove_over_sftp_takes_the_result_and_its_folder_of_that_job_only(web_host_sshd: SshServer,
+                                                                           client_key: Any, tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    store = SftpResultStore(ResultSettings(store="sftp", host="127.0.0.1", port=web_host_sshd.port, user="root",
+                                           key_file=str(client_key.path), known_hosts=str(tmp_path / "known_hosts"),
+                                           path=str(media), timeout=5))
+    other = "T" * 22
+    try:
+        for job in (JOB, other):
+            store.put_folder(job, FILES)
+            store.put(job, b"jpeg", "jpg")
+        assert store.remove(JOB) == 2  # a job canceled or deleted while it was stored (workers/service/daemon.py)
+        assert sorted(p.name for p in media.iterdir()) == [f"{other}.dz", f"{other}.jpg"]
+        assert tree(media / f"{other}.dz") == FILES
+        assert store.remove(JOB) == 0
+    finally:
+        store.close()

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
@@ -29,7 +31,7 @@ from workers.service.keeper import Keeper
 from workers.service.redis_server import acl_lines
 
 pytestmark = pytest.mark.integration
-ROLES = ("web", "worker", "keeper", "orchestrator", "monitor")
+ROLES = ("web", "worker", "keeper", "orchestrator", "monitor", "webhooks")
 
 
 def role_settings(port: int, password: str, roles: tuple[str, ...] = ROLES) -> Settings:
@@ -128,6 +130,18 @@ def test_web_still_cannot_read_heartbeats_dead_letters_or_minute_stats(settings:
             attempt()
 
 
+def test_the_webhooks_role_reads_jobs_and_keeps_the_outbox_only(settings: Settings, finished_job: str) -> None:
+    hooks, keys, now = connect(settings.redis, "webhooks"), Keys(settings.redis.prefix), time.time()
+    assert hooks.hgetall(keys.job(finished_job))["state"] == "done"  # what the message says
+    assert scripts.call(hooks, scripts.WEBHOOK_TAKE, 1, keys.webhook_outbox, now, now + 30, 10) == []
+    for attempt in (lambda: hooks.hset(keys.worker("node", 123), "state", "x"), lambda: hooks.lpush(keys.inbox, "x"),
+                    lambda: hooks.hgetall(keys.stats), lambda: hooks.xrange(keys.jobs),
+                    lambda: hooks.get(keys.idempotency("client", "key")), lambda: hooks.hgetall(keys.worker("n", 1)),
+                    lambda: hooks.zadd(keys.job(finished_job), {"x": 1})):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            attempt()
+
+
 def test_without_a_monitor_password_there_is_no_monitor_user(tmp_path: Path) -> None:
     settings = role_settings(6399, "pw", roles=("web", "worker", "orchestrator"))
     assert settings.redis.acl
@@ -178,9 +192,12 @@ WIPE_THE_QUEUE: dict[str, Attempt] = {
     "CONFIG SET": lambda r, k: r.config_set("appendonly", "no"),
 }
 """Commands that would lose or rewrite queued jobs, or run a role's own code."""
-ALLOWED = {"keeper": {"XADD jobs MAXLEN 0", "XTRIM jobs", "RPOP inbox"}, "worker": {"EXPIRE a job"}}
+ALLOWED = {"keeper": {"XADD jobs MAXLEN 0", "XTRIM jobs", "RPOP inbox"}, "worker": {"EXPIRE a job"},
+           "web": {"DEL a job", "EXPIRE a job"}}
 """The keeper is the stream's one writer: adding and trimming it is its job (it runs on the Redis host only).
-A worker gives a finished job's hash its TTL (lua/note.lua)."""
+A worker gives a finished job's hash its TTL (lua/note.lua); so does the web to a job canceled while queued
+(lua/cancel.lua), and it deletes a job its owner deletes (web/lifecycle.py). Neither is new power over queued
+jobs: the web could always overwrite their hashes, which it writes at submission."""
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -208,3 +225,42 @@ def test_web_submits_only_through_the_inbox(settings: Settings, finished_job: st
         web.fcall(scripts.ADMIT, 3, keys.inbox, keys.admitting, keys.jobs, keys.job_prefix, 10)
     assert web.lpush(keys.inbox, "no-such-job") >= 1
     assert Keeper(settings).admit() == 0  # an id without a queued job adds no entry
+
+
+def test_web_cancels_and_deletes_through_its_grants_and_no_further(settings: Settings) -> None:
+    """The web's cancel (a function) writes the queued job's note, TTL, recent list and counts as the web; its
+    FCALL grant reads nothing by hand, and the worker's functions still refuse it what only workers do."""
+    web, keys = connect(settings.redis, "web"), Keys(settings.redis.prefix)
+    package = JobPackage.create("http://e.test/t.png", ["http://e.test/a.png"], Options(4, 4, 8, 0))
+    stream.enqueue(web, keys, package)
+    assert status.cancel(web, keys, package.id, 120) == (status.Cancel.CANCELED, "canceled")
+    assert status.cancel(web, keys, package.id, 120) == (status.Cancel.ALREADY_FINAL, "canceled")
+    admin = connect(settings.redis, "admin")
+    assert 0 < admin.ttl(keys.job(package.id)) <= 120 and package.id in admin.lrange(keys.recent, 0, -1)
+    assert web.delete(keys.job(package.id)) == 1 and web.lrem(keys.recent, 0, package.id) == 1
+    for attempt in (lambda: web.lrange(keys.recent, 0, -1), lambda: web.hgetall(keys.stats_minute(0)),
+                    lambda: stream.take_new(web, keys, "web-0"),
+                    lambda: web.fcall(scripts.TRIM, 1, keys.jobs, GROUP)):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            attempt()
+
+
+def test_web_reads_a_queued_jobs_place_and_nothing_more_of_the_queue(settings: Settings, finished_job: str) -> None:
+    """The status poll's counters (queue.waiting) as web: the group's counts, the ready workers, the recent build
+    time; never the stream's entries (packages), and no write to the ready set."""
+    web, keys = connect(settings.redis, "web"), Keys(settings.redis.prefix)
+    worker = connect(settings.redis, "worker")
+    worker.zadd(keys.ready_workers, {"node:1": 2**40})  # as a heartbeat does
+    admin = connect(settings.redis, "admin")
+    entries = cast(list[tuple[str, dict[str, str]]], admin.xrange(keys.jobs))
+    unfinished = [fields["id"] for _entry, fields in entries if fields["id"] != finished_job]
+    seq = cast(str | None, admin.hget(keys.job(unfinished[0]), "seq"))
+    assert seq == "2"  # the keeper numbered both jobs as it admitted them
+    waiting = queue.waiting(web, keys, seq)
+    assert waiting.position == 1 and waiting.eta == pytest.approx(1.25)
+    for attempt in (lambda: web.xrange(keys.jobs), lambda: web.xreadgroup(GROUP, "x", {keys.jobs: ">"}),
+                    lambda: web.zadd(keys.ready_workers, {"evil": 2**40}),
+                    lambda: web.zrange(keys.ready_workers, 0, -1),
+                    lambda: web.hset(keys.stats, stats.RECENT_BUILD, 0)):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            attempt()

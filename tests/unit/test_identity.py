@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
+import kernels
 from kernels import assign_tiles, nearest_candidates
 from kernels.identity import dominant_share, leader_groups
 from workers.pipeline import identity
@@ -188,6 +189,7 @@ def test_dominant_share_matches_reference(rng: np.random.Generator, levels: int,
 def test_rules_count_pictures_on_the_output(rng: np.random.Generator) -> None:
     # 20 pictures, 3 files each: on a flat target every cell wants the same few; cap and distance hold per picture.
     base = rng.integers(0, 256, (20, 4, 4, 3))
+    base[:, :2] //= 4  # a dark top half: pictures, not flat colours (those the distance rule leaves alone)
     tiles = np.repeat(base, 3, axis=0)
     tiles = (tiles + rng.integers(-1, 2, tiles.shape)).clip(0, 255).astype(np.uint8)
     groups = np.repeat(np.arange(20, dtype=np.int32), 3)
@@ -250,3 +252,42 @@ def test_a_jobs_details_count_pictures_not_files(rng: np.random.Generator, tmp_p
     details = build_mosaic(package, MemorySource(files), settings, fmt="png").details
     assert details["pictures_merged"] == 4 and details["identity_groups"] == 10
     assert details["avatars_skipped"] == 0 and details["max_reuse_picture"] <= 3
+
+
+def test_flat_colours_are_not_spaced_by_the_distance_rule(rng: np.random.Generator) -> None:
+    """A flat crop has nothing to recognise: the distance rule leaves its group alone; a photo's group is spaced."""
+    flat = np.full((2, PX, PX, 3), (30, 40, 120), np.uint8)
+    palette = np.array([[10, 10, 10], [240, 240, 240], [200, 30, 30]])  # dark to light: a picture's contrast
+    tiles = np.concatenate([flat, np.stack([tile(jpeg(photo(rng, palette=palette))) for _ in range(3)])])
+    features = kernels.tile_features(tiles, 4) * np.tile(np.array([3.0, 1.0, 1.0], np.float32), 16)
+    groups = np.array([0, 0, 1, 2, 3], np.int32)
+    assert identity.spaced(features, 3.0, groups).tolist() == [False, True, True, True]
+
+
+def test_use_all_uses_every_picture_on_a_job(rng: np.random.Generator, tmp_path: object) -> None:
+    """Option use_all: with 24 cells and 12 pictures (two of them also under another name), every picture is
+    placed at least once (the job's details count them), and the distance rule still holds per picture; without
+    it, a target of few colours leaves pictures out."""
+    import config
+    from tests.helpers.images import MemorySource
+    from workers.pipeline.mosaic import build_mosaic
+    from workers.protocol.options import Options, parse_options
+    from workers.protocol.package import JobPackage
+
+    photos = [photo(rng) for _ in range(12)]
+    files = {f"tile{i}.jpg": jpeg(image) for i, image in enumerate(photos)}
+    files.update({"tile12.jpg": jpeg(photos[0], 50), "tile13.jpg": jpeg(photos[1], 50)})
+    files["target.png"] = jpeg(photo(rng, 160, palette=np.array([[20, 20, 20], [40, 40, 40], [30, 30, 30]])))
+    settings = config.load(env={"TESSERA_PATHS_ROOT": str(tmp_path), "TESSERA_MOSAIC_DECODE_PROCESSES": "1"})
+    raw = {"grid": "6x4", "tile_px": "8", "seed": "1", "min_distance": "1", "use_all": "on"}
+    options = parse_options(raw, "6x4", 8)
+    assert options.use_all and parse_options({**raw, "use_all": ""}, "6x4", 8) == Options(
+        cols=6, rows=4, tile_px=8, seed=1, min_distance=1)
+    tiles = [f"tile{i}.jpg" for i in range(14)]
+    package = JobPackage.create("target.png", tiles, options, job_id="job")
+    assert JobPackage.decode(package.encode()).options.use_all  # the option travels in the package
+    done = build_mosaic(package, MemorySource(files), settings, fmt="png", deepzoom=True)
+    assert done.details["identity_groups"] == 12 and done.details["pictures_used"] == 12
+    plain = JobPackage.create("target.png", tiles, Options(cols=6, rows=4, tile_px=8, seed=1, min_distance=1),
+                              job_id="job2")
+    assert build_mosaic(plain, MemorySource(files), settings, fmt="png").details["pictures_used"] < 12

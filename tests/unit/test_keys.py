@@ -17,14 +17,20 @@ def built(keys: Keys) -> dict[str, str]:
         "browser_jobs": keys.browser_jobs("cookie"), "job": keys.job("j1"), "worker": keys.worker("node", 42),
         "stats": keys.stats, "stats_minute": keys.stats_minute(28333), "nodes": keys.nodes,
         "node": keys.node("n1"), "node_events": keys.node_events, "node_timers": keys.node_timers,
-        "inbox": keys.inbox, "admitting": keys.admitting,
+        "inbox": keys.inbox, "admitting": keys.admitting, "idempotency": keys.idempotency("ab12", "f00d"),
+        "webhook_outbox": keys.webhook_outbox, "ready_workers": keys.ready_workers,
+        "epoch": keys.epoch,
     }
 
 
 ROLE_FAMILIES = {
-    "web": {"inbox", "rate", "login_failures", "client_jobs", "browser_jobs", "job", "stats"},
-    "worker": {"jobs", "dead", "recent", "job", "worker", "stats", "stats_minute", "inbox", "admitting"},
-    "keeper": {"inbox", "admitting", "jobs", "job"},
+    # jobs: XINFO GROUPS (a queued job's place)
+    "web": {"inbox", "rate", "login_failures", "client_jobs", "browser_jobs", "job", "stats", "recent", "stats_minute",
+            "idempotency", "webhook_outbox", "jobs", "ready_workers", "epoch"},
+    "worker": {"jobs", "dead", "recent", "job", "worker", "stats", "stats_minute", "inbox", "admitting",
+               "webhook_outbox", "ready_workers"},
+    "webhooks": {"webhook_outbox", "job"},
+    "keeper": {"inbox", "admitting", "jobs", "job", "epoch"},
     "orchestrator": {"jobs", "dead", "worker", "job", "inbox", "admitting", "nodes", "node", "node_events",
                      "node_timers"},
     "monitor": {"jobs", "dead", "recent", "job", "worker", "stats", "stats_minute", "inbox", "admitting"},

@@ -29,7 +29,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "workers.service": (*BELOW_PIPELINE, "workers.results", "workers.pipeline"),
     "workers.cli": ("kernels", "config", "workers"),
     "workers": ("workers.cli",),  # workers/__init__.py and __main__.py
-    "web": (*PROTOCOL, "workers.inputs.urlpolicy", "workers.inputs.images"),
+    "web": (*PROTOCOL, "workers.inputs.urlpolicy", "workers.inputs.images",
+            "workers.inputs.friends.handles", "workers.inputs.friends.model"),  # a friends request's check, no I/O
     "orchestrator": PROTOCOL,
 }
 THIRD_PARTY: dict[str, tuple[str, ...]] = {

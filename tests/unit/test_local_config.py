@@ -6,11 +6,13 @@ import stat
 from pathlib import Path
 
 import pytest
+import standardwebhooks
 import yaml
 
 import config
 from workers.cli.local_config import HEADER, LocalConfigError, ensure_secrets
 from workers.cli.main import main
+from workers.protocol.webhooks import secret_key
 from workers.service.redis_server import acl_lines
 
 OLD_FILE = """\
@@ -29,16 +31,21 @@ worker:
 
 def test_init_writes_every_secret_once_and_privately(tmp_path: Path) -> None:
     path = tmp_path / "config" / "local.yaml"
-    assert len(ensure_secrets(path)) == 8 and path.read_text().startswith(HEADER)
+    assert len(ensure_secrets(path)) == 10 and path.read_text().startswith(HEADER)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     settings = config.load(path, env={})
     redis = settings.redis
     secrets = [redis.password, redis.web_password, redis.worker_password, redis.orchestrator_password,
-               redis.monitor_password, redis.keeper_password, settings.web.signing_key, settings.web.admin_password]
+               redis.monitor_password, redis.keeper_password, redis.webhooks_password, settings.web.signing_key,
+               settings.web.admin_password, settings.webhooks.secret]
     assert all(len(secret) >= 32 for secret in secrets) and len(set(secrets)) == len(secrets)
     assert redis.acl and redis.credentials("monitor") == ("monitor", redis.monitor_password)
     assert sum(line.startswith("user monitor on ") for line in acl_lines(redis)) == 1
     assert redis.credentials("keeper") == ("keeper", redis.keeper_password)
+    assert redis.credentials("webhooks") == ("webhooks", redis.webhooks_password)
+    assert settings.webhooks.secret.startswith("whsec_")  # Standard Webhooks' form, read by its own library:
+    assert standardwebhooks.Webhook(settings.webhooks.secret)._whsecret == secret_key(settings.webhooks.secret)
+    assert settings.webhooks.secret not in repr(settings)
     before = path.read_text()
     assert ensure_secrets(path) == [] and path.read_text() == before  # never overwritten
     for text in (repr(settings), repr(redis), repr(settings.web)):
@@ -60,7 +67,8 @@ def test_init_adds_only_the_missing_secrets_to_an_older_file(tmp_path: Path) -> 
     path = tmp_path / "local.yaml"
     path.write_text(OLD_FILE)
     path.chmod(0o644)
-    assert ensure_secrets(path) == ["redis.monitor_password", "redis.keeper_password", "web.admin_password"]
+    assert ensure_secrets(path) == ["redis.monitor_password", "redis.keeper_password", "redis.webhooks_password",
+                                    "web.admin_password", "webhooks.secret"]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     text = path.read_text()
     assert text.startswith(HEADER) and "# kept as it is, comment included" in text and "block_ms: 500" in text

@@ -12,6 +12,7 @@ from config import LimitSettings
 from workers.protocol.errors import JobRejected, TooLarge
 from workers.protocol.options import (
     DEFAULT,
+    KEEP_MIN,
     Options,
     check_grid,
     check_job,
@@ -187,3 +188,24 @@ def test_check_job_checks_tiles_and_the_final_grid_once_the_size_is_known(limits
 
 def test_parse_options_only_parses(limits: LimitSettings) -> None:
     assert parse_options({"tile_px": "3"}, "40", 32).tile_px == 3  # the limit is check_job's
+
+
+def test_keep_is_whole_seconds_from_the_minimum_to_the_result_ttl(limits: LimitSettings) -> None:
+    assert parse_options({}, "8", 8).keep == DEFAULT
+    options = parse_options({"keep": "3600"}, "8", 8)
+    assert options.keep == 3600
+    check_job(options, limits, result_ttl=3600)  # the largest keep passes
+    assert options.ttl(86400) == 3600 and options.ttl(600) == 600  # never past the worker's own result_ttl
+    assert Options(8, 8, 8, 0).ttl(86400) == 86400
+    for bad in (KEEP_MIN - 1, 0, 3601):
+        with pytest.raises(JobRejected, match="keep must be between 60 and 3600 seconds"):
+            check_job(replace(options, keep=bad), limits, result_ttl=3600)
+    with pytest.raises(JobRejected, match="keep must be a whole number"):
+        parse_options({"keep": "1h"}, "8", 8)
+
+
+def test_keep_travels_in_the_package_only_when_asked() -> None:
+    plain = JobPackage.create("http://e.test/t.png", [], Options(8, 8, 8, 0))
+    assert "keep" not in plain.to_json()["options"]
+    kept = JobPackage.create("http://e.test/t.png", [], Options(8, 8, 8, 0, keep=120))
+    assert JobPackage.decode(kept.encode()).options.keep == 120

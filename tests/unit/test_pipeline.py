@@ -126,6 +126,7 @@ def test_blend_brings_the_mosaic_closer_to_the_target(files: dict[str, bytes], s
 def test_min_distance_holds_on_the_output(files: dict[str, bytes], min_distance: int) -> None:
     rng = np.random.default_rng(0)
     tiles = rng.integers(0, 256, (60, 4, 4, 3), dtype=np.uint8)
+    tiles[:, :2] //= 4  # a dark top half: pictures (a flat colour may repeat side by side: pipeline/identity.py)
     small = np.full((20 * 4, 30 * 4, 3), 128, dtype=np.uint8)  # flat: every cell wants the same tile
     rules = Rules(k=2, lightness_weight=3.0, blend=0.0, min_distance=min_distance, max_uses=0, penalty=0.0,
                   candidates=8, seed=1)

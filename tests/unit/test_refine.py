@@ -55,16 +55,39 @@ def _check_rules(assignment: np.ndarray, groups: np.ndarray, min_distance: int, 
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize(("rows", "cols", "n", "cap"), [(6, 7, 12, 4), (9, 5, 20, 3), (8, 8, 30, 3)])
-def test_reaches_the_brute_force_optimum_under_a_cap(seed: int, rows: int, cols: int, n: int, cap: int) -> None:
-    """With every tile a candidate and no distance rule the flow is exact: the optimum of a cap-fold LAP."""
+def test_comes_near_the_brute_force_optimum_under_a_cap(seed: int, rows: int, cols: int, n: int, cap: int) -> None:
+    """With no distance rule the auction (kernels/auction.py) is within its eps of the optimum of a cap-fold LAP:
+    on these instances within 1 % (at most 0.02 % measured), never worse than the greedy, the cap kept."""
     rng = np.random.default_rng(seed)
     cells, tiles, idx, dist = _instance(rng, rows, cols, n)
     greedy = _greedy(cells, tiles, idx, dist, (rows, cols), 0, cap)
     refined = kernels.refine_assignment(greedy, idx, dist, cells, tiles, np.arange(n, dtype=np.int32), 0, cap)
     optimum = _optimal(cells, tiles, cap)
     assert _total(cells, tiles, refined) <= _total(cells, tiles, greedy) + 1e-6
-    assert _total(cells, tiles, refined) == pytest.approx(optimum, rel=1e-5)
+    assert _total(cells, tiles, refined) <= optimum * 1.01
     _check_rules(refined, np.arange(n), 0, cap)
+
+
+def _crowded(seed: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int], int]:
+    """A picture whose dark part (160 of 256 cells, alike) wants more of the same few tiles than the cap allows:
+    the optimum reaches tiles far from those cells' nearest, as on W1 at 5 uses."""
+    rng = np.random.default_rng(seed)
+    tiles = (rng.random((60, 6)) * 10).astype(np.float32)
+    cells = np.concatenate([rng.random((160, 6)) * 3, rng.random((96, 6)) * 10]).astype(np.float32)
+    return cells, tiles, (16, 16), 5
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_binding_cap_is_solved_beyond_the_candidates(seed: int) -> None:
+    """With 8 candidates a cell and the cap binding, the chains on that graph alone reach 3-13 % of the optimum's
+    gain over the greedy; the auction, widening each cell's arcs as prices rise, 98-99 %."""
+    cells, tiles, grid, cap = _crowded(seed)
+    idx, dist = kernels.nearest_candidates(cells, tiles, 8)
+    greedy = _greedy(cells, tiles, idx, dist, grid, 0, cap)
+    refined = kernels.refine_assignment(greedy, idx, dist, cells, tiles, np.arange(len(tiles), dtype=np.int32), 0, cap)
+    _check_rules(refined, np.arange(len(tiles)), 0, cap)
+    before, after, optimum = _total(cells, tiles, greedy), _total(cells, tiles, refined), _optimal(cells, tiles, cap)
+    assert (before - after) / (before - optimum) >= 0.9
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -146,3 +169,46 @@ def test_arguments_are_checked(bad: str) -> None:
         args[6] = -1
     with pytest.raises(ValueError):
         kernels.refine_assignment(*args)  # type: ignore[arg-type]
+
+
+def _spread_instance(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """12 x 12 cells of a few colours and 60 tiles in 40 groups: the assignment leaves many groups unused."""
+    rng = np.random.default_rng(seed)
+    cells = np.repeat((rng.random((9, 4)) * 10).astype(np.float32), 16, axis=0)
+    tiles = (rng.random((60, 4)) * 10).astype(np.float32)
+    idx, dist = kernels.nearest_candidates(cells, tiles, 16)
+    groups = (np.arange(60) % 40).astype(np.int32)
+    return cells, tiles, idx, dist, groups
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_use_all_places_every_group_and_keeps_the_distance_rule(seed: int) -> None:
+    cells, tiles, idx, dist, groups = _spread_instance(seed)
+    greedy = _greedy(cells, tiles, idx, dist, (12, 12), 1, 0, groups)
+    refined = kernels.refine_assignment(greedy, idx, dist, cells, tiles, groups, 1, 0)
+    assert np.unique(groups[refined]).size < 40  # the case the option is for
+    covered = kernels.cover_groups(refined, cells, tiles, groups)
+    assert np.unique(groups[covered]).size == 40
+    _check_rules(covered, groups, 1, 0)
+    again = kernels.cover_groups(refined, cells, tiles, groups)
+    assert np.array_equal(covered, again)  # deterministic, and the input is not changed
+    small = kernels.cover_groups(refined[:5, :6], cells[:30], tiles, groups)  # 30 cells < 40 groups
+    assert np.array_equal(small, refined[:5, :6])
+
+
+def test_flat_groups_may_repeat_side_by_side() -> None:
+    """A group the rule does not space (a flat colour) fills neighbouring cells; the others keep their distance."""
+    cells = np.zeros((36, 3), np.float32)  # a flat area
+    tiles = np.array([[0, 0, 0], [0.5, 0, 0], [1, 0, 0], [2, 0, 0], [3, 0, 0]] + [[4 + i, 0, 0] for i in range(30)],
+                     np.float32)
+    groups = np.arange(len(tiles), dtype=np.int32)
+    idx, dist = kernels.nearest_candidates(cells, tiles, 24)
+    spaced = np.ones(len(tiles), np.bool_)
+    spaced[0] = False  # the nearest tile is a flat colour
+    got = kernels.assign_tiles(idx, dist, cells, tiles, (6, 6), np.arange(36), 2, 0, 0.0, 4, groups, spaced)
+    refined = kernels.refine_assignment(got, idx, dist, cells, tiles, groups, 2, 0, spaced=spaced)
+    for out in (got, refined):
+        assert np.all(out == 0)  # every cell its best tile, side by side
+    spaced[0] = True
+    ruled = kernels.assign_tiles(idx, dist, cells, tiles, (6, 6), np.arange(36), 2, 0, 0.0, 4, groups, spaced)
+    _check_rules(ruled, groups, 2, 0)

@@ -124,3 +124,19 @@ def test_temporary_names_carry_the_writers_pid(tmp_path: Path, monkeypatch: pyte
     store.put("job8", b"data", "jpg")
     assert seen and seen[0].startswith(f".job8.jpg.{os.getpid()}.") and seen[0].endswith(".part")
     assert store.remove_orphans() == 0 and (tmp_path / "job8.jpg").read_bytes() == b"data"
+
+
+def test_remove_takes_one_jobs_result_and_folder_and_follows_no_link(tmp_path: Path) -> None:
+    media, outside = tmp_path / "media", tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("not ours")
+    store = LocalResultStore(str(media))
+    other = "K" * 22
+    for job in (JOB, other):
+        store.put_folder(job, FILES)
+        store.put(job, b"jpeg", "jpg")
+    os.symlink(outside, media / f"{JOB}.png")  # a link planted under a result's name: removed, not followed
+    assert store.remove(JOB) == 3
+    assert sorted(p.name for p in media.iterdir()) == [f"{other}.dz", f"{other}.jpg"]
+    assert (outside / "keep.txt").read_text() == "not ours" and tree(media / f"{other}.dz") == FILES
+    assert store.remove(JOB) == 0

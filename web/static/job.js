@@ -25,10 +25,13 @@
   const labelEl = $("tile-label");
   const whichEl = $("tile-which");
   const hintEl = $("tile-hint");
+  const placeEl = $("queue-place");
+  const profileEl = $("tile-profile");
+  const friendsEl = $("friends-counts");
 
   const BASE_DELAY = 1000;
   const MAX_DELAY = 5000;
-  const STATES = ["queued", "running", "done", "failed", "missing"];
+  const STATES = ["queued", "running", "done", "failed", "canceled", "missing"];
 
   let delay = BASE_DELAY;
   let stopped = false;
@@ -74,6 +77,37 @@
   function schedule(ms) {
     if (stopped) return;
     timer = setTimeout(poll, ms);
+  }
+
+  // ---- cancel: only the browser that made the job may (its cookie); anyone else is told so --------
+
+  const cancelEl = $("cancel");
+  const cancelStatusEl = $("cancel-status");
+
+  function showCancel(state) {
+    if (cancelEl) cancelEl.hidden = !(state === "queued" || state === "running");
+  }
+
+  function setUpCancel() {
+    if (!cancelEl) return;
+    cancelEl.addEventListener("click", async () => {
+      cancelEl.disabled = true;
+      let response = null;
+      try {
+        response = await fetch(`${statusUrl}/cancel`, { method: "POST", credentials: "same-origin",
+                                                        headers: { Accept: "application/json" } });
+      } catch (err) {
+        response = null;
+      }
+      if (response && response.status === 202) setText(cancelStatusEl, "Canceling…");
+      else if (response && response.status === 404) setText(cancelStatusEl, "Only the browser that made this mosaic can cancel it.");
+      else if (!response || response.status !== 409) setText(cancelStatusEl, "Could not cancel; try again.");
+      cancelEl.disabled = false;
+      if (!stopped) {
+        if (timer !== null) clearTimeout(timer);
+        poll();
+      }
+    });
   }
 
   // ---- share ----------------------------------------------------------------------------------
@@ -128,21 +162,56 @@
     if (!map || !(x >= 0 && y >= 0 && x < map.width && y < map.height)) return null;
     const col = Math.min(map.cols - 1, Math.floor((x * map.cols) / map.width));
     const row = Math.min(map.rows - 1, Math.floor((y * map.rows) / map.height));
-    const label = map.labels[map.cells[row * map.cols + col]];
-    return typeof label === "string" ? { col, row, label } : null;
+    const label = describe(map.labels[map.cells[row * map.cols + col]]);
+    return label ? { col, row, label } : null;
+  }
+
+  // A map.json label as {text, profile}: a file name or URL (a string), or a friend's {name, handle,
+  // profile_url}, shown as "Name (@handle)" and linked only when its profile is an http(s) URL.
+  function describe(label) {
+    if (typeof label === "string") return { text: label, profile: "" };
+    if (!label || typeof label !== "object" || typeof label.handle !== "string" || !label.handle) return null;
+    const name = typeof label.name === "string" ? label.name : "";
+    const text = name && name !== label.handle ? `${name} (@${label.handle})` : `@${label.handle}`;
+    return { text, profile: httpUrl(label.profile_url) };
+  }
+
+  function httpUrl(value) {
+    if (typeof value !== "string") return "";
+    try {
+      const url = new URL(value);
+      return url.protocol === "https:" || url.protocol === "http:" ? url.href : "";
+    } catch (err) {
+      return "";
+    }
+  }
+
+  let named = null; // "col,row" of the tile named last: a click on it opens its profile
+
+  // A click (or a second tap) on the tile already named opens the friend's profile, through the caption's
+  // link (target _blank, rel="noopener noreferrer"); a first tap only names it.
+  function openIfNamed(before, cell) {
+    if (cell && cell.label.profile && profileEl && before === `${cell.col},${cell.row}`) profileEl.click();
   }
 
   // Show the label at (left, top) pixels inside the viewer frame, or hide it.
-  function showLabel(label, left, top) {
-    if (label === null) {
+  function showLabel(cell, left, top) {
+    if (cell === null) {
       if (tipEl) tipEl.hidden = true;
       return;
     }
-    setText(labelEl, label);
+    const label = cell.label;
+    named = `${cell.col},${cell.row}`;
+    setText(labelEl, label.text);
+    if (profileEl) {
+      profileEl.hidden = !label.profile;
+      if (label.profile) profileEl.href = label.profile;
+      else profileEl.removeAttribute("href");
+    }
     if (whichEl) whichEl.hidden = false;
     if (hintEl) hintEl.hidden = true;
     if (!tipEl) return;
-    tipEl.textContent = label;
+    tipEl.textContent = label.text;
     tipEl.hidden = false;
     const frame = tipEl.parentElement;
     const flip = frame && left > frame.clientWidth / 2;
@@ -218,8 +287,9 @@
     const pointAt = (position) => {
       const point = viewer.viewport.viewerElementToImageCoordinates(position);
       const cell = cellAt(point.x, point.y);
-      showLabel(cell ? cell.label : null, position.x, position.y);
+      showLabel(cell, position.x, position.y);
       outlineCell(cell);
+      return cell;
     };
     // A tracker of our own on the canvas: the viewer's own handlers (pan, zoom) keep working.
     new window.OpenSeadragon.MouseTracker({
@@ -231,7 +301,9 @@
       },
     });
     viewer.addHandler("canvas-click", (event) => {
-      if (event.quick) pointAt(event.position);
+      if (!event.quick) return;
+      const before = named;
+      openIfNamed(before, pointAt(event.position));
     });
   }
 
@@ -245,10 +317,14 @@
       const x = ((event.clientX - box.left) * tileMap.width) / box.width;
       const y = ((event.clientY - box.top) * tileMap.height) / box.height;
       const cell = cellAt(x, y);
-      showLabel(cell ? cell.label : null, event.clientX - box.left, event.clientY - box.top);
+      showLabel(cell, event.clientX - box.left, event.clientY - box.top);
+      return cell;
     };
     mosaicEl.addEventListener("pointermove", pointAt);
-    mosaicEl.addEventListener("click", pointAt);
+    mosaicEl.addEventListener("click", (event) => {
+      const before = named;
+      openIfNamed(before, pointAt(event));
+    });
     mosaicEl.addEventListener("pointerleave", hideTip);
   }
 
@@ -263,10 +339,12 @@
     }
     if (typeof data.tilemap_url === "string" && data.tilemap_url) loadTileMap(data.tilemap_url);
     else if (hintEl) hintEl.hidden = true;
+    // Shown before the viewer opens: a viewer made inside a hidden block measures itself 1 px square, and its
+    // first view, kept through the resize that follows, then crops a square mosaic in the wide frame.
+    if (resultEl) resultEl.hidden = false;
     if (dziUrl && viewerEl && typeof window.OpenSeadragon === "function") openViewer(dziUrl, resultUrl);
     else showImage(resultUrl);
     showColour(data.details);
-    if (resultEl) resultEl.hidden = false;
   }
 
   // The colour correction used, and how far it moved the tiles from their own colours (the job's details).
@@ -289,9 +367,54 @@
     return "The mosaic could not be built.";
   }
 
+  // A queued job's place: its position (1 = next to start) and, when the server can tell, the time to done.
+  function showPlace(data) {
+    if (!placeEl) return;
+    const position = Number(data.position);
+    if (data.state !== "queued" || !Number.isInteger(position) || position < 1) {
+      placeEl.hidden = true;
+      return;
+    }
+    let text = position === 1 ? "Next in line" : `Number ${position} in line`;
+    const eta = data.eta === null || data.eta === undefined ? NaN : Number(data.eta);
+    if (Number.isFinite(eta) && eta >= 0) text += `, done in about ${formatSeconds(eta)}`;
+    placeEl.textContent = `${text}.`;
+    placeEl.hidden = false;
+  }
+
+  function formatSeconds(seconds) {
+    if (seconds < 60) return `${Math.max(1, Math.round(seconds))} s`;
+    if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
+    return `${(seconds / 3600).toFixed(1)} h`;
+  }
+
+  // A friends job's gathering: accounts listed, pictures kept, skipped by reason (live, and kept once done).
+  const NETWORKS = { bluesky: "Bluesky", mastodon: "Mastodon", github: "GitHub" };
+  function showFriends(counts) {
+    if (!friendsEl) return;
+    if (!counts || typeof counts !== "object" || typeof counts.handle !== "string") {
+      friendsEl.hidden = true;
+      return;
+    }
+    const skipped = counts.skipped && typeof counts.skipped === "object" ? counts.skipped : {};
+    const reasons = Object.keys(skipped).filter((k) => Number(skipped[k]) > 0)
+      .map((k) => `${Number(skipped[k])} ${k.replace(/_/g, " ")}`);
+    const total = reasons.length ? Object.values(skipped).reduce((a, b) => a + Number(b), 0) : 0;
+    let text = `Friends of ${counts.handle} on ${NETWORKS[counts.network] || counts.network}: `
+      + `${Number(counts.listed) || 0} listed, ${Number(counts.pictures) || 0} pictures, ${total} skipped`;
+    if (reasons.length) text += ` (${reasons.join(", ")})`;
+    if (Number(counts.rate_limit_waits) > 0) text += `; waited ${Number(counts.waited_s)} s for rate limits`;
+    if (Array.isArray(counts.notes) && counts.notes.length) text += `; ${counts.notes.join("; ")}`;
+    friendsEl.textContent = `${text}.`;
+    friendsEl.hidden = false;
+  }
+
   function render(data) {
     const state = typeof data.state === "string" ? data.state : "queued";
     setStateClass(state);
+    showPlace(data);
+    showFriends(data.friends);
+    showCancel(state);
     const stage = typeof data.stage === "string" ? data.stage : "";
 
     switch (state) {
@@ -320,6 +443,13 @@
         }
         if (errorEl) errorEl.hidden = true;
         showResult(data);
+        stop();
+        return;
+      }
+      case "canceled": {
+        setText(stateEl, "Canceled");
+        setText(stageEl, "");
+        setText(cancelStatusEl, "");
         stop();
         return;
       }
@@ -397,5 +527,6 @@
   }
 
   setUpShare();
+  setUpCancel();
   poll();
 })();

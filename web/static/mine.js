@@ -1,12 +1,41 @@
-// Tessera: "My mosaics". Local times, and a refresh while some of the mosaics are still being built.
+// Tessera: "My mosaics". Local times, a refresh while some of the mosaics are still being built, and delete.
 "use strict";
 
 (() => {
   const list = document.getElementById("mine-list");
   if (!list) return;
   const REFRESH_MS = 3000;
-  const FINAL = ["done", "failed"];
-  const LABELS = { queued: "Waiting in the queue", running: "Building…", done: "Done", failed: "Failed" };
+  const FINAL = ["done", "failed", "canceled"];
+  const LABELS = { queued: "Waiting in the queue", running: "Building…", done: "Done", failed: "Failed",
+                   canceled: "Canceled" };
+  const statusEl = document.getElementById("mine-status");
+
+  // Delete: the result, its zoomable view, the uploads and the entry here (a running job is canceled first).
+  async function remove(button) {
+    const id = button.dataset.id;
+    if (!id || !window.confirm("Delete this mosaic and its pictures for good?")) return;
+    button.disabled = true;
+    let response = null;
+    try {
+      response = await fetch(`/api/mosaics/${encodeURIComponent(id)}`, { method: "DELETE",
+                                                                     credentials: "same-origin" });
+    } catch (err) {
+      response = null;
+    }
+    if (response && (response.status === 204 || response.status === 404)) {  // 404: gone already
+      const item = button.closest(".mine-item");
+      if (item) item.remove();
+      if (statusEl) statusEl.textContent = "Deleted.";
+    } else {
+      button.disabled = false;
+      if (statusEl) statusEl.textContent = "Could not delete it; try again.";
+    }
+  }
+
+  list.addEventListener("click", (event) => {
+    const button = event.target instanceof Element ? event.target.closest(".mine-delete") : null;
+    if (button) remove(button);
+  });
 
   function showTimes() {
     for (const time of list.querySelectorAll("time[data-created]")) {

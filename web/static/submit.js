@@ -374,9 +374,34 @@
 
   function problem() {
     if (!target) return "Add a target photo: the picture the mosaic will look like.";
-    if (!tiles.length) return "Add at least one tile picture (files or URLs).";
+    if (!tiles.length && !friendsHandle()) return "Add at least one tile picture (files or URLs) or a friends' handle.";
     if (tiles.length > limits.maxTiles) return `${tiles.length} tiles is over the limit of ${limits.maxTiles}.`;
     return null;
+  }
+
+  // The friends fields go as they are: the server checks the handle's form per network.
+  function friendsHandle() {
+    const input = $("friends_handle");
+    return input ? input.value.trim() : "";
+  }
+
+  const handleExamples = { bluesky: "alice.bsky.social", mastodon: "alice@example.social", github: "alice" };
+  const networkSelect = $("friends_network");
+  if (networkSelect && $("friends_handle")) {
+    networkSelect.addEventListener("change", () => {
+      $("friends_handle").placeholder = handleExamples[networkSelect.value] || "";
+    });
+  }
+
+  function appendFriends(body) {
+    if (!friendsHandle()) return;
+    body.append("friends_handle", friendsHandle());
+    for (const name of ["friends_network", "friends_lists", "friends_max"]) {
+      const input = $(name);
+      if (input && input.value !== "") body.append(name, input.value);
+    }
+    const self = $("friends_include_self");
+    if (self && self.checked) body.append("friends_include_self", "1");
   }
 
   function formBody() {
@@ -390,6 +415,7 @@
     body.append("tile_px", tilePxInput ? tilePxInput.value : "");
     if (blendInput) body.append("blend", blendInput.value);
     if (seedInput && seedInput.value !== "") body.append("seed", seedInput.value);
+    appendFriends(body);
     return body;
   }
 

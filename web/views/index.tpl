@@ -46,6 +46,42 @@
         </div>
       </div>
 
+      <fieldset class="friends" id="friends">
+        <legend>…or your friends' profile pictures</legend>
+        <div class="field-row">
+          <div class="field">
+            <label for="friends_network">Network</label>
+            <select id="friends_network" name="friends_network">
+              <option value="bluesky">Bluesky</option>
+              <option value="mastodon">Mastodon</option>
+              <option value="github">GitHub</option>
+            </select>
+          </div>
+          <div class="field">
+            <label for="friends_handle">Handle <span class="opt">(optional)</span></label>
+            <input type="text" id="friends_handle" name="friends_handle" autocomplete="off" spellcheck="false"
+                   placeholder="alice.bsky.social" aria-describedby="friends-help">
+          </div>
+          <div class="field">
+            <label for="friends_lists">Whose pictures</label>
+            <select id="friends_lists" name="friends_lists">
+              <option value="follows">Accounts they follow</option>
+              <option value="followers">Their followers</option>
+              <option value="both" selected>Both</option>
+            </select>
+          </div>
+          <div class="field">
+            <label for="friends_max">At most</label>
+            <input type="number" id="friends_max" name="friends_max" value="{{min(2000, limits['max_tiles'])}}" min="1"
+                   max="{{min(5000, limits['max_tiles'])}}" step="1">
+          </div>
+        </div>
+        <label class="check"><input type="checkbox" id="friends_include_self" name="friends_include_self" value="1">
+          Add their own picture too</label>
+        <p class="help" id="friends-help">Bluesky: alice.bsky.social · Mastodon: alice@example.social · GitHub: alice.
+          The list is read when the job runs; the job page shows how many were found.</p>
+      </fieldset>
+
       <div class="tiles-head">
         <span id="tiles-count" class="count" aria-live="polite"></span>
         <button type="button" id="tiles-clear" class="link-button" hidden>Remove all</button>

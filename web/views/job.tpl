@@ -15,7 +15,13 @@
       <span id="percent" class="percent">0%</span>
     </div>
     <p id="stage" class="stage"></p>
+    <p id="queue-place" class="stage queue-place" hidden></p>
+    <p id="friends-counts" class="stage friends-counts" hidden></p>
     <p id="connection" class="connection" hidden>Connection lost, retrying…</p>
+    <p class="cancel-row">
+      <button type="button" id="cancel" class="button secondary" hidden>Cancel</button>
+      <span id="cancel-status" class="status" aria-live="polite"></span>
+    </p>
   </div>
 
   <div id="error" class="alert" role="alert" hidden></div>
@@ -28,7 +34,8 @@
     </div>
     <p id="tile-caption" class="tile-caption" aria-live="polite">
       <span id="tile-hint">Zoom in and point at (or tap) a tile to see which picture it is.</span>
-      <span id="tile-which" hidden>Tile: <strong id="tile-label"></strong></span>
+      <span id="tile-which" hidden>Tile: <strong id="tile-label"></strong>
+        <a id="tile-profile" target="_blank" rel="noopener noreferrer" hidden>open profile</a></span>
     </p>
     <div class="result-meta">
       <a id="download" class="button" download>Download the full image</a>

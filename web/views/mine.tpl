@@ -23,7 +23,10 @@
           <code class="mine-id">{{m['id']}}</code>
         </span>
       </a>
+      <button type="button" class="button secondary mine-delete" data-id="{{m['id']}}"
+              aria-label="Delete mosaic {{m['id']}}">Delete</button>
     </li>
 % end
   </ul>
+  <p id="mine-status" class="status" aria-live="polite"></p>
 </section>

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from config import LimitSettings, Settings
+from workers.cli import friends as cli_friends
 from workers.cli.progressbar import ProgressBar
 from workers.cli.startup import prepare_kernels
 from workers.pipeline import tileset
@@ -31,7 +32,8 @@ LOCAL_SIDE = 1024
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="the photo to rebuild")
-    parser.add_argument("--tiles", required=True, help="a folder of tile images, or a text file of image URLs")
+    parser.add_argument("--tiles", default=None, help="a folder of tile images, or a text file of image URLs")
+    cli_friends.add_arguments(parser)  # --friends NETWORK:HANDLE: their profile pictures as tiles (with --tiles too)
     parser.add_argument("-o", "--output", required=True, help="where to write the mosaic (.jpg or .png)")
     parser.add_argument("--grid", default=None, help="COLSxROWS, or one number of columns")
     parser.add_argument("--tile-px", type=int, default=None)
@@ -41,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep-avatars", action="store_true",
                         help="use default avatars too (a blank silhouette, one picture under many names)")
+    parser.add_argument("--use-all", action="store_true",
+                        help="use every picture at least once where the grid has room (cells >= pictures)")
     cache = parser.add_mutually_exclusive_group()
     cache.add_argument("--cache", default=None, help="tile cache folder")
     cache.add_argument("--no-cache", action="store_true", help="neither read nor write the tile cache")
@@ -134,7 +138,8 @@ def _options(args: argparse.Namespace, settings: Settings) -> Options:
                       blend=DEFAULT if args.blend is None else float(args.blend),
                       min_distance=DEFAULT if args.min_distance is None else args.min_distance,
                       max_uses=DEFAULT if args.max_uses is None else args.max_uses,
-                      keep_avatars=bool(getattr(args, "keep_avatars", False)))
+                      keep_avatars=bool(getattr(args, "keep_avatars", False)),
+                      use_all=bool(getattr(args, "use_all", False)))
     check_job(options, settings.limits)
     return options
 
@@ -149,8 +154,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     settings = local_settings(settings, args)
     bar = ProgressBar()
     try:
-        refs = tile_refs(args.tiles)
-        package = JobPackage.create(args.target, refs, _options(args, settings))
+        refs = tile_refs(args.tiles) if args.tiles else []
+        wanted = cli_friends.request(args)
+        if wanted is None and not args.tiles:
+            raise JobRejected("give the tiles: --tiles FOLDER_OR_URL_FILE, or --friends NETWORK:HANDLE")
+        package = JobPackage.create(args.target, refs, _options(args, settings),
+                                    friends=wanted.as_json() if wanted else None)
+        gathered = None if wanted is None else cli_friends.gather(package, settings, bar)
+        package = package if gathered is None else gathered.package
+        refs = list(package.tiles)
         source = LocalSource(_fetcher(settings) if any(map(_is_url, [args.target, *refs])) else None,
                              [args.target, *refs])
         tiles = tileset.start(package, source, settings)  # local files start decoding in other processes now
@@ -172,6 +184,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
           f"{d['distinct_tiles']} distinct, max reuse {d['max_reuse']}, blend {d['blend']:g} %, "
           f"tile fidelity ΔE {d['tile_fidelity_de']:.2f}) "
           f"in {time.perf_counter() - started:.2f} s")
+    if gathered is not None:
+        print(cli_friends.summary(gathered))
     if "identity_groups" in d:
         print(f"pictures: {d['identity_groups']} ({d['pictures_merged']} near-duplicates merged, "
               f"{d['avatars_skipped']} default avatars skipped), max reuse of one picture {d['max_reuse_picture']}")

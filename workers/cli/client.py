@@ -9,6 +9,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from workers.protocol.status import FINAL
+
 Files = list[tuple[str, str, bytes]]
 """(field name, file name, bytes) for each file part."""
 
@@ -57,11 +59,11 @@ def submit(base_url: str, target: bytes, tiles: list[bytes], options: dict[str, 
 
 
 def wait_for(base_url: str, status_url: str, timeout: float = 300.0, interval: float = 0.5) -> dict[str, Any]:
-    """Poll a job's status until it is done or failed; TimeoutError past ``timeout``."""
+    """Poll a job's status until it is final (done, failed or canceled); TimeoutError past ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         code, view = request(base_url.rstrip("/") + status_url)
-        if code == 200 and view.get("state") in ("done", "failed"):
+        if code == 200 and view.get("state") in FINAL:
             return view
         time.sleep(interval)
     raise TimeoutError(f"job at {status_url} not finished after {timeout:.0f} s")

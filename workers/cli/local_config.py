@@ -14,12 +14,15 @@ from typing import Any
 from config import yamlfile
 from config.errors import ConfigError
 from workers.protocol.files import write_atomic
+from workers.protocol.webhooks import new_secret
 
 HEADER = "# Written by `tessera init`; holds secrets: keep it out of version control.\n"
 SECRETS = (("redis", "password"), ("redis", "web_password"), ("redis", "worker_password"),
            ("redis", "orchestrator_password"), ("redis", "monitor_password"), ("redis", "keeper_password"),
-           ("web", "signing_key"), ("web", "admin_password"))
+           ("redis", "webhooks_password"), ("web", "signing_key"), ("web", "admin_password"), ("webhooks", "secret"))
 """Every generated secret, in the order a fresh file lists them."""
+FORMATS = {("webhooks", "secret"): new_secret}
+"""Secrets of a form of their own (Standard Webhooks' ``whsec_`` + base64); the others are URL-safe tokens."""
 
 
 class LocalConfigError(ConfigError):
@@ -42,10 +45,15 @@ def ensure_secrets(path: Path) -> list[str]:
         return []
     text = old if old.startswith("#") else HEADER + old
     for section in dict.fromkeys(section for section, _ in missing):
-        text = _insert(text, section, [f'{key}: "{secrets.token_urlsafe(32)}"' for s, key in missing if s == section])
+        text = _insert(text, section, [f'{key}: "{_generate(section, key)}"' for s, key in missing if s == section])
     _check(before, _parse(text, path), missing, path)
     write_atomic(path, text.encode(), mode=0o600)
     return [f"{section}.{key}" for section, key in missing]
+
+
+def _generate(section: str, key: str) -> str:
+    make = FORMATS.get((section, key))
+    return make() if make is not None else secrets.token_urlsafe(32)
 
 
 def _parse(text: str, path: Path) -> dict[str, Any]:
@@ -56,7 +64,7 @@ def _parse(text: str, path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict) or any(not isinstance(data.get(s) or {}, dict) for s, _ in SECRETS):
-        raise LocalConfigError(f"{path}: expected sections `redis:` and `web:` as mappings")
+        raise LocalConfigError(f"{path}: expected sections `redis:`, `web:` and `webhooks:` as mappings")
     return data
 
 

@@ -1,4 +1,5 @@
-"""The `tessera` command: init, redis, keeper, worker, watchdog, demo, build, warm-kernels, status, dead, retry.
+"""The `tessera` command: init, redis, keeper, webhooks, worker, watchdog, demo, build, warm-kernels, status, dead,
+retry, probe.
 
 Other packages add commands through the ``tessera.commands`` entry points (the orchestrator adds
 orchestrator, nodes and scale), so nothing here imports them. Exit codes are listed in
@@ -24,14 +25,14 @@ from workers.protocol.exitcodes import RET_CONFIG, RET_ERROR, RET_OK, guarded
 
 NO_SECRETS = ("build", "preflight", "warm-kernels")
 """Commands that run without Redis or the web host."""
-SERVICES = ("worker", "watchdog", "keeper")
+SERVICES = ("worker", "watchdog", "keeper", "webhooks")
 """Long-running commands under supervisord: they log JSON lines (workers/protocol/logs.py); a plugin command
 says so with ``set_defaults(service=True)``."""
 PLUGINS = "tessera.commands"
 """Entry-point group: each names ``register(subparsers)``, which adds commands with ``set_defaults(run=...)``,
 a callable ``(args, settings) -> exit code``."""
-BUILTIN = ("init", "redis", "keeper", "worker", "demo", "status", "preflight", "build", "dead", "watchdog", "retry",
-           "warm-kernels")
+BUILTIN = ("init", "redis", "keeper", "webhooks", "worker", "demo", "status", "preflight", "build", "dead", "watchdog",
+           "retry", "warm-kernels", "probe")
 
 
 def _parser(plugins: bool = True) -> argparse.ArgumentParser:
@@ -43,11 +44,14 @@ def _parser(plugins: bool = True) -> argparse.ArgumentParser:
     init.add_argument("--path", default=str(config.settings.LOCAL_FILE))
     sub.add_parser("redis", help="run the embedded redis-server (as supervisord's `redis` program)")
     sub.add_parser("keeper", help="admit submitted jobs to the stream and trim it (supervisord's `keeper`)")
+    sub.add_parser("webhooks", help="send the webhooks of finished jobs (supervisord's `webhooks`)")
     worker = sub.add_parser("worker", help="run one worker process")
     worker.add_argument("--slot", type=int, default=0, help="process slot; gives a stable consumer name")
     demo = sub.add_parser("demo", help="build a demo mosaic through the running web app")
     demo.add_argument("--grid", default="64")
     demo.add_argument("--tile-px", type=int, default=16)
+    demo.add_argument("--friends", action="store_true",
+                      help="a local mosaic of a fixture account's friends (bundled fixture network, offline)")
     sub.add_parser("status", help="print the queue and the workers")
     sub.add_parser("preflight", help="check that this node's ports are free before starting it")
     build.add_arguments(sub.add_parser("build", help="make a mosaic locally, without the queue"))
@@ -56,6 +60,10 @@ def _parser(plugins: bool = True) -> argparse.ArgumentParser:
     sub.add_parser("watchdog", help="run the watchdog (a supervisord event listener)")
     retry = sub.add_parser("retry", help="put a dead-lettered job back on the queue")
     retry.add_argument("job_id")
+    probe = sub.add_parser("probe", help="health checks: `probe worker` exits 0 when a worker on this node has a "
+                                         "fresh heartbeat")
+    probe.add_argument("what", choices=["worker"])
+    probe.add_argument("--node", help="the node to ask about (default: this node's name, settings `node`)")
     if plugins:
         for plugin in entry_points(group=PLUGINS):
             plugin.load()(sub)
@@ -132,6 +140,16 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         keeper = Keeper(settings)
         keeper.install_signal_handlers()
         return keeper.run()
+    if args.command == "webhooks":
+        from workers.service.webhooks import Sender
+
+        try:
+            sender = Sender(settings)
+        except ValueError as exc:  # webhooks.secret missing or malformed
+            print(f"tessera webhooks: {exc}", file=sys.stderr)
+            return RET_CONFIG
+        sender.install_signal_handlers()
+        return sender.run()
     if args.command == "worker":
         prepare_kernels()
         from workers.service.daemon import Worker
@@ -140,6 +158,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         worker.install_signal_handlers()
         return worker.run()
     if args.command == "demo":
+        if args.friends:
+            from workers.cli.demo_friends import run_demo_friends
+
+            return run_demo_friends(settings, grid=args.grid, tile_px=args.tile_px)
         from workers.cli.demo import run_demo
 
         return run_demo(settings, grid=args.grid, tile_px=args.tile_px)
@@ -179,6 +201,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from workers.cli.status import print_status
 
         return print_status(settings)
+    if args.command == "probe":
+        from workers.cli.probe import probe_worker
+
+        return probe_worker(settings, args.node)
     if hasattr(args, "run"):
         return int(args.run(args, settings))
     return RET_ERROR

@@ -18,9 +18,10 @@ class ProgressBar:
         self._last = 0.0
         self._drawn = False
 
-    def __call__(self, stage: str, fraction: float) -> None:
+    def __call__(self, stage: str, fraction: float, force: bool = False) -> None:
+        """Redraw; ``force``: even within ``interval`` of the last (a stage's final counts)."""
         now = time.monotonic()
-        if not self.enabled or (now - self._last < self.interval and fraction < 1):
+        if not self.enabled or (now - self._last < self.interval and fraction < 1 and not force):
             return
         self._last = now
         self.stream.write("\r" + render_line(stage, fraction, shutil.get_terminal_size().columns))

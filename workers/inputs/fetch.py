@@ -11,13 +11,17 @@ the whole body within ``fetch.total_timeout``.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
+import ssl
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from email.message import Message
 from functools import partial
 from typing import Any
 
@@ -26,7 +30,7 @@ from workers.inputs.fetchcache import FetchCache
 from workers.inputs.urlpolicy import Resolver, UrlPolicy, is_public, resolve
 from workers.protocol.errors import BadImage, FetchFailed, JobRejected, TooLarge
 
-__all__ = ["Fetcher", "UrlPolicy", "is_public", "resolve"]
+__all__ = ["Fetcher", "Page", "Poster", "UrlPolicy", "is_public", "resolve"]
 
 CHUNK = 64 * 1024
 IMAGE_TYPES = ("image/", "application/octet-stream", "binary/octet-stream")
@@ -85,6 +89,7 @@ class _Pinned:
     port: int
     timeout: float | None
     _clock: _HeaderClock | None = None
+    _timed_out = False
 
     def __init__(self, *args: Any, policy: UrlPolicy, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -100,8 +105,12 @@ class _Pinned:
         return sock
 
     def _stop_clock(self) -> bool:
+        """Stop the clock; whether it ran out on this connection (remembered: http.client closes the connection,
+        which stops the clock, before it re-raises the cut read as a ConnectionError)."""
         clock, self._clock = self._clock, None
-        return clock is not None and clock.stop()
+        if clock is not None and clock.stop():
+            self._timed_out = True
+        return self._timed_out
 
     def getresponse(self) -> http.client.HTTPResponse:
         try:
@@ -138,16 +147,17 @@ class _PinnedHTTPSConnection(_Pinned, http.client.HTTPSConnection):
 class _PinnedHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
     """Opens http and https URLs through pinned connections."""
 
-    def __init__(self, policy: UrlPolicy) -> None:
+    def __init__(self, policy: UrlPolicy, context: ssl.SSLContext | None = None) -> None:
         urllib.request.HTTPHandler.__init__(self)
-        urllib.request.HTTPSHandler.__init__(self)
+        urllib.request.HTTPSHandler.__init__(self, context=context)
         self.policy = policy
 
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         return self.do_open(partial(_PinnedHTTPConnection, policy=self.policy), req)
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(partial(_PinnedHTTPSConnection, policy=self.policy), req)
+        return self.do_open(partial(_PinnedHTTPSConnection, policy=self.policy), req,
+                            context=self._context)  # type: ignore[attr-defined]  # None: the default context
 
 
 class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
@@ -195,26 +205,31 @@ class Fetcher:
 
     def _download(self, url: str) -> bytes:
         request = urllib.request.Request(url, headers={"User-Agent": "tessera/0.1", "Accept": "image/*"})
-        try:
-            with self.opener.open(request, timeout=self.settings.timeout) as response:
-                _check_type(response, url)
-                return self._read_limited(response, url)
-        except urllib.error.HTTPError as exc:
-            exc.close()  # it holds the answer's socket
-            if exc.code >= 500 or exc.code == 429:
-                raise FetchFailed(f"{_short(url)} answered HTTP {exc.code}") from exc
-            if 300 <= exc.code < 400:
-                raise JobRejected(f"{_short(url)}: more than {self.settings.max_redirects} redirects") from exc
-            raise JobRejected(f"{_short(url)} answered HTTP {exc.code}") from exc
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, JobRejected):
-                raise exc.reason from exc
-            raise FetchFailed(f"cannot fetch {_short(url)}: {exc.reason}") from exc
-        except (TimeoutError, ConnectionError, OSError, http.client.HTTPException) as exc:
-            raise FetchFailed(f"cannot fetch {_short(url)}: {exc}") from exc
+        with _no_answer(url, "fetch"):
+            try:
+                with self.opener.open(request, timeout=self.settings.timeout) as response:
+                    _check_type(response, url)
+                    return self._read_limited(response, url)
+            except urllib.error.HTTPError as exc:
+                exc.close()  # it holds the answer's socket
+                if exc.code >= 500 or exc.code == 429:
+                    raise FetchFailed(f"{_short(url)} answered HTTP {exc.code}") from exc
+                if 300 <= exc.code < 400:
+                    raise JobRejected(f"{_short(url)}: more than {self.settings.max_redirects} redirects") from exc
+                raise JobRejected(f"{_short(url)} answered HTTP {exc.code}") from exc
 
-    def _read_limited(self, response: Any, url: str) -> bytes:
-        limit, deadline = self.settings.max_bytes, time.monotonic() + self.settings.total_timeout
+    def get_page(self, url: str, headers: Mapping[str, str], limit: int, timeout: float) -> Page:
+        """An API answer of any HTTP status (its body says why), for JSON clients such as the friend lists: the
+        same policy, pinning and redirect checks as images, ``timeout`` per step, at most ``limit`` bytes; never
+        cached here. Refusals raise UrlRefused, an answer over ``limit`` TooLarge, no answer FetchFailed."""
+        self.policy.check(url)
+        request = urllib.request.Request(url, headers={"User-Agent": "tessera/0.1", **headers})
+        with _no_answer(url, "fetch"), _any_status(self.opener, request, timeout) as response:
+            return Page(response.getcode() or 0, response.headers, self._read_limited(response, url, limit))
+
+    def _read_limited(self, response: Any, url: str, limit: int | None = None) -> bytes:
+        limit = self.settings.max_bytes if limit is None else limit
+        deadline = time.monotonic() + self.settings.total_timeout
         declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise TooLarge(f"{_short(url)} is {int(declared):,} bytes, over the limit of {limit:,}")
@@ -227,6 +242,73 @@ class Fetcher:
                 raise FetchFailed(f"{_short(url)} took longer than {self.settings.total_timeout:.0f} s")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer like any other (a webhook is not re-sent elsewhere, and never turned into a GET)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def,unused-ignore]
+        return None
+
+
+class Poster:
+    """POSTs a small body (a webhook) under the URL policy: the same pinned connections as fetches, no redirect
+    followed, ``timeout`` to connect and again for the answer's status line and headers; the body of the answer
+    is never read (its status is all that counts), so a receiver that trickles it holds nothing up."""
+
+    def __init__(self, allow_hosts: Iterable[str], timeout: float, ca_file: str = "",
+                 resolver: Resolver = resolve) -> None:
+        self.policy = UrlPolicy(allow_hosts, (), resolver)  # no trusted prefix: the web host is no exception
+        self.timeout = timeout
+        context = ssl.create_default_context(cafile=ca_file or None)
+        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                                  _PinnedHandler(self.policy, context), _NoRedirects())
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        """The answer's HTTP status, whatever it is. UrlRefused for a URL the policy refuses (also after a DNS
+        change), FetchFailed when no answer came in time or the connection failed."""
+        self.policy.check(url)
+        request = urllib.request.Request(url, data=body, method="POST", headers={
+            "User-Agent": "tessera/0.1", "Content-Type": "application/json", **headers})
+        with _no_answer(url, "reach"), _any_status(self.opener, request, self.timeout) as response:
+            return int(response.getcode() or 0)
+
+
+@contextlib.contextmanager
+def _no_answer(url: str, verb: str) -> Iterator[None]:
+    """No answer (a timeout, a refused or broken connection) is FetchFailed, transient; a refusal the opener's
+    handlers raised (UrlRefused, as a URLError's reason) comes out as itself."""
+    try:
+        yield
+    except urllib.error.HTTPError:
+        raise  # an answer: the caller's to read
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, JobRejected):
+            raise exc.reason from exc
+        raise FetchFailed(f"cannot {verb} {_short(url)}: {exc.reason}") from exc
+    except (TimeoutError, ConnectionError, OSError, http.client.HTTPException) as exc:
+        raise FetchFailed(f"cannot {verb} {_short(url)}: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _any_status(opener: urllib.request.OpenerDirector, request: urllib.request.Request,
+                timeout: float) -> Iterator[Any]:
+    """The answer, whatever its status: a 3xx, 4xx or 5xx is read like a 200 (its body says why)."""
+    try:
+        response = opener.open(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        response = exc
+    with response:
+        yield response
+
+
+@dataclass(frozen=True)
+class Page:
+    """One answer of :meth:`Fetcher.get_page`."""
+
+    status: int
+    headers: Message
+    body: bytes
 
 
 def _check_type(response: Any, url: str) -> None:

@@ -32,6 +32,9 @@ THUMB = "thumb.jpg"
 MAX_LABEL = 200
 """Longest tile label kept in map.json (a name or URL)."""
 
+Label = str | dict[str, str]
+"""A picture's label in map.json: an upload's file name or a URL, or a friend's ``{name, handle, profile_url}``
+(workers/pipeline/friends.py)."""
 Step = Callable[[float], None]
 """Called with the fraction of the pyramid made so far."""
 
@@ -115,12 +118,12 @@ def _thumbnail(image: Image.Image, quality: int) -> bytes:
     return _jpeg(image if size == image.size else image.resize(size, Image.Resampling.LANCZOS), quality)
 
 
-def tile_labels(refs: Sequence[str], names: Sequence[str]) -> list[str]:
+def tile_labels(refs: Sequence[str], names: Sequence[str]) -> list[Label]:
     """A label per job tile: its upload's original file name where the package has one, else its URL."""
     return [(name or ref)[:MAX_LABEL] for ref, name in zip(refs, list(names) or [""] * len(refs), strict=True)]
 
 
-def tile_map(assignment: np.ndarray, labels: Sequence[str], tile_px: int) -> bytes:
+def tile_map(assignment: np.ndarray, labels: Sequence[Label], tile_px: int) -> bytes:
     """``map.json``: the label of the picture in each cell; ``labels`` are per prepared tile (assignment's index)."""
     rows, cols = assignment.shape
     used, cells = np.unique(assignment.ravel(), return_inverse=True)  # only the pictures in use, once each
@@ -130,7 +133,7 @@ def tile_map(assignment: np.ndarray, labels: Sequence[str], tile_px: int) -> byt
     }, separators=(",", ":")).encode()
 
 
-def make(image: Image.Image, assignment: np.ndarray, labels: Sequence[str], quality: int,
+def make(image: Image.Image, assignment: np.ndarray, labels: Sequence[Label], quality: int,
          step: Step = lambda done: None) -> DeepZoom:
     """The whole ``<id>.dz/`` folder for the rendered mosaic ``image``."""
     files = pyramid(image, quality, step)

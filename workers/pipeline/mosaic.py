@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,11 +66,13 @@ def _no_progress(stage: str, fraction: float) -> None:
 
 
 def build_mosaic(package: JobPackage, fetcher: Source, settings: Settings, report: Progress = _no_progress,
-                 fmt: str = "jpeg", deepzoom: bool = False, tiles: tileset.StartedSet | None = None) -> BuildResult:
+                 fmt: str = "jpeg", deepzoom: bool = False, tiles: tileset.StartedSet | None = None,
+                 labels: Sequence[dz.Label] | None = None) -> BuildResult:
     """Build the mosaic of ``package``; ``fmt`` is "jpeg" or "png".
 
     With ``deepzoom`` (and results.deepzoom on, and JPEG) the result also holds the zoomable view.
-    ``tiles``: the package's tiles as already started with :func:`tileset.start` (else started here)."""
+    ``tiles``: the package's tiles as already started with :func:`tileset.start` (else started here).
+    ``labels``: one map.json label per package tile (a friend's, pipeline/friends.py), else names and URLs."""
     limits, opts, timings = settings.limits, package.options, Timings()
     report("fetching the photo", 0.01)
     with timings.stage("target"):
@@ -101,7 +103,7 @@ def build_mosaic(package: JobPackage, fetcher: Source, settings: Settings, repor
         offsets, fidelity = _offsets(small, prepared.tiles, assignment, rules.blend, settings.mosaic.blend_grid)
     report(f"matched {rows * cols} cells; rendering", MATCHED)
     if deepzoom and settings.results.deepzoom and fmt == "jpeg":
-        data, zoom = _render_with_zoom(package, prepared, assignment, offsets, settings, timings, report)
+        data, zoom = _render_with_zoom(package, prepared, assignment, offsets, settings, timings, report, labels)
     else:
         zoom = None
         with timings.stage("render_encode"):
@@ -115,7 +117,7 @@ def build_mosaic(package: JobPackage, fetcher: Source, settings: Settings, repor
 
 def _render_with_zoom(package: JobPackage, prepared: PreparedTiles, assignment: np.ndarray,
                       offsets: np.ndarray | None, settings: Settings, timings: Timings,
-                      report: Progress) -> tuple[bytes, dz.DeepZoom]:
+                      report: Progress, labels: Sequence[dz.Label] | None = None) -> tuple[bytes, dz.DeepZoom]:
     """The JPEG and the zoomable view from one rendered canvas (never rendered twice)."""
     quality = settings.mosaic.jpeg_quality
     with timings.stage("render_encode"):
@@ -124,7 +126,7 @@ def _render_with_zoom(package: JobPackage, prepared: PreparedTiles, assignment: 
         data = jpeg_bytes(canvas, quality, prepared.tiles.shape[1])
     report("making the zoomable view", ZOOM_FROM)
     with timings.stage("deepzoom"):
-        labels = dz.tile_labels(package.tiles, package.tile_names)
+        labels = labels if labels is not None else dz.tile_labels(package.tiles, package.tile_names)
         zoom = dz.make(rgbx_image(canvas), assignment, [labels[i] for i in prepared.sources.tolist()], quality,
                        lambda done: report("making the zoomable view", ZOOM_FROM + (RENDERED - ZOOM_FROM) * done))
     return data, zoom
@@ -157,11 +159,17 @@ def match(small: np.ndarray, tiles: np.ndarray, rows: int, cols: int, rules: Rul
     count = 1 if not (rules.min_distance or rules.max_uses or rules.penalty) else candidate_count(rules)
     cand_idx, cand_d = kernels.nearest_candidates(cell_feats, values, count)
     order = visiting_order(cand_d[:, 0], rules.seed)
+    spaced = None
+    if rules.min_distance:  # flat colours are not spaced out: nothing to recognise (pipeline/identity.py)
+        frame_mean, rotation = features.frame
+        spaced = identity.spaced(values @ rotation.T + frame_mean, rules.lightness_weight, groups)
     assignment = kernels.assign_tiles(cand_idx, cand_d, cell_feats, values, (rows, cols), order,
-                                      rules.min_distance, rules.max_uses, rules.penalty, BOUND_DIMS, groups)
+                                      rules.min_distance, rules.max_uses, rules.penalty, BOUND_DIMS, groups, spaced)
     if rules.refine and (rules.min_distance or rules.max_uses):  # else the greedy is exact: each cell its nearest
         assignment = kernels.refine_assignment(assignment, cand_idx, cand_d, cell_feats, values, groups,
-                                               rules.min_distance, rules.max_uses)
+                                               rules.min_distance, rules.max_uses, spaced=spaced)
+    if rules.use_all:  # last: the refinement may leave a picture unused again
+        assignment = kernels.cover_groups(assignment, cell_feats, values, groups)
     return assignment if keep is None else keep[assignment].astype(np.int32)
 
 
@@ -245,7 +253,8 @@ def _identity_details(prepared: PreparedTiles, assignment: np.ndarray, usable: i
     found = prepared.identity
     groups = found.groups if found is not None else np.arange(len(prepared.tiles), dtype=np.int32)
     per_picture = np.bincount(groups[assignment.ravel()])
-    details: dict[str, Any] = {"identity_groups": usable.pictures, "pictures_merged": usable.merged,
+    details: dict[str, Any] = {"identity_groups": usable.pictures, "pictures_used": int(np.count_nonzero(per_picture)),
+                               "pictures_merged": usable.merged,
                                "avatars_skipped": usable.avatars_skipped, "max_reuse_picture": int(per_picture.max())}
     if usable.avatars_skipped:
         details["avatars_reason"] = "default avatars (a drawn silhouette, or one picture under many names) left out; " \

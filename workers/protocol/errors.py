@@ -3,15 +3,21 @@
     TesseraError                 (config/errors.py: the bottom layer raises under the same root)
     ├── ConfigError              a config file or env var is wrong: a person must fix it (exit RET_CONFIG)
     │   ├── LocalConfigError     `tessera init` cannot read or extend config/local.yaml (workers/cli/local_config.py)
-    │   └── AccountError         the results account cannot be made as set (orchestrator/account.py)
+    │   ├── AccountError         the results account cannot be made as set (orchestrator/account.py)
+    │   └── BadSecret            webhooks.secret is not a whsec_ secret (workers/protocol/webhooks.py)
     ├── JobRejected              permanent: fail the job at once with the reason
     │   ├── BadPackage           the job package is not valid JSON / version / fields
     │   ├── BadImage             not an image, corrupt, or a format we do not take
     │   ├── TooLarge             bytes, pixels, cells or tiles over a configured limit
-    │   └── UrlRefused           a URL whose scheme or address we will not fetch
+    │   ├── UrlRefused           a URL whose scheme or address we will not fetch
+    │   ├── BadHandle            a friend's handle that cannot be an account of its network (inputs/friends)
+    │   ├── NoSuchAccount        the network says the account does not exist
+    │   └── NoFriends            the friend lists asked for gave no picture (hidden, empty, all skipped)
     ├── TransientError           may succeed later: retry with backoff, then dead-letter
     │   ├── FetchFailed          a fetch timed out or the server answered 5xx
     │   └── StoreUnavailable     the result store (SFTP) cannot be reached
+    ├── Hidden                   one friend list the network will not show: a note in the job, never its error
+    ├── Canceled                 the job was canceled or deleted while it ran: its worker stops, stores nothing
     ├── FunctionsMissing         Redis has not got this release's functions yet: waited out like an outage
     │                            (workers/protocol/scripts.py; also a redis ConnectionError)
     └── NodeError                a worker node could not be driven over SSH (orchestrator/nodes.py)
@@ -27,7 +33,7 @@ from __future__ import annotations
 
 from config.errors import ConfigError, TesseraError
 
-__all__ = ["DEAD_LETTER", "INTERNAL", "BadImage", "BadPackage", "ConfigError", "FetchFailed", "JobRejected",
+__all__ = ["DEAD_LETTER", "INTERNAL", "BadImage", "BadPackage", "Canceled", "ConfigError", "FetchFailed", "JobRejected",
            "StoreUnavailable", "TesseraError", "TooLarge", "TransientError", "UrlRefused"]
 
 
@@ -81,6 +87,13 @@ class StoreUnavailable(TransientError):
     """The result store cannot be reached (SFTP connection, auth, host key); the job is retried."""
 
     code = "store_unavailable"
+
+
+class Canceled(TesseraError):
+    """A running job's cancel was asked for, or it was deleted: raised from its progress reports, so the build
+    stops where it is (workers/service/progress.py); the worker then writes its ``canceled`` note."""
+
+    code = "canceled"
 
 
 INTERNAL = "internal"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -73,6 +74,33 @@ def sweep(folder: str, max_age: float, now: float | None = None,
             os.rmdir(path)  # only if empty: a folder still in use keeps newer files
         except OSError:
             continue
+    return removed
+
+
+RESULT_FOLDER_SUFFIX = ".dz"
+"""A job's folder of extra files next to its result (the zoomable view) is ``<id>.dz``."""
+
+
+def result_entries(job_id: str) -> tuple[str, ...]:
+    """The names a job's results may have in the media folder: the mosaic (JPEG or PNG) and its zoomable view.
+    The result stores write them (workers/results/stores.py); the web serves, deletes and sweeps them."""
+    return f"{job_id}.jpg", f"{job_id}.png", job_id + RESULT_FOLDER_SUFFIX
+
+
+def remove_entries(folder: Path, names: Collection[str]) -> int:
+    """Remove these entries of ``folder`` (files, or folders with all they hold; a link is removed, never
+    followed); the count of entries that were there. Raises OSError when one cannot be removed."""
+    removed = 0
+    for name in names:
+        path = folder / name
+        try:
+            if stat.S_ISDIR(os.lstat(path).st_mode):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        except FileNotFoundError:
+            continue  # never stored, or removed by another process first
+        removed += 1
     return removed
 
 

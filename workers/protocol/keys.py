@@ -16,6 +16,10 @@ STATS_MINUTE_TTL = 7200
 BROWSER_JOBS = 50
 """Most job ids kept per browser for "My mosaics" (older ones drop off the list)."""
 
+IDEMPOTENCY_TTL = 86400
+"""Seconds an ``Idempotency-Key`` keeps its first reply (the IETF draft's 24 h): the same key and body within it
+get that reply again, and no second job."""
+
 ANY = "*"
 """Pass for a name part to get the glob pattern of a whole key family (``Keys().job(ANY)``), as ACLs need."""
 
@@ -82,6 +86,12 @@ class Keys:
         return f"{self.prefix}:worker:{node}:{pid}"
 
     @property
+    def ready_workers(self) -> str:
+        """A sorted set of the workers that take jobs (``<node>:<pid>``), scored by when their heartbeat expires:
+        counted with one ZCOUNT for a queued job's eta, where the heartbeats would need a SCAN."""
+        return f"{self.prefix}:workers:ready"
+
+    @property
     def stats(self) -> str:
         """Cluster-wide counters: submitted, done, failed, and the build-seconds histogram."""
         return f"{self.prefix}:stats"
@@ -119,3 +129,21 @@ class Keys:
 
         Under ``rate:`` like the per-client counts, so the web role's ACL grant already covers it."""
         return f"{self.prefix}:rate:admin-account:{window}"
+
+    def idempotency(self, client: str, key_hash: str) -> str:
+        """One client's ``Idempotency-Key`` (its SHA-256, so any printable key makes a plain name): the request's
+        fingerprint and the first 202, kept IDEMPOTENCY_TTL (workers/protocol/idempotency.py)."""
+        return f"{self.prefix}:idem:{client}:{key_hash}"
+
+    @property
+    def epoch(self) -> str:
+        """When this Redis's data began (Unix seconds, set once by the keeper, never expires). A result older
+        than it belongs to data this Redis has lost, so the web's sweep does not take its missing status hash
+        for an expired one (web/retention.py)."""
+        return f"{self.prefix}:epoch"
+
+    @property
+    def webhook_outbox(self) -> str:
+        """The webhook outbox: ids of final jobs whose webhook is still to be sent, scored by when the next attempt
+        is due (0: at once); the completion note adds them (lua/note.lua), `tessera webhooks` drains it."""
+        return f"{self.prefix}:webhooks:outbox"

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from config import LimitSettings, MosaicSettings
 from config.converters import boolean
@@ -18,6 +19,9 @@ DEFAULT = -1
 
 MAX_DISTANCE = 16
 """Largest min_distance accepted: (2*16+1)^2 cells already ask for over a thousand distinct tiles."""
+
+KEEP_MIN = 60
+"""Fewest seconds a job may ask to be kept (option ``keep``, at most jobs.result_ttl): time to fetch its result."""
 
 _GRID = re.compile(r"^\s*(\d{1,5})\s*(?:[xX×]\s*(\d{1,5}))?\s*$")
 
@@ -41,12 +45,28 @@ class Options:
     keep_avatars: bool = False
     """Match on default avatars too (a blank silhouette, one picture under many names); else the worker's
     mosaic.keep_avatars."""
+    use_all: bool = False
+    """Use every picture at least once where the grid has room; else the worker's mosaic.use_all."""
+    keep: int = DEFAULT
+    """Seconds the finished job and its files are kept (KEEP_MIN..jobs.result_ttl); DEFAULT: jobs.result_ttl."""
+    webhook: str = ""
+    """An https URL told when the job ends (done, failed, canceled), by `tessera webhooks`; "" = none."""
 
     def to_json(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # asdict deep-copies: slower
         if not self.keep_avatars:
             del out["keep_avatars"]  # named only when asked: a worker from before it reads the package as ever
+        if not self.use_all:
+            del out["use_all"]  # likewise
+        if self.keep == DEFAULT:
+            del out["keep"]  # likewise
+        if not self.webhook:
+            del out["webhook"]  # likewise
         return out
+
+    def ttl(self, result_ttl: int) -> int:
+        """Seconds the finished job is kept: ``keep``, never past ``result_ttl`` (the worker's own setting)."""
+        return result_ttl if self.keep == DEFAULT else min(self.keep, result_ttl)
 
     def grid_for(self, width: int, height: int) -> tuple[int, int]:
         """(cols, rows) for a target of this size; rows follow the aspect ratio when not given."""
@@ -71,7 +91,7 @@ class Options:
         return Rules(k=max(1, min(mosaic.features_k, px, mosaic.sample_px)), lightness_weight=mosaic.lightness_weight,
                      blend=min(100.0, blend) / 100.0, min_distance=min(MAX_DISTANCE, min_distance), max_uses=max_uses,
                      penalty=mosaic.reuse_penalty, candidates=max(1, mosaic.candidates), seed=self.seed,
-                     refine=mosaic.refine)
+                     refine=mosaic.refine, use_all=self.use_all or mosaic.use_all)
 
 
 @dataclass(frozen=True)
@@ -91,6 +111,8 @@ class Rules:
     seed: int
     refine: bool = True
     """Improve the greedy assignment on the candidate graph (kernels.refine_assignment; mosaic.refine)."""
+    use_all: bool = False
+    """Every picture group at least once where the grid has room (kernels.cover_groups; mosaic.use_all)."""
 
 
 def default_max_uses(share: float, tiles: int, cells: int) -> int:
@@ -167,16 +189,21 @@ def parse_options(raw: dict[str, Any], default_grid: str, default_tile_px: int) 
     min_distance = _int_option(raw, "min_distance", DEFAULT)
     max_uses = _int_option(raw, "max_uses", DEFAULT)
     keep_avatars = _bool_option(raw, "keep_avatars")
+    use_all = _bool_option(raw, "use_all")
+    keep = _int_option(raw, "keep", DEFAULT)
+    webhook = _option(raw, "webhook", "", str, "an https URL")
     return Options(cols=cols, rows=rows, tile_px=tile_px, seed=seed, blend=blend, min_distance=min_distance,
-                   max_uses=max_uses, keep_avatars=keep_avatars)
+                   max_uses=max_uses, keep_avatars=keep_avatars, use_all=use_all, keep=keep,
+                   webhook=webhook)
 
 
 def check_job(options: Options, limits: LimitSettings, tiles: int | None = None,
-              size: tuple[int, int] | None = None) -> tuple[int, int] | None:
+              size: tuple[int, int] | None = None, result_ttl: int | None = None) -> tuple[int, int] | None:
     """Every limit on a job, in one place: the web tier calls it at submission, the worker on decoding the
     package and once the target is decoded. Raises JobRejected/TooLarge with a message for the user.
 
-    ``tiles``: the number of tile pictures, when known; ``size``: the target's (width, height), when known.
+    ``tiles``: the number of tile pictures, when known; ``size``: the target's (width, height), when known;
+    ``result_ttl``: the longest ``keep`` (jobs.result_ttl), when known (a worker keeps a job at most its own).
     Returns the final (cols, rows) when it is known (rows given, or ``size``), else None."""
     side = limits.max_cells_per_side
     if options.cols < 1 or options.rows < 0:
@@ -188,6 +215,8 @@ def check_job(options: Options, limits: LimitSettings, tiles: int | None = None,
     if not 0 <= options.seed < 2**32:
         raise JobRejected("seed must be between 0 and 4294967295")
     check_rules(options)
+    check_keep(options.keep, result_ttl)
+    check_webhook(options.webhook)
     if tiles is not None and tiles > limits.max_tiles:
         raise TooLarge(f"{tiles} tiles is over the limit of {limits.max_tiles}")
     if size is None and not options.rows:
@@ -207,6 +236,37 @@ def check_rules(options: Options) -> None:
         raise JobRejected(f"max_uses must be 0 (no cap) or more, not {options.max_uses}")
 
 
+def check_keep(keep: int, result_ttl: int | None) -> None:
+    """``keep``: DEFAULT, or whole seconds from KEEP_MIN to ``result_ttl`` (when known)."""
+    if keep == DEFAULT:
+        return
+    if keep < KEEP_MIN or (result_ttl is not None and keep > result_ttl):
+        most = f" and {result_ttl}" if result_ttl is not None else " or more"
+        raise JobRejected(f"keep must be between {KEEP_MIN}{most} seconds, not {keep}")
+
+
+MAX_WEBHOOK = 2000
+"""Longest webhook URL taken (what browsers and proxies commonly carry)."""
+
+
+def check_webhook(url: str) -> None:
+    """``webhook``: "" or an https URL with a host and no user name or password in it. Which hosts may be called
+    is the URL policy's (workers/inputs/urlpolicy.py), at submission and again when it is called."""
+    if not url:
+        return
+    if len(url) > MAX_WEBHOOK or any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise JobRejected(f"webhook must be a URL of at most {MAX_WEBHOOK} printable characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  # a bad port raises here
+    except ValueError:
+        raise JobRejected(f"webhook is not a valid URL: {url[:80]!r}") from None
+    if parts.scheme != "https" or not parts.hostname:
+        raise JobRejected(f"webhook must be an https:// URL, not {url[:80]!r}")
+    if parts.username is not None or parts.password is not None:
+        raise JobRejected("webhook must not carry a user name or password (put a token in the path or query)")
+
+
 def check_grid(cols: int, rows: int, tile_px: int, limits: LimitSettings) -> None:
     """Limits on the final grid: cells per side, total cells, output pixels."""
     if max(cols, rows) > limits.max_cells_per_side:
@@ -218,3 +278,32 @@ def check_grid(cols: int, rows: int, tile_px: int, limits: LimitSettings) -> Non
         megapixels = math.ceil(pixels / 1e6)
         raise TooLarge(f"the mosaic would be {megapixels} megapixels, over the limit of "
                        f"{limits.max_output_pixels // 1_000_000}")
+
+
+def option_schemas(limits: LimitSettings, result_ttl: int) -> dict[str, dict[str, Any]]:
+    """The JSON Schema of each option a request may name, with the bounds :func:`check_job` holds it to: the one
+    description of them the API's OpenAPI document gives (web/openapi.py), so the two cannot drift apart
+    (tests/unit/test_openapi.py checks every name here against :func:`parse_options`). Forms may send the numbers
+    as text, which :func:`parse_options` reads as well."""
+    side = limits.max_cells_per_side
+    return {
+        "grid": {"description": "COLSxROWS (e.g. 48x32), or a number of columns with rows from the target's aspect "
+                 "ratio", "oneOf": [{"type": "string", "pattern": _GRID.pattern},
+                                    {"type": "integer", "minimum": 1, "maximum": side}]},
+        "tile_px": {"description": "pixels per tile side in the mosaic", "type": "integer",
+                    "minimum": limits.tile_px_min, "maximum": limits.tile_px_max},
+        "seed": {"description": "seed of the random choices (the same seed, the same mosaic)", "type": "integer",
+                 "minimum": 0, "maximum": 2**32 - 1},
+        "blend": {"description": "colour correction of each tile toward its cell, in %", "type": "number",
+                  "minimum": 0, "maximum": 100},
+        "min_distance": {"description": "cells between two uses of one tile (0: off)", "type": "integer",
+                         "minimum": 0, "maximum": MAX_DISTANCE},
+        "max_uses": {"description": "most uses of one tile (0: no cap)", "type": "integer", "minimum": 0},
+        "keep_avatars": {"description": "match on default avatars too", "type": "boolean"},
+        "use_all": {"description": "use every picture at least once where the grid has room", "type": "boolean"},
+        "keep": {"description": "seconds the finished job and its files are kept", "type": "integer",
+                 "minimum": KEEP_MIN, "maximum": result_ttl},
+        "webhook": {"description": "an https URL called when the job is done, failed or canceled (signed the "
+                    "Standard Webhooks way; checked by the URL policy like tile URLs)", "type": "string",
+                    "format": "uri", "pattern": "^https://"},
+    }

@@ -40,12 +40,15 @@ class JobPackage:
     v: int = VERSION
     tile_names: tuple[str, ...] = ()
     """Empty, or one name per tile: an upload's original file name ("" for a tile given by URL)."""
+    friends: dict[str, Any] | None = None
+    """A friends request as asked (workers/inputs/friends/handles.py ``parse_request`` checks it; the worker
+    gathers the pictures as a stage of the job): what was asked, never the pictures."""
 
     @classmethod
     def create(cls, target: str, tiles: list[str], options: Options, job_id: str | None = None,
-               tile_names: list[str] | None = None) -> JobPackage:
+               tile_names: list[str] | None = None, friends: dict[str, Any] | None = None) -> JobPackage:
         return cls(id=job_id or new_job_id(), target=target, tiles=tuple(tiles), options=options,
-                   tile_names=tuple(tile_names or ()))
+                   tile_names=tuple(tile_names or ()), friends=friends)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -58,6 +61,8 @@ class JobPackage:
         }
         if self.tile_names:
             data["tile_names"] = list(self.tile_names)
+        if self.friends is not None:
+            data["friends"] = self.friends
         return data
 
     def encode(self) -> str:
@@ -97,8 +102,11 @@ class JobPackage:
         if isinstance(created_at, bool) or not isinstance(created_at, (int, float)):
             raise JobRejected("created_at must be a number")
         names = _tile_names(data.get("tile_names"), len(tiles))
+        friends = data.get("friends")
+        if friends is not None and not isinstance(friends, dict):
+            raise JobRejected("friends must be an object")
         return cls(id=job_id, target=target, tiles=tuple(tiles), options=options, created_at=created_at,
-                   tile_names=names)
+                   tile_names=names, friends=friends)
 
 
 REQUIRED_OPTIONS = ("cols", "rows", "tile_px", "seed")

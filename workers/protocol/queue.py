@@ -5,11 +5,14 @@
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import redis
 
+from workers.protocol import stats
 from workers.protocol.keys import GROUP, Keys
 
 
@@ -60,9 +63,9 @@ def depth_of(length: int, pending: int, lag: int | str | None) -> int:
     return int(lag) if lag is not None else max(length - pending, 0)
 
 
-def heartbeats(r: redis.Redis, keys: Keys) -> list[dict[str, str]]:
-    """Live worker heartbeats of every node, by node and consumer name."""
-    beats = [cast(dict[str, str], r.hgetall(key)) for key in r.scan_iter(match=keys.worker("*", "*"), count=500)]
+def heartbeats(r: redis.Redis, keys: Keys, node: str = "*") -> list[dict[str, str]]:
+    """Live worker heartbeats of every node (or of ``node``), by node and consumer name."""
+    beats = [cast(dict[str, str], r.hgetall(key)) for key in r.scan_iter(match=keys.worker(node, "*"), count=500)]
     return sorted((b for b in beats if b), key=lambda b: (b.get("node", ""), b.get("consumer", "")))
 
 
@@ -78,3 +81,56 @@ def recent_jobs(r: redis.Redis, keys: Keys, count: int = 10) -> list[tuple[str, 
     rows = pipe.execute()
     return [(job_id, dict(zip(RECENT_FIELDS, (v or "" for v in row), strict=True)))
             for job_id, row in zip(ids, rows, strict=True)]
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Where a queued job stands: ``position`` 1 is the next to start; ``eta`` seconds until it should be done, or
+    None when there is no recent build time or no ready worker to go by."""
+
+    position: int
+    eta: float | None
+
+
+def place(seq: int | None, entries_read: int | None, lag: int | None) -> int:
+    """A queued job's position from its ``seq`` (its entry's number in the stream, lua/admit.lua) and the group's
+    count of entries delivered (pure).
+
+    A job already delivered and queued again after a transient failure is next (1); one not admitted yet (no seq,
+    the keeper is behind) comes after every undelivered entry."""
+    if seq is None:
+        return (lag or 0) + 1
+    return max(seq - (entries_read or 0), 1)  # Redis answers a nil entries-read until the group's first delivery
+
+
+def eta(position: int, workers: int, build_seconds: float | None) -> float | None:
+    """Seconds until a job at ``position`` is done: the rounds of ``workers`` builds ahead of it and its own, each
+    of the recent build time (pure); None without a build time or a worker."""
+    if build_seconds is None or workers <= 0:
+        return None
+    return math.ceil(position / workers) * build_seconds
+
+
+def waiting(r: redis.Redis, keys: Keys, seq: str | None, now: float | None = None) -> Waiting:
+    """A queued job's position and eta in one round trip, for the page's 1 s poll: the group's counters (XINFO
+    GROUPS), the ready workers (ZCOUNT) and the recent build time; no scan of the stream or the inbox."""
+    pipe = r.pipeline(transaction=False)
+    pipe.xinfo_groups(keys.jobs)
+    pipe.zcount(keys.ready_workers, time.time() if now is None else now, "+inf")
+    pipe.hget(keys.stats, stats.RECENT_BUILD)
+    groups, workers, recent = pipe.execute(raise_on_error=False)
+    entries_read = lag = None
+    if isinstance(groups, Exception) and "no such key" not in str(groups).lower():
+        raise groups
+    if not isinstance(groups, Exception):  # else no stream yet (nothing admitted so far): nobody is ahead
+        for group in cast(list[dict[str, Any]], groups):
+            if group["name"] == GROUP:
+                entries_read, lag = group.get("entries-read"), group.get("lag")
+    if isinstance(workers, Exception) or isinstance(recent, Exception):
+        raise workers if isinstance(workers, Exception) else cast(Exception, recent)
+    position = place(int(seq) if seq else None, _int(entries_read), _int(lag))
+    return Waiting(position=position, eta=eta(position, int(workers), float(recent) if recent else None))
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)

@@ -30,14 +30,17 @@ FOLDER = Path(__file__).with_name("lua")
 FUNCTIONS = {
     "finish": ("note", "finish"),
     "dead_letter": ("note", "dead_letter"),
-    "update": ("update",),
-    "start": ("start", "start_delivery"),
-    "take": ("start", "take"),
+    "update": ("note", "update"),
+    "start": ("note", "start", "start_delivery"),
+    "take": ("note", "start", "take"),
     "refresh": ("refresh",),
     "reconcile": ("note", "reconcile"),
     "vanished": ("vanished",),
     "admit": ("admit",),
     "trim": ("trim",),
+    "webhook_take": ("webhook_take",),
+    "webhook_note": ("webhook_note",),
+    "cancel": ("note", "cancel"),
 }
 """Each function of the library: the lua files its body is made of, libraries first."""
 
@@ -68,6 +71,8 @@ def library_code() -> str:
 FINISH, DEAD_LETTER, UPDATE = name("finish"), name("dead_letter"), name("update")
 START, TAKE, REFRESH = name("start"), name("take"), name("refresh")
 RECONCILE, VANISHED, ADMIT, TRIM = name("reconcile"), name("vanished"), name("admit"), name("trim")
+CANCEL = name("cancel")
+WEBHOOK_TAKE, WEBHOOK_NOTE = name("webhook_take"), name("webhook_note")
 
 
 class FunctionsMissing(TesseraError, redis.exceptions.ConnectionError):

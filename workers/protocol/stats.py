@@ -24,9 +24,15 @@ BUILD_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 """Upper bounds (seconds) of the build-time histogram; +Inf is added after the last."""
 
 SUBMITTED, DONE, FAILED = "submitted", "done", "failed"
+CANCELED = "canceled"
+"""Jobs that ended canceled: counted by the note (lua/note.lua bumps the field its state names)."""
 VANISHED = "vanished"
 """Jobs whose status hash vanished before its TTL (the reconciler counts them: workers/service/reconcile.py)."""
 BUILD_SUM, BUILD_COUNT = "build_seconds_sum", "build_seconds_count"
+RECENT_BUILD = "build_seconds_recent"
+"""The recent build time: a moving average that each done build moves a fifth of the way to its own time
+(lua/note.lua), so it follows the last ten or so builds; absent before the first. A queued job's eta is made of it
+(workers/protocol/queue.py ``waiting``)."""
 
 
 def le_label(bound: float) -> str:
@@ -57,6 +63,7 @@ class Counters:
     build_sum: float = 0.0
     build_count: int = 0
     vanished: int = 0
+    canceled: int = 0
 
 
 def counters_from(raw: dict[str, str]) -> Counters:
@@ -68,7 +75,8 @@ def counters_from(raw: dict[str, str]) -> Counters:
         buckets.append((label, running))
     return Counters(submitted=int(raw.get(SUBMITTED, 0)), done=int(raw.get(DONE, 0)), failed=int(raw.get(FAILED, 0)),
                     buckets=buckets, build_sum=float(raw.get(BUILD_SUM, 0.0)),
-                    build_count=int(raw.get(BUILD_COUNT, 0)), vanished=int(raw.get(VANISHED, 0)))
+                    build_count=int(raw.get(BUILD_COUNT, 0)), vanished=int(raw.get(VANISHED, 0)),
+                    canceled=int(raw.get(CANCELED, 0)))
 
 
 def read_counters(r: redis.Redis, keys: Keys) -> Counters:

@@ -9,9 +9,10 @@ from typing import Any
 
 import redis
 
-from workers.protocol import scripts, stats
+from workers.protocol import scripts, stats, webhooks
 from workers.protocol.keys import GROUP, STATS_MINUTE_TTL, Keys
 from workers.protocol.package import JobPackage
+from workers.protocol.queue import Waiting
 
 
 class JobState(enum.StrEnum):
@@ -19,18 +20,23 @@ class JobState(enum.StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    CANCELED = "canceled"
+    """Stopped on request (POST /api/mosaics/<id>/cancel): never started, or stopped by its worker; no result."""
 
 
-FINAL = (JobState.DONE.value, JobState.FAILED.value)
+FINAL = (JobState.DONE.value, JobState.FAILED.value, JobState.CANCELED.value)
 
 def initial_fields(package: JobPackage, encoded: str) -> dict[str, Any]:
-    return {
+    fields: dict[str, Any] = {
         "state": JobState.QUEUED.value,
         "progress": 0,
         "stage": "waiting in the queue",
         "created_at": package.created_at,
         "package": encoded,
     }
+    if package.options.webhook:  # the completion note puts the job on the webhook outbox (lua/note.lua)
+        fields[webhooks.FIELD] = webhooks.WAITING
+    return fields
 
 
 def _pairs(fields: dict[str, Any]) -> list[Any]:
@@ -40,6 +46,44 @@ def _pairs(fields: dict[str, Any]) -> list[Any]:
 def update(r: redis.Redis, keys: Keys, job_id: str, **fields: Any) -> bool:
     """Write progress fields unless the job already has its completion note."""
     return bool(scripts.call(r, scripts.UPDATE, 1, keys.job(job_id), *_pairs(fields)))
+
+
+def keep_going(r: redis.Redis, keys: Keys, job_id: str, **fields: Any) -> bool:
+    """Write a running job's progress fields; False when its worker should stop: a cancel was asked for, or the
+    job is final or gone (deleted), which the same call tells (lua/update.lua), so a stop costs no round trip."""
+    return int(scripts.call(r, scripts.UPDATE, 1, keys.job(job_id), *_pairs(fields))) == 1
+
+
+class Cancel(enum.IntEnum):
+    """What :func:`cancel` did (lua/cancel.lua)."""
+
+    UNKNOWN = -1
+    ALREADY_FINAL = 0
+    CANCELED = 1
+    """It was queued: it has its canceled note now, and never starts."""
+    STOPPING = 2
+    """It is running: its worker stops at its next progress write or stage boundary."""
+
+
+def cancel(r: redis.Redis, keys: Keys, job_id: str, ttl: int, recent: int = 50) -> tuple[Cancel, str]:
+    """Cancel a job: (what was done, the job's state now; "" for an unknown job)."""
+    now = time.time()
+    note = {"state": JobState.CANCELED.value, "finished_at": now, "stage": "canceled"}
+    reply = scripts.call(r, scripts.CANCEL, 6, keys.job(job_id), keys.recent, keys.job(job_id), keys.stats,
+                         keys.stats_minute(stats.minute_of(now)), keys.webhook_outbox, ttl, recent, job_id, GROUP,
+                         "", "", 0, STATS_MINUTE_TTL, *_pairs(note))
+    if not reply:
+        return Cancel.UNKNOWN, ""
+    outcome, state = reply
+    return Cancel(int(outcome)), str(state)
+
+
+def listed(recent: int, ttl: int, result_ttl: int) -> int:
+    """The recent-list length to pass with a note: 0 (not listed) for a job kept shorter than ``result_ttl``.
+
+    The reconciler takes a finished id whose hash is gone while an older one's lives for a vanished job
+    (workers/service/reconcile.py); a job kept shorter expires out of that order, so it stays off the list."""
+    return recent if ttl >= result_ttl else 0
 
 
 def start_delivery(r: redis.Redis, keys: Keys, job_id: str, worker: str) -> int:
@@ -62,10 +106,12 @@ def finish_command(keys: Keys, job_id: str, ttl: int, state: JobState, recent: i
     note = {"state": state.value, "finished_at": now, **fields}
     if state is JobState.DONE:
         note.update(progress=1, stage="done")
+    if state is JobState.CANCELED:
+        note.setdefault("stage", "canceled")
     seconds = build_seconds if state is JobState.DONE and build_seconds is not None and build_seconds >= 0 else None
     bucket = stats.bucket_field(seconds) if seconds is not None else ""
-    return (scripts.FINISH, 5, keys.job(job_id), keys.recent, keys.jobs, keys.stats,
-            keys.stats_minute(stats.minute_of(now)),
+    return (scripts.FINISH, 6, keys.job(job_id), keys.recent, keys.jobs, keys.stats,
+            keys.stats_minute(stats.minute_of(now)), keys.webhook_outbox,
             ttl, recent, job_id, GROUP, ack_entry or "", bucket, seconds or 0, STATS_MINUTE_TTL, *_pairs(note))
 
 
@@ -79,8 +125,10 @@ def _number(value: str | None) -> float | None:
     return float(value) if value not in (None, "") else None
 
 
-def public_view(job_id: str, raw: dict[str, str], media_prefix: str = "/media/") -> dict[str, Any]:
-    """The JSON the page polls: never the package or internal fields."""
+def public_view(job_id: str, raw: dict[str, str], media_prefix: str = "/media/",
+                waiting: Waiting | None = None) -> dict[str, Any]:
+    """The JSON the page polls: never the package or internal fields; a queued job's place in the queue when
+    ``waiting`` (queue.waiting) is given."""
     view: dict[str, Any] = {
         "id": job_id,
         "state": raw.get("state", JobState.QUEUED.value),
@@ -97,6 +145,14 @@ def public_view(job_id: str, raw: dict[str, str], media_prefix: str = "/media/")
         view.update(dzi_url=f"{folder}/image.dzi", tilemap_url=f"{folder}/map.json", thumb_url=f"{folder}/thumb.jpg")
     if raw.get("error"):
         view["error"] = raw["error"]
+    if raw.get("expires_at"):  # set with the completion note (lua/note.lua): when the job and its files go
+        view["expires_at"] = float(raw["expires_at"])
     if raw.get("details"):
         view["details"] = json.loads(raw["details"])
+    if raw.get("friends"):  # a friends job's live counts (workers/pipeline/friends.py)
+        view["friends"] = json.loads(raw["friends"])
+    if (delivery := webhooks.record_view(raw)) is not None:
+        view["webhook"] = delivery
+    if waiting is not None and view["state"] == JobState.QUEUED.value:
+        view.update(position=waiting.position, eta=waiting.eta)
     return view

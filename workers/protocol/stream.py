@@ -10,7 +10,8 @@ import redis
 
 from workers.protocol import scripts, stats, status
 from workers.protocol.errors import DEAD_LETTER
-from workers.protocol.keys import GROUP, STATS_MINUTE_TTL, Keys
+from workers.protocol.idempotency import Claim, Record
+from workers.protocol.keys import GROUP, IDEMPOTENCY_TTL, STATS_MINUTE_TTL, Keys
 from workers.protocol.package import JobPackage
 
 Entry = tuple[str, dict[str, str]]
@@ -26,18 +27,42 @@ def ensure_group(r: redis.Redis, keys: Keys) -> None:
             raise
 
 
-def queue_in(pipe: redis.client.Pipeline, keys: Keys, package: JobPackage) -> None:
+def queue_in(pipe: redis.client.Pipeline, keys: Keys, package: JobPackage,
+             fields: dict[str, str] | None = None) -> None:
+    """Queue one job in ``pipe``; ``fields``: more fields of its status hash (the web's delete-token hash)."""
     encoded = package.encode()
-    pipe.hset(keys.job(package.id), mapping=status.initial_fields(package, encoded))  # type: ignore[arg-type]
+    mapping = {**status.initial_fields(package, encoded), **(fields or {})}
+    pipe.hset(keys.job(package.id), mapping=mapping)  # type: ignore[arg-type]
     pipe.lpush(keys.inbox, package.id)  # the keeper adds the package to the stream (lua/admit.lua)
     pipe.hincrby(keys.stats, stats.SUBMITTED, 1)  # counted in the same transaction as the job itself
 
 
-def enqueue(r: redis.Redis, keys: Keys, package: JobPackage) -> None:
-    """Write the status hash and put the job on the inbox in one transaction."""
-    pipe = r.pipeline(transaction=True)
-    queue_in(pipe, keys, package)
-    pipe.execute()
+def enqueue(r: redis.Redis, keys: Keys, package: JobPackage, claim: Claim | None = None,
+            fields: dict[str, str] | None = None) -> Record | None:
+    """Write the status hash and put the job on the inbox in one transaction.
+
+    With a ``claim`` (an Idempotency-Key) its record is written in that same transaction, unless the key is
+    taken: then nothing is queued and the record that holds it is returned (WATCH makes two racing requests
+    queue one job between them)."""
+    if claim is None:
+        pipe = r.pipeline(transaction=True)
+        queue_in(pipe, keys, package, fields)
+        pipe.execute()
+        return None
+    while True:
+        with r.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(claim.name)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+                raw = pipe.get(claim.name)
+                if raw is not None:
+                    return Record.decode(str(raw))
+                pipe.multi()
+                queue_in(pipe, keys, package, fields)
+                pipe.set(claim.name, claim.record.encode(), ex=IDEMPOTENCY_TTL)
+                pipe.execute()
+                return None
+            except redis.WatchError:
+                continue  # another request took the key meanwhile: read its record
 
 
 Taken = tuple[str, dict[str, str], int | None]
@@ -140,8 +165,8 @@ def dead_letter_command(keys: Keys, entry_id: str, fields: dict[str, str], error
                             "error": reason or f"gave up after {deliveries} deliveries; last error: {error}",
                             "error_code": code}
     letter_items = [item for pair in letter.items() for item in pair]
-    return (scripts.DEAD_LETTER, 6, keys.job(job_id), keys.recent, keys.jobs, keys.stats,
-            keys.stats_minute(stats.minute_of(now)), keys.dead,
+    return (scripts.DEAD_LETTER, 7, keys.job(job_id), keys.recent, keys.jobs, keys.stats,
+            keys.stats_minute(stats.minute_of(now)), keys.dead, keys.webhook_outbox,
             ttl, recent, job_id, GROUP, entry_id, "", 0, STATS_MINUTE_TTL,
             len(letter_items), *letter_items, *[item for pair in note.items() for item in pair])
 

@@ -19,9 +19,17 @@ import paramiko
 from config import Settings
 from config.settings import ResultSettings
 from workers.protocol.errors import StoreUnavailable
-from workers.protocol.files import remove_orphans, sync_folder, temp_prefix, write_atomic
+from workers.protocol.files import (
+    RESULT_FOLDER_SUFFIX,
+    remove_entries,
+    remove_orphans,
+    result_entries,
+    sync_folder,
+    temp_prefix,
+    write_atomic,
+)
 
-FOLDER_SUFFIX = ".dz"
+FOLDER_SUFFIX = RESULT_FOLDER_SUFFIX
 """A job's folder of extra files (the zoomable view) is ``<id>.dz``."""
 REPLACE_TRIES = 3
 """Tries to swap a folder into place when another run of the same job swaps at the same moment."""
@@ -39,6 +47,10 @@ class ResultStore(Protocol):
 
     def remove_orphans(self) -> int:
         """Remove what a store cut short by a kill left behind, where that can be told; the count removed."""
+
+    def remove(self, job_id: str) -> int:
+        """Remove a job's result and its folder (a job canceled or deleted while it was stored); the count of
+        entries removed."""
 
 
 def _relative_parts(path: str) -> tuple[str, ...]:
@@ -68,6 +80,10 @@ class LocalResultStore:
     def remove_orphans(self) -> int:
         """Temporary files and folders of writers on this machine that were killed mid-store."""
         return remove_orphans(self.media_dir)
+
+    def remove(self, job_id: str) -> int:
+        with self._unavailable_on_oserror(job_id):
+            return remove_entries(self.media_dir, result_entries(job_id))
 
     def put(self, job_id: str, data: bytes, ext: str) -> str:
         """Store atomically; a second run of the same job replaces the file with an equal one."""
@@ -155,6 +171,29 @@ class SftpResultStore:
         """Nothing here: the writers' processes live on other machines; the web host's sweep removes what a
         killed writer left once it expires (jobs.result_ttl)."""
         return 0
+
+    def remove(self, job_id: str) -> int:
+        """The job's entries in the web host's media folder, over SFTP (a folder with all it holds)."""
+        removed = 0
+        with self._lock:
+            sftp = self._connect()
+            try:
+                for name in result_entries(job_id):
+                    path = posixpath.join(self.settings.path, name)
+                    try:
+                        mode = sftp.lstat(path).st_mode or 0
+                    except FileNotFoundError:
+                        continue
+                    if stat.S_ISDIR(mode):
+                        _remove_tree(sftp, path)
+                    else:
+                        sftp.remove(path)
+                    removed += 1
+            except (OSError, paramiko.SSHException) as exc:
+                self.close()
+                raise StoreUnavailable(f"sftp {self.settings.host}: cannot remove the files of {job_id}: {exc}") \
+                    from exc
+        return removed
 
     def put(self, job_id: str, data: bytes, ext: str) -> str:
         name = f"{job_id}.{ext}"

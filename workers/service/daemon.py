@@ -24,18 +24,19 @@ import kernels
 from config import Settings
 from workers.inputs.fetch import Fetcher
 from workers.inputs.fetchcache import FetchCache
-from workers.pipeline import tilecache, tileset
+from workers.pipeline import friends, tilecache, tileset
 from workers.pipeline.mosaic import BuildResult, build_mosaic
 from workers.protocol import logs, scripts, status, stream
 from workers.protocol.backoff import backoff
 from workers.protocol.connection import REDIS_DOWN, connect
-from workers.protocol.errors import INTERNAL, BadPackage, JobRejected, TransientError
+from workers.protocol.errors import INTERNAL, BadPackage, Canceled, JobRejected, TransientError
 from workers.protocol.exitcodes import RET_CONNECT, RET_OK
 from workers.protocol.keys import Keys
 from workers.protocol.package import JobPackage
 from workers.protocol.status import JobState
 from workers.results.stores import make_store
 from workers.service.heartbeat import Heartbeat
+from workers.service.progress import Progress
 
 log = logging.getLogger("tessera.worker")
 T = TypeVar("T")
@@ -67,6 +68,7 @@ class Worker:
         cache = FetchCache(settings.paths.fetch_cache, settings.fetch.cache_max_age) if settings.paths.fetch_cache \
             else None
         self.fetcher = Fetcher(settings.fetch, trusted_prefixes=[inputs], cache=cache)
+        self.friends_api = friends.make_api(settings, self.fetcher)  # one per process: the APIs' rate-limit state
         self.store = make_store(settings)
         self.beat = Heartbeat(self.redis, self.keys, settings.node, self.consumer,
                               settings.worker.heartbeat_interval, claim_every=settings.queue.claim_idle / 3,
@@ -219,27 +221,41 @@ class Worker:
             outcome = self._build(package)
         finally:
             self.beat.release()
-        self._conclude(package.id, entry_id, outcome)
+        self._conclude(package, entry_id, outcome)
 
-    def _conclude(self, job_id: str, entry_id: str, outcome: Outcome | None) -> None:
+    def _conclude(self, package: JobPackage, entry_id: str, outcome: Outcome | None) -> None:
         if outcome is None:
             return  # left pending: claimed again after claim_idle, counted as another delivery
-        finish = status.finish_command(self.keys, job_id, self.settings.jobs.result_ttl, outcome.state,
-                                       self.settings.queue.recent_jobs, entry_id, outcome.build_seconds,
-                                       **outcome.note)
-        self._until_written(lambda: self._finish_and_take(finish))
-        log.info("job %s %s", job_id, outcome.state.value)
+        result_ttl = self.settings.jobs.result_ttl
+        ttl = package.options.ttl(result_ttl)  # the job's own `keep`
+        finish = status.finish_command(self.keys, package.id, ttl, outcome.state,
+                                       status.listed(self.settings.queue.recent_jobs, ttl, result_ttl), entry_id,
+                                       outcome.build_seconds, **outcome.note)
+        written = self._until_written(lambda: self._finish_and_take(finish))
+        if written != 1 and outcome.state is JobState.DONE:
+            self._until_written(partial(self._discard_if_canceled, package.id))
+        log.info("job %s %s", package.id, outcome.state.value)
 
-    def _finish_and_take(self, finish: tuple[Any, ...]) -> None:
-        """The note and ack of this job, and the take of the next one, in one round trip."""
+    def _finish_and_take(self, finish: tuple[Any, ...]) -> int:
+        """The note and ack of this job, and the take of the next one, in one round trip; the note's reply."""
         with scripts.loaded():
             if self.stop_requested.is_set():
-                self.redis.fcall(*finish)
-                return
+                return int(self.redis.fcall(*finish))
             pipe = self.redis.pipeline(transaction=False)
             pipe.fcall(*finish)
             pipe.fcall(*stream.take_command(self.keys, self.consumer))
-            self._prefetched = stream.parse_taken(pipe.execute()[1])
+            written, taken = pipe.execute()
+            self._prefetched = stream.parse_taken(taken)
+            return int(written)
+
+    def _discard_if_canceled(self, job_id: str) -> None:
+        """Stored, but the note found the job canceled or deleted meanwhile: its files go, on whichever store
+        (another run's equal files of a job that is done stay)."""
+        state = self.redis.hget(self.keys.job(job_id), "state")
+        if state in (None, JobState.CANCELED.value):
+            removed = self.store.remove(job_id)
+            log.info("job %s was %s while it was stored; removed %d of its files", job_id,
+                     "deleted" if state is None else "canceled", removed)
 
     def _release_prefetched(self) -> None:
         """Stopping with a job taken but not begun: show it queued; it stays pending for this slot or XAUTOCLAIM."""
@@ -256,12 +272,16 @@ class Worker:
         started = time.monotonic()
         tries = self.settings.queue.transient_tries
         result: BuildResult | None = None  # built once: a store that failed is tried again with the same files
+        progress = Progress(self.redis, self.keys, package.id, self.settings.worker.progress_interval,
+                            self.beat.progress, self._redis_lost)
         for attempt in range(tries):
             try:
                 if result is None:
-                    result = build_mosaic(package, self.fetcher, self.settings, self._reporter(package.id),
-                                          deepzoom=True)
+                    result = self._build_once(package, progress)
+                progress.check("storing")  # a stage boundary with no report of its own: stop before storing
                 return self._store(package, result, time.monotonic() - started)
+            except Canceled as exc:
+                return Outcome(JobState.CANCELED, {"stage": exc.reason})
             except JobRejected as exc:
                 return Outcome.failed(exc.reason, exc.code)
             except TransientError as exc:
@@ -275,6 +295,16 @@ class Worker:
                 log.exception("job %s: internal error", package.id)
                 return Outcome.failed(f"internal error ({exc.__class__.__name__})", INTERNAL)
         return None
+
+    def _build_once(self, package: JobPackage, progress: Progress) -> BuildResult:
+        """The mosaic of ``package``, its friends gathered first when it asks for them (pipeline/friends.py)."""
+        if package.friends is None:
+            return build_mosaic(package, self.fetcher, self.settings, progress, deepzoom=True)
+        gathered = friends.gather_tiles(package, self.friends_api, self.settings.limits.max_tiles, progress)
+        result = build_mosaic(gathered.package, self.fetcher, self.settings, progress, deepzoom=True,
+                              labels=gathered.labels)
+        result.details["friends"] = friends.details(result.details, gathered)
+        return result
 
     def _noop(self) -> Outcome:
         if not self.settings.queue.allow_noop:
@@ -311,22 +341,6 @@ class Worker:
             status.finish(self.redis, self.keys, job_id, self.settings.jobs.result_ttl, JobState.FAILED,
                           error=exc.reason, error_code=exc.code)
         stream.ack(self.redis, self.keys, entry_id)
-
-    def _reporter(self, job_id: str) -> Callable[[str, float], None]:
-        interval, last = self.settings.worker.progress_interval, [0.0]
-
-        def report(stage: str, fraction: float) -> None:
-            self.beat.progress()
-            now = time.monotonic()
-            if now - last[0] < interval and fraction < 1:
-                return
-            last[0] = now
-            try:  # progress is best effort: an outage must not stop the build
-                status.update(self.redis, self.keys, job_id, stage=stage, progress=round(fraction, 3))
-            except REDIS_DOWN as exc:
-                self._redis_lost(exc)
-
-        return report
 
 
 def _guess_id(raw: str) -> str | None:

@@ -28,7 +28,7 @@ from workers.protocol import stream
 from workers.protocol.backoff import backoff
 from workers.protocol.connection import REDIS_DOWN
 from workers.protocol.keys import HEARTBEAT_TTL, Keys
-from workers.protocol.states import WorkerState
+from workers.protocol.states import READY, WorkerState
 
 log = logging.getLogger("tessera.heartbeat")
 
@@ -109,12 +109,18 @@ class Heartbeat(threading.Thread):
         self.stopping.set()
         try:
             self.r.delete(self.key)
+            self.r.zrem(self.keys.ready_workers, self.member)
         except REDIS_DOWN:
             pass
 
     @property
     def key(self) -> str:
         return self.keys.worker(self.node, os.getpid())
+
+    @property
+    def member(self) -> str:
+        """This worker in the ready set (Keys.ready_workers)."""
+        return f"{self.node}:{os.getpid()}"
 
     def refresh_claim(self) -> None:
         """Refresh the held entry's claim every ``claim_every`` while we hold it and the build progresses."""
@@ -145,4 +151,10 @@ class Heartbeat(threading.Thread):
         pipe = self.r.pipeline(transaction=False)
         pipe.hset(self.key, mapping=record)  # type: ignore[arg-type]
         pipe.expire(self.key, HEARTBEAT_TTL)
+        now = time.time()  # the ready set, for a queued job's eta: listed while ready, dropped once its beat expires
+        if self.state in READY:
+            pipe.zadd(self.keys.ready_workers, {self.member: now + HEARTBEAT_TTL})
+        else:
+            pipe.zrem(self.keys.ready_workers, self.member)
+        pipe.zremrangebyscore(self.keys.ready_workers, "-inf", now)
         pipe.execute()

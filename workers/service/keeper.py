@@ -74,10 +74,11 @@ class Keeper:
                     scripts.load(admin)
             log.info("loaded the Redis functions %s", scripts.LIBRARY)
         stream.ensure_group(self.redis, self.keys)
+        self.redis.set(self.keys.epoch, repr(time.time()), nx=True)  # once per Redis data set: web/retention.py
 
     def admit(self) -> int:
         return int(scripts.call(self.redis, scripts.ADMIT, 3, self.keys.inbox, self.keys.admitting, self.keys.jobs,
-                                self.keys.job_prefix, ADMIT_BATCH))
+                                self.keys.job_prefix, ADMIT_BATCH, GROUP))
 
     def trim(self) -> int:
         return int(scripts.call(self.redis, scripts.TRIM, 1, self.keys.jobs, GROUP))

@@ -157,8 +157,8 @@ class Reconciler:
                         "(deliveries so far: %s)", job_id, values[0], values[1] or 0)
 
     def _script(self, job_id: str, values: list[str | None], action: str, now: float, *extra: Any) -> Any:
-        return scripts.call(self.r, scripts.RECONCILE, 5, self.keys.job(job_id), self.keys.recent, self.keys.inbox,
-                            self.keys.stats, self.keys.stats_minute(stats.minute_of(now)),
+        return scripts.call(self.r, scripts.RECONCILE, 6, self.keys.job(job_id), self.keys.recent, self.keys.inbox,
+                            self.keys.stats, self.keys.stats_minute(stats.minute_of(now)), self.keys.webhook_outbox,
                             self.settings.jobs.result_ttl, self.settings.queue.recent_jobs, job_id, GROUP, "", "",
                             0, STATS_MINUTE_TTL, token(values), action, now, *extra)
 

@@ -12,8 +12,9 @@ from pathlib import Path
 from config import RedisSettings
 from workers.protocol.keys import ANY, Keys
 
-CONNECTION = "+ping +hello +auth +multi +exec +discard"
-"""What every role may run: commands without keys (a transaction's MULTI/EXEC, the handshake)."""
+CONNECTION = "+ping +hello +auth +multi +exec +discard +time"
+"""What every role may run: commands without keys (a transaction's MULTI/EXEC, the handshake, the clock a
+completion note's expires_at is read from: lua/note.lua)."""
 
 
 @dataclass(frozen=True)
@@ -40,32 +41,52 @@ def grants(role: str, prefix: str) -> list[Grant]:
     names every family those functions touch."""
     k, any_ = Keys(prefix), ANY
     if role == "web":  # submits (the job hash and an id on the inbox), reads its jobs, keeps its own limits
-        return [Grant(f"{CONNECTION} {READS} +smembers +lrange", (k.job(any_), k.rate(any_, any_),
-                      k.client_jobs(any_), k.browser_jobs(any_), k.stats, k.inbox)),
+        return [Grant(f"{CONNECTION} +unwatch {READS} +smembers +lrange", (k.job(any_), k.rate(any_, any_),
+                      k.client_jobs(any_), k.browser_jobs(any_), k.stats, k.inbox, k.webhook_outbox)),
                 Grant("+hset", (k.job(any_),)),
+                # cancel (lua/cancel.lua: a queued job's note, its TTL, list and counts) and delete (web/lifecycle.py);
+                # FCALL in a selector of its own, so naming the recent list and minute stats lets the web read neither
+                Grant("+fcall", (k.job(any_), k.recent, k.stats, k.stats_minute(any_), k.webhook_outbox)),
+                Grant("+expire +del", (k.job(any_),)),
+                Grant("+lpush +ltrim +lrem", (k.recent,)),
+                Grant("+hincrby +expire", (k.stats_minute(any_),)),
+                Grant("+lrem", (k.browser_jobs(any_),)),
+                Grant("+zadd", (k.webhook_outbox,)),  # a job canceled while queued has a webhook too (lua/note.lua)
+                Grant("+watch +get +set", (k.idempotency(any_, any_),)),  # Idempotency-Key, with the job (stream.py)
                 Grant("+incr +incrby +hincrby +expire", (k.rate(any_, any_),)),
                 Grant("+sadd +srem +expire", (k.client_jobs(any_),)),
                 Grant("+lpush +ltrim +expire", (k.browser_jobs(any_),)),
                 Grant("+hincrby", (k.stats,)),
-                Grant("+lpush", (k.inbox,))]
+                Grant("+lpush", (k.inbox,)),
+                Grant("+exists +xinfo|groups", (k.jobs,), read_only=True),  # /readyz; a queued job's place
+                Grant("+zcount", (k.ready_workers,), read_only=True),  # a queued job's eta (queue.waiting)
+                Grant("+get", (k.epoch,), read_only=True)]  # the sweep's guard after lost data (web/retention.py)
     if role == "worker":  # takes, claims, acks and finishes jobs (functions), beats, dead-letters, reconciles
         everything = (k.job(any_), k.jobs, k.dead, k.worker(any_, any_), k.recent, k.stats, k.stats_minute(any_),
-                      k.inbox, k.admitting)
+                      k.inbox, k.admitting, k.webhook_outbox)
         return [Grant(f"{CONNECTION} +fcall {READS} +scan +xpending +xrange +xinfo|groups +lrange", everything),
+                Grant("+zadd", (k.webhook_outbox,)),  # a final job with a webhook, with its note (lua/note.lua)
                 Grant("+hset +hincrby +expire", (k.job(any_),)),
                 Grant("+xreadgroup +xack +xclaim +xautoclaim +xgroup|create", (k.jobs,)),
                 Grant("+xadd", (k.dead,)),
                 Grant("+hset +expire +del", (k.worker(any_, any_),)),
                 Grant("+lpush +ltrim +lrem", (k.recent,)),
-                Grant("+hincrby +hincrbyfloat", (k.stats,)),
+                Grant("+hincrby +hincrbyfloat +hset", (k.stats,)),  # HSET: the recent build time (lua/note.lua)
                 Grant("+hincrby +expire", (k.stats_minute(any_),)),
+                Grant("+zadd +zrem +zremrangebyscore", (k.ready_workers,)),  # service/heartbeat.py
                 Grant("+lpush", (k.inbox,))]
     if role == "keeper":  # admits the inbox to the stream and trims acknowledged entries (functions)
         return [Grant(f"{CONNECTION} +fcall +function|list +exists", (k.inbox, k.admitting, k.jobs)),
                 Grant("+blmove +lrange +rpop", (k.inbox, k.admitting)),
                 Grant("+del", (k.admitting,)),
+                Grant("+set", (k.epoch,)),  # SET NX once: when this Redis's data began (web/retention.py)
                 Grant("+xadd +xtrim +xinfo|groups +xpending +xgroup|create", (k.jobs,)),
-                Grant("+hmget", (k.job(any_),), read_only=True)]
+                Grant("+hmget", (k.job(any_),), read_only=True),
+                Grant("+hset", (k.job(any_),))]  # an admitted job's seq, its place in the queue (lua/admit.lua)
+    if role == "webhooks":  # sends final jobs' webhooks (`tessera webhooks`: lua/webhook_take.lua, webhook_note.lua)
+        return [Grant(f"{CONNECTION} +fcall {READS}", (k.webhook_outbox, k.job(any_))),
+                Grant("+zrangebyscore +zadd +zrem", (k.webhook_outbox,)),
+                Grant("+hset", (k.job(any_),))]
     if role == "orchestrator":  # keeps the node registry; reads the queue and the heartbeats it scales by
         nodes = (k.nodes, k.node(any_), k.node_events, k.node_timers)
         return [Grant(f"{CONNECTION} {READS} +smembers +get +lrange +xlen +xinfo|groups +xpending +scan +llen",
@@ -78,7 +99,7 @@ def grants(role: str, prefix: str) -> list[Grant]:
     return [Grant("+@all -@dangerous", (k.everything,))]  # admin
 
 
-ROLES = ("web", "worker", "keeper", "orchestrator", "monitor", "admin")
+ROLES = ("web", "worker", "keeper", "orchestrator", "monitor", "webhooks", "admin")
 
 
 def role_patterns(role: str, prefix: str) -> set[str]:
@@ -99,7 +120,7 @@ def acl_lines(settings: RedisSettings) -> list[str]:
     lines = ["user default off resetpass ~* &* +@all"]
     for role in ROLES:
         password = settings.credentials(role)[1]
-        if not password:  # monitor and keeper may be unset (configs from before they existed): no such user
+        if not password:  # monitor, keeper and webhooks may be unset (configs from before they existed): no such user
             continue
         lines.append(f"user {role} on >{password} resetchannels resetkeys -@all {role_rules(role, settings.prefix)}")
     return lines

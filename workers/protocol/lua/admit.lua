@@ -9,13 +9,30 @@
 -- KEYS[3]  the jobs stream
 -- ARGV[1]  the status-hash prefix (Keys.job_prefix); the job id is appended to it
 -- ARGV[2]  most ids taken from the inbox in this call
+-- ARGV[3]  the consumer group
+-- Each admitted job's hash gets `seq`, its entry's number in the stream (the stream's entries-added after its
+-- XADD); with the group's entries-read, the number of entries delivered so far, that is the job's place in the
+-- queue without a scan (workers/protocol/queue.py waiting). Redis answers a nil entries-read until the group's first
+-- delivery (read as 0) and a nil lag when it cannot count (entries deleted ahead of the group: then no seq).
 -- Returns the number of entries added (an id whose job is gone or no longer queued adds none).
 local added = 0
+local seq = false
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[3])) do
+    local g = {}
+    for i = 1, #group, 2 do g[group[i]] = group[i + 1] end
+    if g['name'] == ARGV[3] and g['lag'] then seq = (g['entries-read'] or 0) + g['lag'] end
+  end
+end
 local function admit(job)
   local f = redis.call('HMGET', ARGV[1] .. job, 'state', 'package')
   if f[1] == 'queued' and f[2] then
     redis.call('XADD', KEYS[3], '*', 'id', job, 'package', f[2])
     added = added + 1
+    if seq then
+      seq = seq + 1
+      redis.call('HSET', ARGV[1] .. job, 'seq', seq)
+    end
   end
 end
 local held = redis.call('LRANGE', KEYS[2], 0, -1)

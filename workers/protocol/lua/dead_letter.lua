@@ -9,6 +9,7 @@
 -- KEYS[4]  the stats hash
 -- KEYS[5]  this minute's stats hash
 -- KEYS[6]  the dead-letter stream
+-- KEYS[7]  the webhook outbox (note.lua)
 -- ARGV[1..8]  as finish.lua: status TTL, recent length, job id, consumer group, the entry id, '' (no build-time
 --             bucket), 0, TTL of the minute's stats hash
 -- ARGV[9]     n: how many letter field/value items follow
@@ -20,4 +21,4 @@ local letter = false
 if redis.call('XACK', KEYS[3], ARGV[4], ARGV[5]) == 1 then
   letter = redis.call('XADD', KEYS[6], '*', unpack(ARGV, 10, 9 + n))
 end
-return {letter, note(10 + n)}
+return {letter, note(10 + n, KEYS[7])}

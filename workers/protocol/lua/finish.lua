@@ -7,6 +7,7 @@
 -- KEYS[3]  the jobs stream
 -- KEYS[4]  the stats hash
 -- KEYS[5]  this minute's stats hash
+-- KEYS[6]  the webhook outbox (note.lua)
 -- ARGV[1]  TTL of the status hash (seconds)
 -- ARGV[2]  length of the recent list
 -- ARGV[3]  the job id
@@ -18,7 +19,7 @@
 -- ARGV[9]… field/value pairs of the note; the first pair is the state (its value is the counter to bump)
 -- (runs after note.lua)
 -- Returns 1 written, 0 already final, -1 no such job.
-local written = note(9)
+local written = note(9, KEYS[6])
 if ARGV[5] ~= '' then
   redis.call('XACK', KEYS[3], ARGV[4], ARGV[5])
 end

@@ -4,7 +4,7 @@
 -- kept, so a job lost again and again still reaches max_deliveries) or fail it with a reason (the note FINISH writes). Two reconcilers acting on one job at once: the first changes
 -- requeued_at or the state, the second finds the job changed and does nothing.
 -- KEYS[1..5]  as finish.lua, but KEYS[3] the inbox: the job's status hash, the recent list, the inbox, the stats,
---             this minute's stats
+--             this minute's stats; KEYS[6] the webhook outbox (note.lua)
 -- ARGV[1..8]  as finish.lua (the entry id '', no build-time bucket)
 -- ARGV[9]     the token the reconciler read: state|deliveries|started_at|requeued_at
 -- ARGV[10]    'requeue' or 'fail'
@@ -15,7 +15,7 @@
 local f = redis.call('HMGET', KEYS[1], 'state', 'deliveries', 'started_at', 'requeued_at')
 local token = (f[1] or '') .. '|' .. (f[2] or '') .. '|' .. (f[3] or '') .. '|' .. (f[4] or '')
 if token ~= ARGV[9] or (f[1] ~= 'queued' and f[1] ~= 'running') then return false end
-if ARGV[10] == 'fail' then return note(13) end
+if ARGV[10] == 'fail' then return note(13, KEYS[6]) end
 local package = redis.call('HGET', KEYS[1], 'package')
 if not package or package == '' then return false end
 redis.call('LPUSH', KEYS[3], ARGV[3])
