@@ -46,7 +46,10 @@ Config = tuple[str, tuple[str, ...]]
 """A row's label and its extra `tessera build` flags."""
 CONFIGS: tuple[Config, ...] = (
     ("defaults", ()), ("--blend 0", ("--blend", "0")), ("--min-distance 5", ("--min-distance", "5")),
-    ("--blend 0 --min-distance 5", ("--blend", "0", "--min-distance", "5")))
+    ("--blend 0 --min-distance 5", ("--blend", "0", "--min-distance", "5")),
+    ("--blend 0 --min-distance 5 --max-uses 0, metapixel's terms",
+     ("--blend", "0", "--min-distance", "5", "--max-uses", "0")))
+"""The last: metapixel's own rules, the distance rule and no use cap (our default cap binds where it has none)."""
 NO_REFINE: tuple[Config, ...] = (
     ("--no-refine (new assignment off)", ("--no-refine",)),
     ("--blend 0 --min-distance 5 --no-refine", ("--blend", "0", "--min-distance", "5", "--no-refine")))
@@ -211,17 +214,17 @@ def placements(target: Path, tiles: Path, cache: Path, cells: int,
         "base = config.load(None); base = dataclasses.replace(base, limits=dataclasses.replace(base.limits, "
         "max_tiles=10**6), mosaic=dataclasses.replace(base.mosaic, tile_cache=cache, tile_memo_mb=0))\n"
         "refs = tile_refs(tiles)\n"
-        "for label, blend, dist, refine in json.loads(sys.argv[5]):\n"
+        "for label, blend, dist, uses, refine in json.loads(sys.argv[5]):\n"
         "    s = base if refine is None else dataclasses.replace(base, mosaic=dataclasses.replace(base.mosaic, "
         "refine=refine))\n"
         "    opts = Options(cells, cells, 32, 0, blend=DEFAULT if blend is None else blend, "
-        "min_distance=DEFAULT if dist is None else dist)\n"
+        "min_distance=DEFAULT if dist is None else dist, max_uses=DEFAULT if uses is None else uses)\n"
         "    r = build_mosaic(JobPackage.create(t, refs, opts), LocalSource(None, [t, *refs]), s, deepzoom=True)\n"
         "    m = json.loads(r.deepzoom.files['map.json'])\n"
         "    print(json.dumps([label, Counter(Path(m['labels'][c]).name for c in m['cells'])]))\n"
     )
     wanted = [[label, _flag(extra, "--blend", float), _flag(extra, "--min-distance", int),
-               False if "--no-refine" in extra else None] for label, extra in configs]
+               _flag(extra, "--max-uses", int), False if "--no-refine" in extra else None] for label, extra in configs]
     done = subprocess.run([sys.executable, "-c", code, str(target), str(tiles), str(cache), str(cells),
                            json.dumps(wanted)], capture_output=True, text=True, cwd=ROOT)
     if done.returncode:
@@ -290,6 +293,10 @@ def print_table(title: str, rows: list[Row], mp_prepare: Run) -> None:
           f"ΔE ratio {eq.delta_e / mp.delta_e:.2f} (aim ≤ 0.80); defaults: SSIM {ours.ssim - mp.ssim:+.3f} "
           f"(aim ≥ +0.13), max reuse {ours.max_reuse} vs metapixel's {mp.max_reuse} (aim ≤), per picture "
           f"{ours.reuse_picture} vs {mp.reuse_picture}; tile fidelity ΔE {ours.fidelity:.2f}")
+    terms = by.get("tessera cold, --blend 0 --min-distance 5 --max-uses 0, metapixel's terms")
+    if terms is not None and terms.ssim is not None and terms.delta_e is not None:
+        print(f"metapixel's terms (untouched tiles, -d 5, no cap): SSIM {terms.ssim - mp.ssim:+.3f} (aim ≥ +0.05), "
+              f"ΔE ratio {terms.delta_e / mp.delta_e:.2f} (aim ≤ 0.90)")
 
 
 def blend_sweep(work: Path, data: Path, workloads: list[str], targets: list[Path]) -> int:

@@ -1,8 +1,11 @@
 """Is optimal assignment worth it? Greedy, greedy + refine (ours) and scipy's linear_sum_assignment, same use cap.
 
-    .venv/bin/python bench/optimal.py --data /tmp/bench-data [--cap 5] [--cells 64]
+    .venv/bin/python bench/optimal.py --data /tmp/bench-data [--cap 5] [--cells 64] [--min-distance 0]
 
-W1 tiles (1,000) on every target: each tile may be used at most --cap times, no distance rule, no blend.
+W1 tiles (1,000) on every target: each tile may be used at most --cap times, no blend; with --min-distance,
+no tile twice within that many cells too. The dense optimum ignores the distance rule: under it, the optimum
+of the cap alone is a lower bound (the share is then of that bound's reduction, a floor of the true share);
+"old" is the greedy + chains and swaps alone (kernels.refine.AUCTION off), "refined" adds the auction's start.
 The optimal solver minimises the total feature distance exactly; it needs a cells x (tiles*cap) cost
 matrix, so it only fits small libraries. The refined one (kernels.refine_assignment: under a cap alone,
 an auction whose arcs widen past each cell's nearest tiles as prices rise, then chains) starts from the
@@ -24,6 +27,7 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
 
 import kernels
+from kernels import refine
 from workers.pipeline.tiles import decode_tile
 
 PX, K, LIGHTNESS, SAMPLES = 32, 4, 3.0, 4
@@ -42,6 +46,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=Path("/tmp/bench-data"))
     parser.add_argument("--cap", type=int, default=5)
     parser.add_argument("--cells", type=int, default=64)
+    parser.add_argument("--min-distance", type=int, default=0)
     args = parser.parse_args()
     kernels.warm_up()
     tiles = np.stack([t for t in (decode_tile(p.read_bytes(), PX, 10**8)
@@ -50,7 +55,8 @@ def main() -> int:
     weights = np.ones(3 * K * K, np.float32)
     weights[0::3] = LIGHTNESS
     tile_feats = kernels.tile_features(tiles, K) * weights
-    print(f"{n} tiles, {cells}x{cells} cells, cap {args.cap} uses per tile\n")
+    radius, ident = args.min_distance, np.arange(n, dtype=np.int32)
+    print(f"{n} tiles, {cells}x{cells} cells, cap {args.cap} uses per tile, min distance {radius}\n")
     print("| target | method | seconds | SSIM | ΔE2000 | total distance | share of optimal's reduction |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for path in sorted((args.data / "targets").glob("*.png")):
@@ -60,11 +66,15 @@ def main() -> int:
         started = time.perf_counter()
         idx, dist = kernels.nearest_candidates(cell_feats, tile_feats, 32)
         order = np.lexsort((np.random.default_rng(0).permutation(cells * cells), dist[:, 0]))
-        greedy = kernels.assign_tiles(idx, dist, cell_feats, tile_feats, (cells, cells), order, 0, args.cap)
+        greedy = kernels.assign_tiles(idx, dist, cell_feats, tile_feats, (cells, cells), order, radius, args.cap)
         greedy_s = time.perf_counter() - started
-        refined = kernels.refine_assignment(greedy, idx, dist, cell_feats, tile_feats, np.arange(n, dtype=np.int32),
-                                            0, args.cap)
+        refined = kernels.refine_assignment(greedy, idx, dist, cell_feats, tile_feats, ident, radius, args.cap)
         refined_s = time.perf_counter() - started
+        refine.AUCTION = False
+        started = time.perf_counter()
+        old = kernels.refine_assignment(greedy, idx, dist, cell_feats, tile_feats, ident, radius, args.cap)
+        old_s = greedy_s + time.perf_counter() - started
+        refine.AUCTION = True
         started = time.perf_counter()
         cost = ((cell_feats[:, None, :] - tile_feats[None, :, :]) ** 2).mean(axis=-1)
         rows, cols = linear_sum_assignment(np.repeat(cost, args.cap, axis=1))
@@ -73,8 +83,10 @@ def main() -> int:
         optimal_s = time.perf_counter() - started
         totals = {name: float(cost[np.arange(cells * cells), a.ravel()].sum())
                   for name, a in (("greedy", greedy), ("optimal", optimal))}
-        for name, assignment, seconds in (("greedy", greedy.ravel(), greedy_s), ("refined", refined.ravel(), refined_s),
-                                          ("optimal", optimal, optimal_s)):
+        runs = (("greedy", greedy.ravel(), greedy_s), ("old", old.ravel(), old_s),
+                ("refined", refined.ravel(), refined_s),
+                ("optimal" if radius == 0 else "optimal, cap alone (bound)", optimal, optimal_s))
+        for name, assignment, seconds in runs:
             ssim, delta_e = score(kernels.render(tiles, assignment.reshape(cells, cells)), target, cells)
             total = cost[np.arange(cells * cells), assignment].sum()
             share = (totals["greedy"] - total) / max(1e-9, totals["greedy"] - totals["optimal"])

@@ -13,7 +13,7 @@ from .assign import assign_tiles
 from .cover import cover_groups
 from .features import block_means, cell_features, tile_features
 from .fidelity import tile_fidelity
-from .identity import dominant_share, leader_groups
+from .identity import dominant_share, linked_groups
 from .match import nearest_candidates, principal_frame, to_frame
 from .refine import refine_assignment
 from .render import blend_offsets, render
@@ -21,7 +21,7 @@ from .render import blend_offsets, render
 # Only what the pipeline calls: kernels used by tests alone are test references (tests/unit/kernel_refs.py).
 __all__ = ["block_means", "tile_features", "cell_features", "nearest_candidates", "principal_frame", "to_frame",
            "assign_tiles", "refine_assignment", "cover_groups", "blend_offsets", "render", "tile_fidelity",
-           "leader_groups", "dominant_share", "warm_up"]
+           "linked_groups", "dominant_share", "warm_up"]
 
 
 def warm_up() -> None:
@@ -45,8 +45,9 @@ def warm_up() -> None:
     refine_assignment(assignment, cand_idx, cand_d, cell_feats, tile_feats, groups, 1, 2, spaced=spaced)
     cover_groups(np.zeros((2, 2), np.int32), cell_feats, tile_feats, groups)  # use_all
     render(tiles, assignment)
-    leader_groups(np.zeros((2, 4), np.float32), np.zeros((2, 3), np.float32), np.ones(2, np.float32), 0.3, 8.0, 6.0,
-                  1.5)  # the tiles' identity groups (workers/pipeline/identity.py)
+    linked_groups(np.zeros((2, 6), np.float32), np.zeros((2, 4), np.float32), np.zeros((2, 3), np.float32),
+                  np.ones(2, np.float32), np.ones(2, np.bool_), (3.5, 0.3, 8.0, 6.0, 1.5, 25.0, 20.0),
+                  (0.5, 1.0))  # the tiles' identity groups (workers/pipeline/identity.py)
     dominant_share(tiles, 8, 2)
     canvas = np.zeros((8, 8, 4), dtype=np.uint8)  # the zoomable view's RGBX canvas: the same compiled code
     render(tiles, assignment, out=canvas)

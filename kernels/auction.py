@@ -18,7 +18,7 @@ import numpy as np
 
 from ._jit import ngjit
 
-__all__ = ["auction_assignment"]
+__all__ = ["auction_assignment", "renewals"]
 
 EPS = 2.0
 """The least raise of a bid, times the mean distance of the cells' nearest tiles: the result is within ``cells x
@@ -205,6 +205,11 @@ def auction_assignment(cand_idx: np.ndarray, cand_d: np.ndarray, cells: np.ndarr
            np.zeros(n_groups, np.float64) if cap > 1 else np.full(n_groups, np.inf), bound,
            np.empty(tiles.shape[0], np.float64), np.empty(tiles.shape[0], np.float64), assign, np.empty(m, np.int64))
     return assign
+
+
+def renewals(cells: int, tiles: int, dims: int) -> int:
+    """The most arc renewals the auction makes on ``cells`` x ``tiles`` of ``dims`` features (RENEWAL_WORK)."""
+    return RENEWAL_WORK // (tiles * (1 if cells * tiles <= DENSE_MAX else dims))
 
 
 def _dense(cells: np.ndarray, tiles: np.ndarray) -> np.ndarray:

@@ -1,10 +1,11 @@
 """Improve a tile assignment on the candidate graph: lower the summed distance, keep the repetition rules.
 
 The greedy assignment (:func:`kernels.assign_tiles`) gives early cells their best tiles and later cells the
-leftovers. Under a use cap alone, :func:`refine_assignment` first runs an auction for the cap's slots
-(kernels/auction.py: near-optimal, its arcs widened past the candidates where prices ask), kept when it beats
-the greedy. Then it cancels cycles on the sparse candidate graph, every move also checked against the distance
-rule (which spares the groups ``spaced`` marks False: flat colours):
+leftovers. Where a use cap binds, :func:`refine_assignment` also starts from an auction for the cap's slots
+(kernels/auction.py: near-optimal for the cap alone, its arcs widened past the candidates where prices ask),
+the distance rule then repaired locally (kernels/repair.py). From each start it cancels cycles on the sparse
+candidate graph, every move also checked against the distance rule (which spares the groups ``spaced`` marks
+False: flat colours), and keeps the start that ends with the lower sum:
 
 * **Chains** (the use cap). A label per group, ``ins[g]``, is the cheapest known change of the summed distance
   that makes room for one more use of g: 0 when g is under the cap, else the best "one of g's cells moves to one
@@ -26,18 +27,16 @@ import numpy as np
 
 from ._jit import ngjit
 from .assign import _spaced
-from .auction import WIDE, auction_assignment
-from .match import nearest_candidates
+from .repair import auction_start, current_distances
 
 __all__ = ["refine_assignment"]
 
 TOL = 1e-5
 """Least decrease of the summed distance a move must bring (same unit as the distances): rounding is not a gain."""
-LEFT_MOST = 0.01
-"""Most share of the cells the auction may leave without a tile for its result to be used (each such cell then
-scans every tile)."""
 MAX_CHAIN = 64
 """Most cells one ejection chain moves."""
+AUCTION = True
+"""Also start from the auction's assignment (the cap alone, then the distance rule repaired) where the cap binds."""
 
 
 @ngjit
@@ -369,46 +368,31 @@ def refine_assignment(
     cur = np.empty(m, np.float32)
     for cell in range(0, m, 4096):  # the distances of the assignment, in bounded slices
         part = slice(cell, min(m, cell + 4096))
-        cur[part] = _current(cand_idx[part], cand_d[part], cells[part], tiles, assign[part])
-    if max_uses > 0 and min_distance == 0 and max_uses * n_groups >= m:  # the cap alone (room for every cell):
-        # near-optimal by auction, unless the greedy is better
-        auctioned = _auctioned(cells, tiles, groups, int(max_uses))
-        if auctioned is not None and auctioned[1].sum(dtype=np.float64) < cur.sum(dtype=np.float64):
-            assign, cur = auctioned
-    uses = np.bincount(groups[assign], minlength=n_groups).astype(np.int64)
-    g = n_groups
-    _refine_loop(cand_idx, cand_d, cells, tiles, groups, spaced, assign, cur, uses, rows, cols, int(min_distance),
-                 int(max_uses), int(rounds), int(sweeps), np.empty(g, np.float64), np.empty(g, np.int64),
-                 np.empty(g, np.int64), np.empty(g, np.int64), np.zeros(m, np.int64), np.zeros(g, np.int64),
-                 np.zeros(g, np.int64), np.empty(MAX_CHAIN, np.int64), np.empty(MAX_CHAIN, np.int64),
-                 np.empty(MAX_CHAIN, np.int32), np.empty(MAX_CHAIN, np.float32))
-    return assign.reshape(rows, cols)
+        cur[part] = current_distances(cand_idx[part], cand_d[part], cells[part], tiles, assign[part])
+    rules = (int(min_distance), int(max_uses), int(rounds), int(sweeps))
+    starts = [(assign, cur)]  # the greedy, and the auction's (the cap alone) with the distance rule repaired
+    auctioned = auction_start(cells, tiles, groups, cand_idx, int(max_uses), spaced, (rows, cols),
+                              int(min_distance)) if AUCTION else None
+    if auctioned is not None:
+        starts.append(auctioned)
+    best = None
+    for start, start_cur in starts:  # each polished by the chains and swaps; the lowest sum is kept
+        _polish(cand_idx, cand_d, cells, tiles, groups, spaced, start, start_cur, (rows, cols), rules)
+        total = start_cur.sum(dtype=np.float64)
+        if best is None or total < best[1] - TOL:
+            best = (start, total)
+    assert best is not None
+    return best[0].reshape(rows, cols)
 
 
-def _current(cand_idx: np.ndarray, cand_d: np.ndarray, cells: np.ndarray, tiles: np.ndarray,
-             assign: np.ndarray) -> np.ndarray:
-    """Each cell's distance to its tile: the candidate's where it is one, else computed (as float32 sums)."""
-    hit = cand_idx == assign[:, None]
-    direct = (np.square(cells - tiles[assign]).sum(axis=1, dtype=np.float32) * np.float32(1.0 / max(1, cells.shape[1])))
-    found = hit.any(axis=1)
-    return np.where(found, cand_d[np.arange(assign.size), hit.argmax(axis=1)], direct).astype(np.float32)
-
-
-def _auctioned(cells: np.ndarray, tiles: np.ndarray, groups: np.ndarray,
-               cap: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """The auction's assignment under the cap (kernels/auction.py) and its distances; the few cells it may leave
-    without a tile (its work bound) take their nearest tile whose group has room (any tile when none has). None
-    when it left more than LEFT_MOST of the cells (the bound hit early: the greedy stays)."""
-    arcs, arcs_d = nearest_candidates(cells, tiles, WIDE)
-    assign = auction_assignment(arcs, arcs_d, cells, tiles, groups, cap)
-    if np.count_nonzero(assign < 0) > LEFT_MOST * len(assign):
-        return None
-    uses = np.bincount(groups[assign[assign >= 0]], minlength=int(groups.max()) + 1)
-    scale = np.float32(1.0 / max(1, cells.shape[1]))
-    for cell in np.flatnonzero(assign < 0):
-        d = np.square(cells[cell] - tiles).sum(axis=1, dtype=np.float32) * scale
-        room = uses[groups] < cap
-        t = int(np.argmin(np.where(room, d, np.inf))) if room.any() else int(np.argmin(d))
-        assign[cell] = t
-        uses[groups[t]] += 1
-    return assign, _current(arcs, arcs_d, cells, tiles, assign)
+def _polish(cand_idx: np.ndarray, cand_d: np.ndarray, cells: np.ndarray, tiles: np.ndarray, groups: np.ndarray,
+            spaced: np.ndarray, assign: np.ndarray, cur: np.ndarray, grid: tuple[int, int],
+            rules: tuple[int, int, int, int]) -> None:
+    """The chains and blocker moves on ``assign`` and its distances ``cur``, in place."""
+    (rows, cols), (radius, cap, rounds, sweeps) = grid, rules
+    m, g = assign.shape[0], int(groups.max()) + 1
+    uses = np.bincount(groups[assign], minlength=g).astype(np.int64)
+    _refine_loop(cand_idx, cand_d, cells, tiles, groups, spaced, assign, cur, uses, rows, cols, radius, cap, rounds,
+                 sweeps, np.empty(g, np.float64), np.empty(g, np.int64), np.empty(g, np.int64), np.empty(g, np.int64),
+                 np.zeros(m, np.int64), np.zeros(g, np.int64), np.zeros(g, np.int64), np.empty(MAX_CHAIN, np.int64),
+                 np.empty(MAX_CHAIN, np.int64), np.empty(MAX_CHAIN, np.int32), np.empty(MAX_CHAIN, np.float32))

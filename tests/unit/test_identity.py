@@ -10,7 +10,7 @@ from PIL import Image, ImageEnhance
 
 import kernels
 from kernels import assign_tiles, nearest_candidates
-from kernels.identity import dominant_share, leader_groups
+from kernels.identity import dominant_share, linked_groups
 from workers.pipeline import identity
 from workers.pipeline.mosaic import match
 from workers.pipeline.tiles import decode_tile
@@ -98,6 +98,44 @@ def test_flat_crops_of_one_colour_are_one_picture(rng: np.random.Generator) -> N
     assert found.groups.tolist() == [0] * 6 + [1, 1] and not found.avatars.any()
 
 
+def flat(colours: np.ndarray, rng: np.random.Generator, noise: float = 1.0) -> np.ndarray:
+    """Flat crops, one per RGB colour, with a little grain."""
+    tiles = colours[:, None, None, :] + rng.normal(0, noise, (len(colours), PX, PX, 3))
+    return tiles.clip(0, 255).astype(np.uint8)
+
+
+def test_a_run_of_close_flat_colours_is_one_picture(rng: np.random.Generator) -> None:
+    # Night sky crops from dark to lighter navy (about 20 L* in all), in no order: a viewer sees one flat blue,
+    # as the bench does; each joins through its neighbours, not only those close to the first.
+    run = np.linspace([4, 6, 28], [40, 52, 98], 40)[rng.permutation(40)]
+    found = identity.identify(np.concatenate([flat(run, rng), flat(np.array([[200, 120, 70]] * 2), rng)]))
+    assert found.groups.tolist() == [0] * 40 + [1, 1]
+    mean = identity.signatures(flat(run, rng))[2]
+    assert np.ptp(mean[:, 0]) > 2 * identity.MEAN_L  # wider than any one tile's own reach
+
+
+def test_dark_crops_of_close_colour_are_one_picture(rng: np.random.Generator) -> None:
+    # Dark blues a viewer tells apart by their lightness, hardly by their chroma: CIELAB says 4-5 apart, the
+    # compressed chroma under NEAR_DE. A dark red of the same lightness stays apart.
+    tiles = flat(np.array([[6, 10, 30], [7, 13, 38], [10, 20, 60], [12, 24, 70], [60, 8, 8]]), rng, 0.5)
+    assert identity.identify(tiles).groups.tolist() == [0, 0, 1, 1, 2]
+    # Two flat greys 6 L* apart, with nothing in between: two tones, not one picture (a textured photo and its
+    # brightened copy may differ by that much; a flat crop has no pattern to tell it is the same picture).
+    assert identity.identify(flat(np.array([[100] * 3, [115] * 3]), rng, 0.5)).groups.tolist() == [0, 1]
+
+
+def test_a_gradient_of_flat_colours_is_not_one_picture(rng: np.random.Generator) -> None:
+    # Grey from black to white in steps a viewer cannot see: linked all along, but a group stops at its span.
+    grey = np.repeat(np.linspace(0, 255, 200)[:, None], 3, axis=1)
+    for order in (np.arange(200), rng.permutation(200)):
+        tiles = flat(grey[order], rng)
+        groups = identity.identify(tiles).groups
+        mean = identity.signatures(tiles)[2]
+        assert len(set(groups.tolist())) >= 4
+        for g in set(groups.tolist()):
+            assert np.ptp(mean[groups == g, 0]) <= identity.EXTENT_L
+
+
 def test_default_avatars_are_found(rng: np.random.Generator) -> None:
     photos = [tile(jpeg(photo(rng))) for _ in range(10)]
     same = photo(rng)
@@ -128,49 +166,114 @@ def test_identity_is_deterministic(rng: np.random.Generator) -> None:
     assert a.groups.tolist() == list(range(8)) * 3  # numbered by each group's first tile
 
 
-def ref_leader_groups(pattern: np.ndarray, mean: np.ndarray, scale: np.ndarray, max_rms: float, max_l: float,
-                      max_ab: float, max_ratio: float) -> list[int]:
-    """Plain leader clustering: each tile joins the earliest leader it is alike to."""
-    leaders: list[int] = []
-    out: list[int] = []
-    for i in range(len(pattern)):
-        alike = [q for q in leaders
-                 if abs(mean[i, 0] - mean[q, 0]) <= max_l and np.abs(mean[i, 1:] - mean[q, 1:]).max() <= max_ab
-                 and max(scale[i] / scale[q], scale[q] / scale[i]) <= max_ratio
-                 and ((pattern[i].astype(np.float64) - pattern[q]) ** 2).sum() <= max_rms**2 * pattern.shape[1]]
-        if alike:
-            out.append(out[min(alike)])
-        else:
-            out.append(len(leaders))
-            leaders.append(i)
-    return out
+Limits = tuple[float, float, float, float, float, float, float]
 
 
-@pytest.mark.parametrize(("n", "d", "limits"), [(300, 16, (0.8, 10.0, 8.0, 1.5)), (97, 5, (1.5, 30.0, 20.0, 3.0)),
-                                                (1, 3, (0.1, 1.0, 1.0, 1.0)), (50, 64, (0.0, 0.5, 0.5, 1.0))])
-def test_leader_groups_match_reference(rng: np.random.Generator, n: int, d: int,
-                                       limits: tuple[float, float, float, float]) -> None:
-    centres = rng.normal(0, 1, (max(1, n // 4), d)).astype(np.float32)
+def ref_linked_groups(near: np.ndarray, pattern: np.ndarray, mean: np.ndarray, scale: np.ndarray,
+                      textured: np.ndarray, limits: Limits, rounds: tuple[float, ...]) -> list[int]:
+    """Plain union-find over all earlier tiles: per round, each tile joins the groups of the tiles linked to it,
+    in the order of their first tile, where the joined box of mean colours fits."""
+    max_near, max_rms, max_l, max_ab, max_ratio, extent_l, extent_ab = limits
+    n, blocks = len(near), near.shape[1] // 3
+    parent = list(range(n))
+    low, high = mean.astype(np.float64).copy(), mean.astype(np.float64).copy()
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    def linked(i: int, q: int, f: float) -> bool:
+        if ((near[i].astype(np.float64) - near[q]) ** 2).sum() <= (f * max_near) ** 2 * blocks:
+            return True
+        return bool(textured[i] and textured[q] and abs(mean[i, 0] - mean[q, 0]) <= f * max_l
+                    and np.abs(mean[i, 1:] - mean[q, 1:]).max() <= f * max_ab
+                    and max(scale[i] / scale[q], scale[q] / scale[i]) <= 1 + f * (max_ratio - 1)
+                    and ((pattern[i].astype(np.float64) - pattern[q]) ** 2).sum()
+                    <= (f * max_rms) ** 2 * pattern.shape[1])
+
+    for f in rounds:
+        for i in range(n):
+            for r in sorted({find(q) for q in range(i) if linked(i, q, f)}):
+                a, b = find(i), find(r)
+                lo, hi = np.minimum(low[a], low[b]), np.maximum(high[a], high[b])
+                if a != b and hi[0] - lo[0] <= extent_l and (hi[1:] - lo[1:]).max() <= extent_ab:
+                    keep, gone = min(a, b), max(a, b)
+                    parent[gone], low[keep], high[keep] = keep, lo, hi
+    roots = [find(i) for i in range(n)]
+    first = sorted(set(roots))
+    return [first.index(r) for r in roots]
+
+
+Inputs = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def linked_inputs(rng: np.random.Generator, n: int, blocks: int) -> Inputs:
+    """Tiles in clusters: near signatures and patterns around a few centres, mean colours in runs."""
+    centres = rng.normal(0, 1, (max(1, n // 6), blocks * 3)).astype(np.float32) * 4
     which = rng.integers(0, len(centres), n)
-    pattern = (centres[which] + rng.normal(0, 0.3, (n, d))).astype(np.float32)
-    mean = (rng.random((n, 3)) * [100, 60, 60] - [0, 30, 30]).astype(np.float32)
-    mean[n // 2 :] = mean[: n - n // 2] + rng.normal(0, 2, (n - n // 2, 3))  # near colours, so limits bite
+    near = centres[which] + rng.normal(0, 0.8, (n, blocks * 3))
+    near[:, 0::3] += np.linspace(0, 60, n)[rng.permutation(n), None]  # lightness and a* in runs: extents bite
+    near[:, 1::3] += np.linspace(-12, 12, n)[rng.permutation(n), None]
+    near = near.astype(np.float32)
+    mean = near.reshape(n, blocks, 3).mean(axis=1).astype(np.float32)
+    pattern = ((centres[which][:, 0::3] + rng.normal(0, 0.3, (n, blocks))) / 4).astype(np.float32)
     scale = (rng.random(n) * 20 + 4).astype(np.float32)
-    got, count = leader_groups(pattern, mean, scale, *limits)
+    return near, pattern, mean, scale, rng.random(n) < 0.7
+
+
+@pytest.mark.parametrize(("n", "blocks", "limits", "rounds"), [
+    (300, 16, (2.5, 0.8, 10.0, 8.0, 1.5, 25.0, 20.0), (0.25, 0.5, 0.75, 1.0)),
+    (97, 5, (4.0, 1.5, 30.0, 20.0, 3.0, 12.0, 9.0), (1.0,)),
+    (1, 3, (1.0, 0.1, 1.0, 1.0, 1.0, 0.0, 0.0), (0.5, 1.0)),
+    (120, 4, (5.0, 0.0, 0.5, 0.5, 1.0, 1000.0, 1000.0), (1.0, 0.5))])
+def test_linked_groups_match_reference(rng: np.random.Generator, n: int, blocks: int, limits: Limits,
+                                       rounds: tuple[float, ...]) -> None:
+    inputs = linked_inputs(rng, n, blocks)
+    got, count = linked_groups(*inputs, limits, rounds)
     assert got.dtype == np.int32 and got.shape == (n,) and count == int(got.max()) + 1
-    assert got.tolist() == ref_leader_groups(pattern, mean, scale, *limits)
+    want = ref_linked_groups(*inputs, limits, rounds)
+    assert got.tolist() == want
+    if n > 50:
+        assert 1 < count < n * 0.9  # the links and the extents both bite on these inputs
 
 
-def test_leader_groups_rejects_bad_input() -> None:
-    ok = np.zeros((3, 4), np.float32), np.zeros((3, 3), np.float32), np.ones(3, np.float32)
+def test_linked_groups_join_the_closest_first() -> None:
+    # Two dense runs of flat colour (12-16 and 38-42 L*, too wide apart for one group) and a sparse bridge
+    # between them, met first. In one pass the runs' tiles take turns to join the bridge's group until it is full,
+    # each run split in two; in rounds of growing limits each run is whole before the bridge links anything.
+    bridge = np.arange(18.0, 37.0, 3.0)
+    runs = np.stack([np.arange(16.0, 11.9, -0.5), np.arange(38.0, 42.1, 0.5)], axis=1).ravel()  # A, B in turns
+    light = np.concatenate([bridge, runs]).astype(np.float32)
+    near = np.zeros((len(light), 3), np.float32)
+    near[:, 0] = light
+    pattern, scale, textured = np.zeros((len(light), 1), np.float32), np.ones(len(light), np.float32), \
+        np.zeros(len(light), bool)
+    limits = (identity.NEAR_DE, 0.3, 8.0, 6.0, 1.5, identity.EXTENT_L, identity.EXTENT_AB)
+    for rounds, whole in ((identity.ROUNDS, True), ((1.0,), False)):
+        groups, _ = linked_groups(near, pattern, near.copy(), scale, textured, limits, rounds)
+        a, b = groups[len(bridge) :: 2], groups[len(bridge) + 1 :: 2]
+        assert (len(set(a.tolist())) == 1 and len(set(b.tolist())) == 1 and a[0] != b[0]) == whole
+        assert groups.tolist() == ref_linked_groups(near, pattern, near, scale, textured, limits, rounds)
+
+
+def test_linked_groups_rejects_bad_input(rng: np.random.Generator) -> None:
+    near, pattern, mean, scale, textured = linked_inputs(rng, 3, 4)
+    limits = (3.5, 0.3, 8.0, 6.0, 1.5, 25.0, 20.0)
     with pytest.raises(ValueError):
-        leader_groups(ok[0].astype(np.float64), ok[1], ok[2], 0.3, 8, 5, 1.5)
-    with pytest.raises(ValueError):
-        leader_groups(ok[0], ok[1][:2], ok[2], 0.3, 8, 5, 1.5)
+        linked_groups(near, pattern.astype(np.float64), mean, scale, textured, limits)
+    with pytest.raises(ValueError, match="shapes"):
+        linked_groups(near, pattern, mean[:2], scale, textured, limits)
+    with pytest.raises(ValueError, match="textured"):
+        linked_groups(near, pattern, mean, scale, textured.astype(np.int8), limits)
     with pytest.raises(ValueError, match="limits"):
-        leader_groups(*ok, 0.3, 0, 5, 1.5)
+        linked_groups(near, pattern, mean, scale, textured, (3.5, 0.3, 0.0, 6.0, 1.5, 25.0, 20.0))
+    with pytest.raises(ValueError, match="rounds"):
+        linked_groups(near, pattern, mean, scale, textured, limits, (0.5, 1.5))
     with pytest.raises(ValueError, match="positive"):
-        leader_groups(ok[0], ok[1], np.zeros(3, np.float32), 0.3, 8, 5, 1.5)
+        linked_groups(near, pattern, mean, np.zeros(3, np.float32), textured, limits)
+    empty, count = linked_groups(near[:0], pattern[:0], mean[:0], scale[:0], textured[:0], limits)
+    assert empty.shape == (0,) and count == 0
 
 
 @pytest.mark.parametrize(("levels", "top"), [(8, 1), (8, 2), (4, 3), (1, 1)])

@@ -1,13 +1,16 @@
 """Which tiles show one picture: near-duplicate groups (the same photo resized, recompressed, slightly cropped or
-brightened) and default avatars (a drawn silhouette, one picture under many names).
+brightened; flat crops of one colour) and default avatars (a drawn silhouette, one picture under many names).
 
 The repetition rules (min_distance, max_uses, the default cap) count these groups, not files: a viewer sees one
-picture, however many files it came from. A tile's signature is its 8 x 8 CIELAB thumbnail: the lightness pattern,
-less its mean and divided by its contrast (a contrast under CONTRAST_FLOOR counts as that floor, so flat tiles
-compare by colour alone), and its mean colour. Two tiles are one picture when the patterns, the mean colours
-and the contrasts all agree within the limits below; in the order of the set, each tile joins the first group
-whose first tile it is alike to (kernels.identity.leader_groups: no chains of ever so slightly different flat
-crops). Computed once per tile set and kept with it (tiletypes.PreparedTiles.identity, tilememo).
+picture, however many files it came from. A tile's signatures come from its 8 x 8 CIELAB thumbnail: the
+thumbnail itself with its chroma compressed as DIN99 compresses it (a viewer tells dark or strong colours
+apart by less of a*, b* than pale ones), compared block by block (NEAR_DE); and the lightness pattern, less its
+mean and divided by its contrast (a contrast under CONTRAST_FLOOR counts as that floor), with its mean colour,
+so that a brightened or recoloured copy of a textured photo is still alike. Linked tiles join transitively
+(kernels.identity.linked_groups, union-find), closest links first, as a viewer merges a run of ever so slightly
+different flat crops; a group stops growing where its mean colours would span more than EXTENT_L / EXTENT_AB,
+so a smooth gradient of flat colours is not one picture. Computed once per tile set and kept with it
+(tiletypes.PreparedTiles.identity, tilememo).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import kernels
-from kernels.identity import dominant_share, leader_groups
+from kernels.identity import dominant_share, linked_groups
 from workers.pipeline.tiletypes import Identity
 
 # Changing a limit below changes the groups: bump tiletypes.IDENTITY_VERSION, so remembered sets are grouped again.
@@ -35,6 +38,24 @@ MEAN_L, MEAN_AB = 8.0, 6.0
 """Most difference of mean lightness (L*) and of mean a*, b* for one picture."""
 CONTRAST_RATIO = 1.5
 """Most ratio of the two contrasts (each at least CONTRAST_FLOOR) for one picture."""
+TEXTURED = 4.0
+"""Least lightness contrast (L* standard deviation) of a tile linked by its pattern: a flatter one is linked
+only by its thumbnail (NEAR_DE), or a run of flat crops would step 8 L* at a time."""
+NEAR_DE = 3.5
+"""Most root-mean-square colour difference over the thumbnail's blocks (CIELAB, chroma compressed) of two
+linked tiles: recompressed, resized and flat crops of one colour stay well under it. On the bench's 10,000
+tiles, 2.0 cuts its run of 146 near-black crops (one picture to a viewer and to bench/mosaic.py) into 11 groups;
+at 3.5 it is one group, and every such run of 20 files or more at most two."""
+CHROMA_K = 0.045
+"""DIN99's chroma compression: a chroma C counts as ln(1 + K C) / K (CIE94's S_C = 1 + K C, integrated). Without
+it the run of 146 near-black crops above is 9 groups: their a*, b* wander by 14 where L* moves by 2."""
+EXTENT_L, EXTENT_AB = 25.0, 20.0
+"""Most span of a group's mean L*, and of its mean a* and b*: where a transitive run of flat colours stops. A
+gradient from black to white is four groups or more; the bench's widest run a viewer sees as one spans 23 L*."""
+ROUNDS = (0.25, 0.5, 0.75, 1.0)
+"""The link limits' fractions, one pass each: the closest tiles join first, so a group that reaches its span
+holds its nearest tiles, not those it happened to meet first (one pass at 1.0 splits the run of 146 in two, and
+W2's Dragonfly used that one picture 230 times under the cap of 115)."""
 AVATAR_COPIES = 12
 """A group with this many copies or more (files alike to its first to COPY_RMS and COPY_COLOUR, and with
 DETAIL) is a default avatar: the same picture under many names. Flat crops (one colour) are never copies."""
@@ -57,15 +78,20 @@ RING_FLAT, FIGURE_L = 2.0, 4.0
 difference of its figure (the middle, and the middle of the bottom edge) from the ground."""
 
 
-def signatures(tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per tile: its normalised lightness pattern, float32 (N, S*S); mean (L, a, b), float32 (N, 3); contrast."""
+def signatures(tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per tile: its thumbnail, chroma compressed, float32 (N, S*S*3); its normalised lightness pattern, float32
+    (N, S*S); mean (L, a, b), float32 (N, 3); contrast."""
     side = max(1, min(SIDE, tiles.shape[1], tiles.shape[2]))
     lab = kernels.tile_features(tiles, side).reshape(len(tiles), side * side, 3)
     light = lab[:, :, 0]
     mean = lab.mean(axis=1)
     contrast = light.std(axis=1)
     pattern = (light - mean[:, :1]) / np.maximum(contrast, CONTRAST_FLOOR)[:, None]
-    return np.ascontiguousarray(pattern, dtype=np.float32), mean.astype(np.float32), contrast.astype(np.float32)
+    chroma = np.hypot(lab[:, :, 1], lab[:, :, 2])
+    shrink = np.log1p(CHROMA_K * chroma) / (CHROMA_K * np.maximum(chroma, 1e-6))  # 1 at no chroma, less above
+    near = np.concatenate([light[:, :, None], lab[:, :, 1:] * shrink[:, :, None]], axis=2).reshape(len(tiles), -1)
+    return (np.ascontiguousarray(near, dtype=np.float32), np.ascontiguousarray(pattern, dtype=np.float32),
+            mean.astype(np.float32), contrast.astype(np.float32))
 
 
 def identify(tiles: np.ndarray) -> Identity:
@@ -73,10 +99,11 @@ def identify(tiles: np.ndarray) -> Identity:
     n = len(tiles)
     if n == 0:
         return Identity(groups=np.empty(0, np.int32), avatars=np.empty(0, bool))
-    pattern, mean, contrast = signatures(tiles)
+    near, pattern, mean, contrast = signatures(tiles)
     scale = np.maximum(contrast, np.float32(CONTRAST_FLOOR))
-    groups, count = leader_groups(pattern, mean, scale, PATTERN_RMS, MEAN_L, MEAN_AB, CONTRAST_RATIO)
-    leaders = np.flatnonzero(np.r_[True, groups[1:] > np.maximum.accumulate(groups)[:-1]])  # first of each group
+    limits = (NEAR_DE, PATTERN_RMS, MEAN_L, MEAN_AB, CONTRAST_RATIO, EXTENT_L, EXTENT_AB)
+    groups, count = linked_groups(near, pattern, mean, scale, contrast >= TEXTURED, limits, ROUNDS)
+    leaders = np.unique(groups, return_index=True)[1]  # the first tile of each group, in group order
     lead = leaders[groups]
     copy = ((np.sqrt(((pattern - pattern[lead]) ** 2).mean(axis=1)) <= COPY_RMS)
             & (np.abs(mean - mean[lead]).max(axis=1) <= COPY_COLOUR) & (contrast >= DETAIL))

@@ -44,7 +44,7 @@ class TileFeatures:
         return self.mean, self.rotation
 
 
-IDENTITY_VERSION = 1
+IDENTITY_VERSION = 2
 """The grouping rules' version (workers/pipeline/identity.py): a remembered identity of another is computed again."""
 
 
