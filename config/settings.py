@@ -71,6 +71,11 @@ class RedisSettings:
                      "keeper": self.keeper_password, "webhooks": self.webhooks_password, "admin": self.password}
         return role, passwords[role]
 
+    def own_or_admin(self, role: str) -> str:
+        """``role`` when it has a password of its own (or ACLs are off), else admin: the services on the Redis
+        host (keeper, webhooks) keep running on a config from before their role existed."""
+        return role if self.credentials(role)[1] or not self.acl else "admin"
+
     @property
     def host(self) -> str:
         return urlsplit(self.url).hostname or "127.0.0.1"

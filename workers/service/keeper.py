@@ -33,7 +33,7 @@ CHECK_EVERY = 10.0
 class Keeper:
     def __init__(self, settings: Settings, block: float = 1.0) -> None:
         self.settings, self.keys, self.block = settings, Keys(settings.redis.prefix), block
-        self.role = "keeper" if settings.redis.credentials("keeper")[1] or not settings.redis.acl else "admin"
+        self.role = settings.redis.own_or_admin("keeper")
         self.redis = connect(settings.redis, self.role, timeout=block + 5.0)
         self.stop_requested = threading.Event()
         self._checked = self._trimmed = float("-inf")

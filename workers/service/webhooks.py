@@ -41,7 +41,7 @@ class Sender:
         hooks = settings.webhooks
         self.settings, self.hooks, self.keys = settings, hooks, Keys(settings.redis.prefix)
         self.key = webhooks.secret_key(hooks.secret)  # BadSecret (a ValueError) before anything starts
-        self.role = "webhooks" if settings.redis.credentials("webhooks")[1] or not settings.redis.acl else "admin"
+        self.role = settings.redis.own_or_admin("webhooks")
         self.redis = connect(settings.redis, self.role)
         self.poster = poster or Poster(settings.fetch.allow_hosts, hooks.timeout, hooks.ca_file)
         self.lease = 2 * hooks.timeout + 30.0
