@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
+
 import redis
 
 from config import RedisSettings
+from workers.protocol.backoff import backoff
 
 
 def connect(settings: RedisSettings, role: str, timeout: float = 5.0) -> redis.Redis:
@@ -23,3 +28,22 @@ def connect(settings: RedisSettings, role: str, timeout: float = 5.0) -> redis.R
 
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
 """Errors that mean Redis is unreachable or not ready, as opposed to a bad command."""
+
+
+def run_until_stopped(stop: threading.Event, step: Callable[[], object], log: logging.Logger, pause: float = 0.0,
+                      on_outage: Callable[[], None] | None = None) -> None:
+    """Run ``step`` until ``stop`` is set, ``pause`` seconds apart; a Redis outage is waited out with backoff
+    (and told to ``on_outage``), never the end: the loop of the services on the Redis host (keeper, webhooks)."""
+    attempt = 0
+    while not stop.is_set():
+        try:
+            step()
+            attempt = 0
+            if pause:
+                stop.wait(pause)
+        except REDIS_DOWN as exc:
+            log.warning("redis unavailable: %s; trying again", exc)
+            if on_outage is not None:
+                on_outage()
+            stop.wait(backoff(attempt))
+            attempt += 1

@@ -16,8 +16,7 @@ import time
 
 from config import Settings
 from workers.protocol import scripts, stream
-from workers.protocol.backoff import backoff
-from workers.protocol.connection import REDIS_DOWN, connect
+from workers.protocol.connection import connect, run_until_stopped
 from workers.protocol.keys import GROUP, Keys
 
 log = logging.getLogger("tessera.keeper")
@@ -39,17 +38,11 @@ class Keeper:
         self._checked = self._trimmed = float("-inf")
 
     def run(self) -> int:
-        attempt = 0
-        while not self.stop_requested.is_set():
-            try:
-                self.step()
-                attempt = 0
-            except REDIS_DOWN as exc:
-                log.warning("redis unavailable: %s; trying again", exc)
-                self._checked = float("-inf")  # after an outage, look again whether the Redis lost its data
-                self.stop_requested.wait(backoff(attempt))
-                attempt += 1
+        run_until_stopped(self.stop_requested, self.step, log, on_outage=self._look_again)
         return 0
+
+    def _look_again(self) -> None:
+        self._checked = float("-inf")  # after an outage, look again whether the Redis lost its data
 
     def step(self) -> int:
         """One round: make sure of the functions and group, wait for an id, admit, and trim when due."""

@@ -23,7 +23,7 @@ from config import Settings
 from workers.inputs.fetch import Poster
 from workers.protocol import scripts, status, webhooks
 from workers.protocol.backoff import backoff
-from workers.protocol.connection import REDIS_DOWN, connect
+from workers.protocol.connection import REDIS_DOWN, connect, run_until_stopped
 from workers.protocol.errors import BadPackage, FetchFailed, UrlRefused
 from workers.protocol.keys import Keys
 from workers.protocol.package import JobPackage
@@ -52,16 +52,7 @@ class Sender:
         self._lock = threading.Lock()
 
     def run(self) -> int:
-        attempt = 0
-        while not self.stop_requested.is_set():
-            try:
-                self.step()
-                attempt = 0
-                self.stop_requested.wait(self.hooks.poll)
-            except REDIS_DOWN as exc:
-                log.warning("redis unavailable: %s; trying again", exc)
-                self.stop_requested.wait(backoff(attempt))
-                attempt += 1
+        run_until_stopped(self.stop_requested, self.step, log, pause=self.hooks.poll)
         self.pool.shutdown(wait=False, cancel_futures=True)  # an attempt cut short is taken again after its lease
         return 0
 
