@@ -48,8 +48,11 @@ CONFIGS: tuple[Config, ...] = (
     ("defaults", ()), ("--blend 0", ("--blend", "0")), ("--min-distance 5", ("--min-distance", "5")),
     ("--blend 0 --min-distance 5", ("--blend", "0", "--min-distance", "5")),
     ("--blend 0 --min-distance 5 --max-uses 0, metapixel's terms",
-     ("--blend", "0", "--min-distance", "5", "--max-uses", "0")))
-"""The last: metapixel's own rules, the distance rule and no use cap (our default cap binds where it has none)."""
+     ("--blend", "0", "--min-distance", "5", "--max-uses", "0")),
+    ("metapixel's terms, flat pictures spaced too", ("--blend", "0", "--min-distance", "5", "--max-uses", "0",
+                                                      "--space-flat")))
+"""The last two: metapixel's own rules, the distance rule and no use cap (our default cap binds where it has
+none); the very last also spaces out flat pictures, as metapixel's rule does every tile (equal terms)."""
 NO_REFINE: tuple[Config, ...] = (
     ("--no-refine (new assignment off)", ("--no-refine",)),
     ("--blend 0 --min-distance 5 --no-refine", ("--blend", "0", "--min-distance", "5", "--no-refine")))
@@ -214,9 +217,8 @@ def placements(target: Path, tiles: Path, cache: Path, cells: int,
         "base = config.load(None); base = dataclasses.replace(base, limits=dataclasses.replace(base.limits, "
         "max_tiles=10**6), mosaic=dataclasses.replace(base.mosaic, tile_cache=cache, tile_memo_mb=0))\n"
         "refs = tile_refs(tiles)\n"
-        "for label, blend, dist, uses, refine in json.loads(sys.argv[5]):\n"
-        "    s = base if refine is None else dataclasses.replace(base, mosaic=dataclasses.replace(base.mosaic, "
-        "refine=refine))\n"
+        "for label, blend, dist, uses, over in json.loads(sys.argv[5]):\n"
+        "    s = dataclasses.replace(base, mosaic=dataclasses.replace(base.mosaic, **over))\n"
         "    opts = Options(cells, cells, 32, 0, blend=DEFAULT if blend is None else blend, "
         "min_distance=DEFAULT if dist is None else dist, max_uses=DEFAULT if uses is None else uses)\n"
         "    r = build_mosaic(JobPackage.create(t, refs, opts), LocalSource(None, [t, *refs]), s, deepzoom=True)\n"
@@ -224,13 +226,19 @@ def placements(target: Path, tiles: Path, cache: Path, cells: int,
         "    print(json.dumps([label, Counter(Path(m['labels'][c]).name for c in m['cells'])]))\n"
     )
     wanted = [[label, _flag(extra, "--blend", float), _flag(extra, "--min-distance", int),
-               _flag(extra, "--max-uses", int), False if "--no-refine" in extra else None] for label, extra in configs]
+               _flag(extra, "--max-uses", int), _mosaic_flags(extra)] for label, extra in configs]
     done = subprocess.run([sys.executable, "-c", code, str(target), str(tiles), str(cache), str(cells),
                            json.dumps(wanted)], capture_output=True, text=True, cwd=ROOT)
     if done.returncode:
         raise SystemExit(f"placements failed ({done.returncode}):\n{done.stderr[-3000:]}")
     out = done.stdout
     return {label: Counter(uses) for label, uses in map(json.loads, out.splitlines())}
+
+
+def _mosaic_flags(extra: tuple[str, ...]) -> dict[str, bool]:
+    """The settings.mosaic fields a row's `tessera build` flags change."""
+    return {**({"refine": False} if "--no-refine" in extra else {}),
+            **({"space_flat": True} if "--space-flat" in extra else {})}
 
 
 def _flag(extra: tuple[str, ...], flag: str, kind: type) -> object:
@@ -293,10 +301,13 @@ def print_table(title: str, rows: list[Row], mp_prepare: Run) -> None:
           f"ΔE ratio {eq.delta_e / mp.delta_e:.2f} (aim ≤ 0.80); defaults: SSIM {ours.ssim - mp.ssim:+.3f} "
           f"(aim ≥ +0.13), max reuse {ours.max_reuse} vs metapixel's {mp.max_reuse} (aim ≤), per picture "
           f"{ours.reuse_picture} vs {mp.reuse_picture}; tile fidelity ΔE {ours.fidelity:.2f}")
-    terms = by.get("tessera cold, --blend 0 --min-distance 5 --max-uses 0, metapixel's terms")
-    if terms is not None and terms.ssim is not None and terms.delta_e is not None:
-        print(f"metapixel's terms (untouched tiles, -d 5, no cap): SSIM {terms.ssim - mp.ssim:+.3f} (aim ≥ +0.05), "
-              f"ΔE ratio {terms.delta_e / mp.delta_e:.2f} (aim ≤ 0.90)")
+    for label, what in (("--blend 0 --min-distance 5 --max-uses 0, metapixel's terms", "flat pictures exempt"),
+                        ("metapixel's terms, flat pictures spaced too", "every picture spaced, as metapixel's")):
+        terms = by.get(f"tessera cold, {label}")
+        if terms is not None and terms.ssim is not None and terms.delta_e is not None:
+            print(f"metapixel's terms (untouched tiles, -d 5, no cap; {what}): SSIM {terms.ssim - mp.ssim:+.3f} "
+                  f"(aim ≥ +0.05), ΔE ratio {terms.delta_e / mp.delta_e:.2f} (aim ≤ 0.90), max reuse per picture "
+                  f"{terms.reuse_picture} vs metapixel's {mp.reuse_picture}")
 
 
 def blend_sweep(work: Path, data: Path, workloads: list[str], targets: list[Path]) -> int:

@@ -183,6 +183,9 @@ class MosaicSettings:
     use_all: bool = False
     """Use every picture (identity group) at least once where the grid has room (kernels.cover_groups)."""
 
+    space_flat: bool = False
+    """The distance rule spaces out flat pictures too (workers/pipeline/identity.py FLAT_L); off: two flat
+    tiles side by side read as one flat area of the photo, so they may touch. On: metapixel's rule, every tile."""
 
 @dataclass(frozen=True)
 class FetchSettings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import numpy as np
@@ -365,6 +366,24 @@ def test_flat_colours_are_not_spaced_by_the_distance_rule(rng: np.random.Generat
     features = kernels.tile_features(tiles, 4) * np.tile(np.array([3.0, 1.0, 1.0], np.float32), 16)
     groups = np.array([0, 0, 1, 2, 3], np.int32)
     assert identity.spaced(features, 3.0, groups).tolist() == [False, True, True, True]
+
+
+def test_space_flat_spaces_flat_pictures_too(rng: np.random.Generator) -> None:
+    """mosaic.space_flat: on a flat target matching one flat tile best, the distance rule keeps that tile out of
+    its own neighbourhood (metapixel's rule: every tile); without it the flat tile may touch itself."""
+    flat = np.full((1, 4, 4, 3), 128, np.uint8)
+    others = rng.integers(0, 256, (24, 4, 4, 3)).astype(np.uint8)
+    others[:, :2] //= 4  # pictures with contrast: spaced either way
+    tiles = np.concatenate([flat, others])
+    small = np.full((8 * 4, 8 * 4, 3), 128, dtype=np.uint8)
+    rules = Rules(k=2, lightness_weight=3.0, blend=0.0, min_distance=1, max_uses=0, penalty=0.0, candidates=8,
+                  seed=1)
+    exempt = match(small, tiles, 8, 8, rules)
+    assert np.count_nonzero(exempt == 0) > 16  # the flat tile wherever it is nearest: side by side
+    spaced = match(small, tiles, 8, 8, dataclasses.replace(rules, space_flat=True))
+    for r, c in np.ndindex(spaced.shape):
+        near = spaced[max(0, r - 1) : r + 2, max(0, c - 1) : c + 2]
+        assert np.count_nonzero(near == spaced[r, c]) == 1
 
 
 def test_use_all_uses_every_picture_on_a_job(rng: np.random.Generator, tmp_path: object) -> None:

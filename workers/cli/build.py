@@ -50,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cache.add_argument("--no-cache", action="store_true", help="neither read nor write the tile cache")
     parser.add_argument("--no-refine", action="store_true",
                         help="keep the greedy tile assignment (mosaic.refine off), e.g. to compare")
+    parser.add_argument("--space-flat", action="store_true",
+                        help="the distance rule spaces out flat pictures too, as metapixel's does (mosaic.space_flat)")
 
 
 class LocalSource:
@@ -125,6 +127,8 @@ def local_settings(settings: Settings, args: argparse.Namespace) -> Settings:
     mosaic = dataclasses.replace(settings.mosaic, tile_memo_mb=0)  # one build per process: nothing to reuse
     if getattr(args, "no_refine", False):
         mosaic = dataclasses.replace(mosaic, refine=False)
+    if getattr(args, "space_flat", False):
+        mosaic = dataclasses.replace(mosaic, space_flat=True)
     if args.no_cache:
         mosaic = dataclasses.replace(mosaic, tile_cache="")
     elif args.cache:

@@ -160,7 +160,7 @@ def match(small: np.ndarray, tiles: np.ndarray, rows: int, cols: int, rules: Rul
     cand_idx, cand_d = kernels.nearest_candidates(cell_feats, values, count)
     order = visiting_order(cand_d[:, 0], rules.seed)
     spaced = None
-    if rules.min_distance:  # flat colours are not spaced out: nothing to recognise (pipeline/identity.py)
+    if rules.min_distance and not rules.space_flat:  # flat colours: nothing to recognise (pipeline/identity.py)
         frame_mean, rotation = features.frame
         spaced = identity.spaced(values @ rotation.T + frame_mean, rules.lightness_weight, groups)
     assignment = kernels.assign_tiles(cand_idx, cand_d, cell_feats, values, (rows, cols), order,

@@ -91,7 +91,7 @@ class Options:
         return Rules(k=max(1, min(mosaic.features_k, px, mosaic.sample_px)), lightness_weight=mosaic.lightness_weight,
                      blend=min(100.0, blend) / 100.0, min_distance=min(MAX_DISTANCE, min_distance), max_uses=max_uses,
                      penalty=mosaic.reuse_penalty, candidates=max(1, mosaic.candidates), seed=self.seed,
-                     refine=mosaic.refine, use_all=self.use_all or mosaic.use_all)
+                     refine=mosaic.refine, use_all=self.use_all or mosaic.use_all, space_flat=mosaic.space_flat)
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,8 @@ class Rules:
     """Improve the greedy assignment on the candidate graph (kernels.refine_assignment; mosaic.refine)."""
     use_all: bool = False
     """Every picture group at least once where the grid has room (kernels.cover_groups; mosaic.use_all)."""
+    space_flat: bool = False
+    """The distance rule spaces out flat pictures too (mosaic.space_flat); off: only pictures with detail."""
 
 
 def default_max_uses(share: float, tiles: int, cells: int) -> int:
