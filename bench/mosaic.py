@@ -50,9 +50,12 @@ CONFIGS: tuple[Config, ...] = (
     ("--blend 0 --min-distance 5 --max-uses 0, metapixel's terms",
      ("--blend", "0", "--min-distance", "5", "--max-uses", "0")),
     ("metapixel's terms, flat pictures spaced too", ("--blend", "0", "--min-distance", "5", "--max-uses", "0",
-                                                      "--space-flat")))
-"""The last two: metapixel's own rules, the distance rule and no use cap (our default cap binds where it has
-none); the very last also spaces out flat pictures, as metapixel's rule does every tile (equal terms)."""
+                                                      "--space-flat")),
+    ("metapixel's exact rule: every file spaced", ("--blend", "0", "--min-distance", "5", "--max-uses", "0",
+                                                   "--space-flat", "--count-by-file")))
+"""The last three: metapixel's own rules, the distance rule and no use cap (our default cap binds where it has
+none); then flat pictures spaced out too, as metapixel's rule does every tile; then the rule counted per file, not
+per picture (near-duplicates are one picture for us, a file each for metapixel): metapixel's rule exactly."""
 NO_REFINE: tuple[Config, ...] = (
     ("--no-refine (new assignment off)", ("--no-refine",)),
     ("--blend 0 --min-distance 5 --no-refine", ("--blend", "0", "--min-distance", "5", "--no-refine")))
@@ -238,7 +241,8 @@ def placements(target: Path, tiles: Path, cache: Path, cells: int,
 def _mosaic_flags(extra: tuple[str, ...]) -> dict[str, bool]:
     """The settings.mosaic fields a row's `tessera build` flags change."""
     return {**({"refine": False} if "--no-refine" in extra else {}),
-            **({"space_flat": True} if "--space-flat" in extra else {})}
+            **({"space_flat": True} if "--space-flat" in extra else {}),
+            **({"count_by_file": True} if "--count-by-file" in extra else {})}
 
 
 def _flag(extra: tuple[str, ...], flag: str, kind: type) -> object:
@@ -302,7 +306,8 @@ def print_table(title: str, rows: list[Row], mp_prepare: Run) -> None:
           f"(aim ≥ +0.13), max reuse {ours.max_reuse} vs metapixel's {mp.max_reuse} (aim ≤), per picture "
           f"{ours.reuse_picture} vs {mp.reuse_picture}; tile fidelity ΔE {ours.fidelity:.2f}")
     for label, what in (("--blend 0 --min-distance 5 --max-uses 0, metapixel's terms", "flat pictures exempt"),
-                        ("metapixel's terms, flat pictures spaced too", "every picture spaced, as metapixel's")):
+                        ("metapixel's terms, flat pictures spaced too", "every picture spaced"),
+                        ("metapixel's exact rule: every file spaced", "every file spaced, as metapixel's")):
         terms = by.get(f"tessera cold, {label}")
         if terms is not None and terms.ssim is not None and terms.delta_e is not None:
             print(f"metapixel's terms (untouched tiles, -d 5, no cap; {what}): SSIM {terms.ssim - mp.ssim:+.3f} "

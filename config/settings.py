@@ -182,10 +182,13 @@ class MosaicSettings:
     """Improve the greedy tile assignment on the candidate graph (kernels.refine_assignment); off: greedy only."""
     use_all: bool = False
     """Use every picture (identity group) at least once where the grid has room (kernels.cover_groups)."""
-
+    count_by_file: bool = False
+    """The cap and the distance rule count files, as metapixel does, not pictures (near-duplicates one group:
+    workers/pipeline/identity.py): for comparing on equal terms."""
     space_flat: bool = False
     """The distance rule spaces out flat pictures too (workers/pipeline/identity.py FLAT_L); off: two flat
     tiles side by side read as one flat area of the photo, so they may touch. On: metapixel's rule, every tile."""
+
 
 @dataclass(frozen=True)
 class FetchSettings:

@@ -368,6 +368,21 @@ def test_flat_colours_are_not_spaced_by_the_distance_rule(rng: np.random.Generat
     assert identity.spaced(features, 3.0, groups).tolist() == [False, True, True, True]
 
 
+def test_count_by_file_makes_each_file_its_own_picture(rng: np.random.Generator) -> None:
+    """mosaic.count_by_file: near-duplicates stay apart in the groups the rules count (metapixel's counting);
+    default avatars are still left out."""
+    photos = [photo(rng) for _ in range(6)]
+    tiles = np.stack([*(tile(jpeg(image)) for image in photos), tile(jpeg(photos[0], 50)), silhouette(),
+                      silhouette()])
+    found = identity.identify(tiles)
+    grouped = identity.usable(found, len(tiles), False)
+    assert grouped.pictures == 6 and grouped.merged == 1
+    by_file = identity.usable(found, len(tiles), False, by_file=True)
+    assert by_file.pictures == 7 and by_file.merged == 0 and by_file.groups.tolist() == list(range(7))
+    assert by_file.keep is not None and grouped.keep is not None
+    assert by_file.keep.tolist() == grouped.keep.tolist() == list(range(7))
+
+
 def test_space_flat_spaces_flat_pictures_too(rng: np.random.Generator) -> None:
     """mosaic.space_flat: on a flat target matching one flat tile best, the distance rule keeps that tile out of
     its own neighbourhood (metapixel's rule: every tile); without it the flat tile may touch itself."""

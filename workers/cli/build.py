@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep the greedy tile assignment (mosaic.refine off), e.g. to compare")
     parser.add_argument("--space-flat", action="store_true",
                         help="the distance rule spaces out flat pictures too, as metapixel's does (mosaic.space_flat)")
+    parser.add_argument("--count-by-file", action="store_true",
+                        help="the cap and distance rule count files, as metapixel's do, not pictures "
+                             "(mosaic.count_by_file)")
 
 
 class LocalSource:
@@ -129,6 +132,8 @@ def local_settings(settings: Settings, args: argparse.Namespace) -> Settings:
         mosaic = dataclasses.replace(mosaic, refine=False)
     if getattr(args, "space_flat", False):
         mosaic = dataclasses.replace(mosaic, space_flat=True)
+    if getattr(args, "count_by_file", False):
+        mosaic = dataclasses.replace(mosaic, count_by_file=True)
     if args.no_cache:
         mosaic = dataclasses.replace(mosaic, tile_cache="")
     elif args.cache:

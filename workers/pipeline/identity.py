@@ -15,7 +15,7 @@ so a smooth gradient of flat colours is not one picture. Computed once per tile 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -149,9 +149,14 @@ class Usable:
     avatars_skipped: int
 
 
-def usable(found: Identity | None, count: int, keep_avatars: bool) -> Usable:
+def usable(found: Identity | None, count: int, keep_avatars: bool, by_file: bool = False) -> Usable:
     """What a build of ``count`` tiles matches on: without default avatars unless ``keep_avatars`` (or every tile
-    is one), groups renumbered over what is kept. No identity: every tile its own group."""
+    is one), groups renumbered over what is kept. No identity, or ``by_file`` (mosaic.count_by_file): every tile
+    its own group, as metapixel counts."""
+    if by_file and found is not None:  # avatars still left out; near-duplicates each their own picture
+        grouped = usable(found, count, keep_avatars)
+        files = len(grouped.groups)
+        return replace(grouped, groups=np.arange(files, dtype=np.int32), pictures=files, merged=0)
     if found is None or len(found.groups) != count:
         return Usable(keep=None, groups=np.arange(count, dtype=np.int32), pictures=count, merged=0,
                       avatars_skipped=0)

@@ -86,7 +86,8 @@ def build_mosaic(package: JobPackage, fetcher: Source, settings: Settings, repor
         if not identified:  # computed once per tile set, then kept with it (saved below)
             prepared = dataclasses.replace(prepared, identity=identity.identify(prepared.tiles))
     report("matching cells to tiles", PREPARED)
-    usable = identity.usable(prepared.identity, len(prepared.tiles), opts.keep_avatars or settings.mosaic.keep_avatars)
+    usable = identity.usable(prepared.identity, len(prepared.tiles), opts.keep_avatars or settings.mosaic.keep_avatars,
+                             settings.mosaic.count_by_file)
     rules = package.options.rules(settings.mosaic, prepared.tiles.shape[1], usable.pictures, rows * cols)
     with timings.stage("match"):
         sample = sample_px(target.width, target.height, cols, rows, settings.mosaic.sample_px, rules.k)
