@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CTL := $(BIN)/supervisorctl -c supervisord.conf
 
-.PHONY: demo test stop status lint typecheck unit system-deps deps local-config warm-kernels vendor
+.PHONY: demo test stop status lint typecheck unit system-deps deps local-config warm-kernels vendor image ha-demo ha-stop
 
 demo: deps
 	@mkdir -p var/log
@@ -19,6 +19,29 @@ demo: deps
 	fi
 	@$(CTL) status || true
 	$(BIN)/tessera demo
+
+# `make demo` with Redis high availability: a primary, a replica and three Sentinels on loopback (ports 6391,
+# 6392, 26391-26393; web on 8081), every process following a failover (config/supervisord-ha.conf). Idempotent.
+HA_CTL := $(BIN)/supervisorctl -c config/supervisord-ha.conf
+HA_ENV := TESSERA_CONFIG=config/local.yaml TESSERA_REDIS_URL=redis://127.0.0.1:6391/0 \
+	TESSERA_REDIS_SENTINELS=127.0.0.1:26391,127.0.0.1:26392,127.0.0.1:26393 TESSERA_WEB_PORT=8081 \
+	TESSERA_WEB_PUBLIC_URL=http://127.0.0.1:8081
+ha-demo: deps
+	@mkdir -p var/ha/log
+	@if $(HA_CTL) pid >/dev/null 2>&1; then \
+		echo "supervisord (HA) already running: updating and starting all programs"; \
+		$(HA_CTL) update >/dev/null; $(HA_CTL) start all >/dev/null || true; \
+	else \
+		$(HA_ENV) $(BIN)/tessera preflight && $(BIN)/supervisord -c config/supervisord-ha.conf; \
+	fi
+	@$(HA_CTL) status || true
+	$(HA_ENV) $(BIN)/tessera demo
+
+ha-stop:
+	@if pid=$$($(HA_CTL) pid 2>/dev/null) && [ "$$pid" -gt 0 ] 2>/dev/null; then \
+		$(HA_CTL) shutdown; \
+		while kill -0 $$pid 2>/dev/null; do sleep 0.2; done; echo "stopped"; \
+	else echo "supervisord (HA) is not running"; fi
 
 # Waits until supervisord has really gone, so a following start finds the ports free.
 stop:
@@ -38,6 +61,7 @@ test: deps lint typecheck
 
 lint: deps
 	$(BIN)/ruff check config kernels workers web orchestrator tests
+	$(BIN)/hadolint --config config/container/.hadolint.yaml config/container/Containerfile
 
 # strict for the code, lighter for the tests (setup.cfg [mypy*] says what is relaxed where, and why)
 typecheck: deps
@@ -83,6 +107,12 @@ local-config: | $(STAMP)
 # uses (workers/cli/startup.py), so no worker, test or `tessera build` compiles on its first use (warm: 0.5 s).
 warm-kernels: | $(STAMP)
 	@$(BIN)/tessera warm-kernels
+
+# The container image `tessera` (config/container/Containerfile) with podman or buildah; where no registry can be
+# reached, its Debian 12 base is made with debootstrap (config/container/make-base.sh, as root). Not run by
+# `make test` or CI. A host whose kernel refuses the OCI runtime's setup can build with BUILDAH_ISOLATION=chroot.
+image:
+	@config/container/build-image.sh
 
 # OpenSeadragon from the npm registry at the version pinned in web/frontend/package-lock.json, copied into
 # web/static/vendor/ (committed: neither `make demo` nor CI needs npm). Run after changing the pin.

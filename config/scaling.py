@@ -6,6 +6,7 @@ and the consistency rules (min_nodes ≤ max_nodes, down threshold below the up 
 
 from __future__ import annotations
 
+import math
 import os
 import typing
 from dataclasses import dataclass, field
@@ -98,6 +99,9 @@ class ScalingSettings:
     ssh: SshSettings = field(default_factory=SshSettings)
     remote: Remote = field(default_factory=Remote)
     nodes: tuple[NodeSpec, ...] = ()
+    target_backlog_seconds_per_worker: float = 0.0
+    """Predicted seconds of backlog work per live worker (tessera_backlog_seconds) to scale by, in place of the job
+    counts of scale_up/scale_down.backlog_per_worker; 0 = the job-count rule only."""
 
     def node(self, name: str) -> NodeSpec:
         return next(spec for spec in self.nodes if spec.name == name)
@@ -122,6 +126,10 @@ def _inconsistencies(s: ScalingSettings) -> list[tuple[str, str]]:
         problems.append(("max_nodes", f"{s.max_nodes} is more than the {len(s.nodes)} nodes listed under nodes"))
     if s.interval <= 0:
         problems.append(("interval", "must be above 0"))
+    target = s.target_backlog_seconds_per_worker
+    if not math.isfinite(target) or target < 0:
+        problems.append(("target_backlog_seconds_per_worker", f"must be 0 (off) or a number of seconds above 0, "
+                         f"not {target}"))
     if s.scale_up.max_step < 1:
         problems.append(("scale_up.max_step", "must be at least 1"))
     if s.scale_down.backlog_per_worker >= s.scale_up.backlog_per_worker:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from config.build import build
 from config.errors import ConfigError
+from config.secret_files import env_value
 from config.yamlfile import read_mapping
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
@@ -29,6 +30,15 @@ def _secret_repr(value: str) -> str:
 
 APPENDFSYNC = ("always", "everysec", "no")
 """The fsync policies redis.conf accepts for ``appendfsync``."""
+
+
+def sentinel_address(entry: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` too) as a pair; ValueError quoting the entry if it is not one."""
+    host, sep, port = entry.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"not host:port with a port 1-65535: {entry!r}")
+    return host, int(port)
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,21 @@ class RedisSettings:
     appendfsync: str = "always"
     """The embedded Redis's AOF fsync policy: ``always`` (a 202 means the job is on disk), ``everysec`` (up to a
     second of accepted jobs lost on a power cut; faster) or ``no``."""
+    sentinels: list[str] = field(default_factory=list)
+    """Redis Sentinels as ``host:port``; [] = one Redis at ``url`` (no failover). Set: every client asks them for
+    the primary of ``master_name`` and follows a failover (workers/protocol/connection.py)."""
+    master_name: str = "tessera"
+    """The name the Sentinels monitor the primary under."""
+    sentinel_password: str = field(default="", repr=False)
+    """The `sentinel` ACL user's, that each Sentinel logs into every Redis with; only the Sentinels know it."""
+    sentinel_client_password: str = field(default="", repr=False)
+    """The Sentinels' own ``requirepass``: our clients give it to ask a Sentinel for the primary."""
+    replica_password: str = field(default="", repr=False)
+    """The `replica` ACL user's, that a replica logs into its primary with (masteruser/masterauth)."""
+    min_replicas_acked: int = 1
+    """With sentinels: replicas that must hold a submission or a completion note (WAIT) before it counts."""
+    wait_timeout_ms: int = 1000
+    """With sentinels: how long that WAIT may take, in milliseconds; fewer acks by then = 503 not_replicated."""
 
     def __repr__(self) -> str:
         parts = urlsplit(self.url)
@@ -75,6 +100,16 @@ class RedisSettings:
         """``role`` when it has a password of its own (or ACLs are off), else admin: the services on the Redis
         host (keeper, webhooks) keep running on a config from before their role existed."""
         return role if self.credentials(role)[1] or not self.acl else "admin"
+
+    @property
+    def ha(self) -> bool:
+        """True when Sentinels are configured: a primary that may move, replicated writes (WAIT)."""
+        return bool(self.sentinels)
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """``sentinels`` as (host, port) pairs (checked at load: config/settings.py ``_check_ha``)."""
+        return [sentinel_address(entry) for entry in self.sentinels]
 
     @property
     def host(self) -> str:
@@ -342,16 +377,17 @@ def _merge(into: dict[str, Any], sources: dict[str, str], layer: dict[str, Any],
 
 
 def _env_layer(merged: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    """Map TESSERA_SECTION_KEY (or TESSERA_KEY for top-level keys) onto the known keys."""
+    """Map TESSERA_SECTION_KEY (or TESSERA_KEY for top-level keys) onto the known keys; each may instead come
+    from the file that TESSERA_..._FILE names (a mounted secret: config/secret_files.py)."""
     layer: dict[str, Any] = {}
     for key, value in merged.items():
         if isinstance(value, dict):
             for sub in value:
-                name = f"{ENV_PREFIX}{key}_{sub}".upper()
-                if name in env:
-                    layer.setdefault(key, {})[sub] = env[name]
-        elif f"{ENV_PREFIX}{key}".upper() in env:
-            layer[key] = env[f"{ENV_PREFIX}{key}".upper()]
+                found = env_value(env, f"{ENV_PREFIX}{key}_{sub}".upper())
+                if found is not None:
+                    layer.setdefault(key, {})[sub] = found
+        elif (found := env_value(env, f"{ENV_PREFIX}{key}".upper())) is not None:
+            layer[key] = found
     return layer
 
 
@@ -370,6 +406,7 @@ def _finish(settings: Settings) -> Settings:
         raise ConfigError(f"config: redis.appendfsync: not one of {', '.join(APPENDFSYNC)}: {redis.appendfsync!r}")
     if urlsplit(redis.url).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(f"config: redis.url: not a redis:// URL: {redis.url!r}")
+    _check_ha(redis)
     for entry in settings.web.trusted_proxies:
         try:
             ipaddress.ip_network(entry, strict=False)
@@ -383,6 +420,21 @@ def _finish(settings: Settings) -> Settings:
             raise ConfigError(f"config: friends.{network}.api: not an http(s) URL: {api!r}")
     node = settings.node or socket.gethostname()
     return dataclasses.replace(settings, node=node, paths=paths, redis=redis)
+
+
+def _check_ha(redis: RedisSettings) -> None:
+    """The Sentinel keys: each sentinel host:port, a master name, a WAIT that can be met in finite time."""
+    for entry in redis.sentinels:
+        try:
+            sentinel_address(entry)
+        except ValueError as exc:
+            raise ConfigError(f"config: redis.sentinels: {exc}") from None
+    if not redis.master_name.strip():
+        raise ConfigError("config: redis.master_name: must not be empty")
+    if redis.min_replicas_acked < 0:
+        raise ConfigError(f"config: redis.min_replicas_acked: must be 0 or more, not {redis.min_replicas_acked}")
+    if redis.wait_timeout_ms <= 0:
+        raise ConfigError(f"config: redis.wait_timeout_ms: must be more than 0, not {redis.wait_timeout_ms}")
 
 
 LOCAL_FILE = Path("config") / "local.yaml"

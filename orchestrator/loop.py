@@ -23,6 +23,7 @@ from orchestrator import nodeconf, nodekeys
 from orchestrator.nodes import NodeControl, NodeError
 from orchestrator.policy import Beat, Decision, Load, Memory, NodeState, decide
 from orchestrator.registry import Registry
+from workers.protocol import backlog
 from workers.protocol import queue as readings
 from workers.protocol.connection import REDIS_DOWN, connect
 from workers.protocol.exitcodes import RET_OK
@@ -33,14 +34,25 @@ log = logging.getLogger(__name__)
 
 
 def read_load(r: redis.Redis, keys: Keys) -> Load | None:
-    """Backlog (lag + pending) and live heartbeats; None when Redis cannot tell us."""
+    """Backlog (inbox + lag + pending), its predicted seconds and live heartbeats; None when Redis cannot tell us.
+
+    The seconds are None (the policy falls back to job counts) when only they cannot be read, e.g. a Redis user
+    from before the backlog index."""
     try:
         numbers = readings.read_queue(r, keys)
         beats = readings.heartbeats(r, keys)
     except REDIS_DOWN as exc:
         log.warning("metrics unavailable: %s", exc)
         return None
-    return Load(backlog=numbers.backlog,
+    try:
+        seconds: float | None = backlog.read_backlog(r, keys).seconds
+    except REDIS_DOWN as exc:
+        log.warning("backlog seconds unavailable: %s", exc)
+        return None
+    except redis.ResponseError as exc:  # NOPERM: the ACL file predates the index; counts still work
+        log.warning("backlog seconds unavailable: %s", exc)
+        seconds = None
+    return Load(backlog=numbers.backlog, backlog_seconds=seconds,
                 beats=tuple(Beat(node=b.get("node", ""), state=WorkerState.read(b.get("state")),
                                  cpu=float(b.get("cpu") or 0), at=float(b.get("at") or 0)) for b in beats))
 

@@ -54,8 +54,8 @@ def local_yaml(settings: Settings, scaling: ScalingSettings, spec: NodeSpec) -> 
     remote = scaling.remote
     data: dict[str, Any] = {
         "node": spec.name,
-        "redis": {**node_redis(settings, remote.redis_url or settings.redis.url), "prefix": settings.redis.prefix,
-                  "embedded": False},
+        "redis": {**node_redis(settings, remote.redis_url or settings.redis.url), **node_sentinels(settings),
+                  "prefix": settings.redis.prefix, "embedded": False},
         "web": {"public_url": remote.public_url or settings.web.public_url},
         "paths": {"root": spec.install_path},
     }
@@ -76,6 +76,17 @@ def node_redis(settings: Settings, url: str) -> dict[str, str]:
         return {"url": parts._replace(netloc=hostport).geturl(), "password": settings.redis.password}
     _, password = settings.redis.credentials(NODE_ROLE)
     return {"url": parts._replace(netloc=f"{NODE_ROLE}@{hostport}").geturl(), "password": password or ""}
+
+
+def node_sentinels(settings: Settings) -> dict[str, Any]:
+    """With Sentinel: how the node finds the primary (the Sentinels and their client password) and how long it
+    waits for a replica; never the `replica` or `sentinel` users' passwords, which only Redis and Sentinels need."""
+    redis = settings.redis
+    if not redis.ha:
+        return {}
+    return {"sentinels": list(redis.sentinels), "master_name": redis.master_name,
+            "sentinel_client_password": redis.sentinel_client_password,
+            "min_replicas_acked": redis.min_replicas_acked, "wait_timeout_ms": redis.wait_timeout_ms}
 
 
 def files(settings: Settings, scaling: ScalingSettings, spec: NodeSpec,

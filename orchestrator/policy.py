@@ -53,20 +53,38 @@ class Beat:
 
 @dataclass(frozen=True)
 class Load:
-    """What the queue and the heartbeats say now; ``backlog`` is stream lag + pending."""
+    """What the queue and the heartbeats say now; ``backlog`` is inbox + stream lag + pending."""
 
     backlog: int
     beats: tuple[Beat, ...] = ()
+    backlog_seconds: float | None = None
+    """Predicted seconds of work in that backlog (workers/protocol/backlog.py); None when it could not be read."""
 
     @property
     def per_worker(self) -> float:
-        if not self.beats:
-            return math.inf if self.backlog else 0.0
-        return self.backlog / len(self.beats)
+        return _per(self.backlog, len(self.beats))
+
+    @property
+    def seconds_per_worker(self) -> float:
+        return _per(self.backlog_seconds or 0.0, len(self.beats))
+
+    def seconds_per_worker_without(self, nodes: tuple[str, ...]) -> float:
+        """Backlog seconds per worker once the workers of ``nodes`` are gone."""
+        return _per(self.backlog_seconds or 0.0, sum(1 for b in self.beats if b.node not in nodes))
+
+    def by_seconds(self, s: ScalingSettings) -> bool:
+        """Whether the seconds rule replaces the job-count rule: a target is set and the seconds are known."""
+        return s.target_backlog_seconds_per_worker > 0 and self.backlog_seconds is not None
 
     @property
     def cpu(self) -> float:
         return sum(b.cpu for b in self.beats) / len(self.beats) if self.beats else 0.0
+
+
+def _per(amount: float, workers: int) -> float:
+    if not workers:
+        return math.inf if amount else 0.0
+    return amount / workers
 
 
 @dataclass(frozen=True)
@@ -126,6 +144,8 @@ def decide(s: ScalingSettings, load: Load | None, nodes: Mapping[str, NodeRecord
         return Decision(f"{len(up)} nodes up, above max_nodes {s.max_nodes}", remove=tuple(extra)), \
             dataclasses.replace(memory, last_down=now)
     state = f"backlog {load.backlog}, {load.per_worker:.1f} per worker, {len(load.beats)} workers, {len(up)} nodes up"
+    if load.backlog_seconds is not None:
+        state += f", backlog {load.backlog_seconds:.0f} s of work, {load.seconds_per_worker:.0f} s per worker"
     hot = _pressure(s, load)
     if hot:
         since = memory.pressure_since if memory.pressure_since is not None else now
@@ -151,7 +171,7 @@ def _maybe_remove(s: ScalingSettings, load: Load, records: Mapping[str, NodeReco
                   now: float, state: str) -> tuple[Decision, Memory]:
     if len(up) <= s.min_nodes:
         return Decision(f"steady at {len(up)} nodes (min_nodes {s.min_nodes}); {state}"), memory
-    if load.per_worker > s.scale_down.backlog_per_worker:
+    if not load.by_seconds(s) and load.per_worker > s.scale_down.backlog_per_worker:
         return Decision(f"steady: backlog per worker above {s.scale_down.backlog_per_worker}; {state}"), memory
     idle = [name for name in up if records[name].state is NodeState.ACTIVE and name in memory.idle_since
             and now - memory.idle_since[name] >= s.scale_down.idle_seconds]
@@ -162,13 +182,21 @@ def _maybe_remove(s: ScalingSettings, load: Load, records: Mapping[str, NodeReco
         return Decision(f"scale-down cooldown {wait:.0f} s left; {state}"), memory
     idle.sort(key=lambda name: memory.idle_since[name])
     chosen = tuple(idle[:min(s.scale_up.max_step, len(up) - s.min_nodes)])
+    if load.by_seconds(s) and (after := load.seconds_per_worker_without(chosen)) > s.target_backlog_seconds_per_worker:
+        return Decision(f"steady: without {' '.join(chosen)} the backlog would be {after:.0f} s per worker, above "
+                        f"the target {s.target_backlog_seconds_per_worker:.0f} s; {state}"), memory
     longest = now - memory.idle_since[chosen[0]]
     return Decision(f"idle for {longest:.0f} s; {state}", remove=chosen), dataclasses.replace(memory, last_down=now)
 
 
 def _pressure(s: ScalingSettings, load: Load) -> str:
-    """Why the load is too high, or "" when it is not."""
-    if load.per_worker > s.scale_up.backlog_per_worker:
+    """Why the load is too high, or "" when it is not. With a seconds target, the backlog's predicted seconds per
+    worker replace its job count (many tiny jobs are little work); the CPU rule holds either way."""
+    if load.by_seconds(s):
+        if load.seconds_per_worker > s.target_backlog_seconds_per_worker:
+            return (f"backlog {load.seconds_per_worker:.0f} s of work per worker above the target "
+                    f"{s.target_backlog_seconds_per_worker:.0f} s")
+    elif load.per_worker > s.scale_up.backlog_per_worker:
         return f"backlog per worker above {s.scale_up.backlog_per_worker}"
     if load.beats and load.cpu > s.scale_up.cpu_percent:
         return f"worker CPU {load.cpu:.0f} % above {s.scale_up.cpu_percent:.0f} %"

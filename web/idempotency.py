@@ -15,8 +15,11 @@ from typing import Any
 import redis
 from bottle import HTTPResponse
 
-from web.replies import json_error, json_response
+from config import RedisSettings
+from web.replies import json_error, json_response, not_replicated, queue_down
 from web.submit import Submission
+from workers.protocol import replication
+from workers.protocol.connection import REDIS_DOWN
 from workers.protocol.idempotency import HEADER, Claim, Record, key_name, lookup, valid_key
 from workers.protocol.keys import Keys
 
@@ -24,7 +27,7 @@ ENVIRON = "HTTP_IDEMPOTENCY_KEY"
 """The header in the WSGI environ, where its bytes are still latin-1 text (any byte is refused by valid_key, not
 decoded)."""
 
-__all__ = ["ENVIRON", "HEADER", "answer", "bad_key", "claim", "earlier", "fingerprint", "valid_key"]
+__all__ = ["ENVIRON", "HEADER", "answer", "bad_key", "claim", "earlier", "fingerprint", "replay", "valid_key"]
 
 
 def earlier(r: redis.Redis, keys: Keys, client: str, key: str) -> Record | None:
@@ -62,3 +65,21 @@ def answer(earlier: Record, sub: Submission) -> HTTPResponse:
         return json_error(422, "idempotency_key_reused",
                           f"this {HEADER} was used for a different request; use a new key for a new mosaic")
     return json_response(202, earlier.reply, **{"Idempotent-Replayed": "true"})
+
+
+def replay(r: redis.Redis, keys: Keys, settings: RedisSettings, client: str, key: str, earlier: Record,
+           sub: Submission) -> HTTPResponse:
+    """:func:`answer`, and with Sentinel only once a replica holds the job it names: that first answer may have
+    been a 503 not_replicated (the job on the primary alone), and a replayed 202 must not promise more. A WAIT
+    counts only its connection's own writes, so the record is written again (the same value) on the connection
+    that WAITs: the replica's ack of it covers every write before it, the job's too."""
+    try:
+        with replication.pinned(r, settings) as pinned:
+            if settings.ha:
+                pinned.set(key_name(keys, client, key), earlier.encode(), xx=True, keepttl=True)
+            replication.replicated(pinned, settings)
+    except replication.NotReplicated:
+        return not_replicated()
+    except REDIS_DOWN:
+        return queue_down()
+    return answer(earlier, sub)

@@ -17,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from config import Settings
+from workers.protocol import backlog as costs
 from workers.protocol import queue as readings
 from workers.protocol import stats
 from workers.protocol.connection import connect
@@ -48,6 +49,7 @@ class ClusterCollector(Collector):
         counters = stats.read_counters(self.r, self.keys)
         queue = readings.read_queue(self.r, self.keys)
         beats = readings.heartbeats(self.r, self.keys)
+        backlog = costs.read_backlog(self.r, self.keys)
         yield CounterMetricFamily("tessera_jobs_submitted", "Jobs accepted and queued.", value=counters.submitted)
         yield CounterMetricFamily("tessera_jobs_done", "Jobs finished with a mosaic.", value=counters.done)
         yield CounterMetricFamily("tessera_jobs_failed", "Jobs finished with an error.", value=counters.failed)
@@ -62,6 +64,14 @@ class ClusterCollector(Collector):
                                 value=queue.inbox)
         yield GaugeMetricFamily("tessera_queue_pending", "Jobs delivered to a worker and not yet acknowledged.",
                                 value=queue.pending)
+        if backlog.sampled:  # past backlog.CAP jobs a random sample stands for the set: say so
+            log.warning("metrics: tessera_backlog_seconds estimated from a sample of %d jobs", costs.CAP)
+        yield GaugeMetricFamily("tessera_backlog_seconds", "Predicted seconds of work in the jobs not finished (inbox, "
+                                "stream lag and pending), from each job's cost and recent build times.",
+                                value=backlog.seconds)
+        yield GaugeMetricFamily("tessera_backlog_estimated", "1 when tessera_backlog_seconds comes from a random "
+                                "sample of the backlog (more jobs than the reader's cap), else 0.",
+                                value=1.0 if backlog.sampled else 0.0)
         yield GaugeMetricFamily("tessera_dead_letters", "Jobs given up after too many deliveries.", value=queue.dead)
         workers = GaugeMetricFamily("tessera_workers", "Live workers (fresh heartbeat) per node.", labels=["node"])
         for node, count in sorted(Counter(beat.get("node", "?") for beat in beats).items()):

@@ -106,7 +106,9 @@ OPERATIONS: tuple[Operation, ...] = (
                "422": _error("this Idempotency-Key was used with another body (idempotency_key_reused)"),
                "429": _error("too many submissions a minute, or too many unfinished jobs",
                              **{"Retry-After": "RetryAfter"}),
-               "503": UNAVAILABLE},
+               "503": _error("Redis is unreachable (queue_unavailable), or with Sentinel no replica acknowledged the "
+                             "job in time (not_replicated: it may still run; resend with the same Idempotency-Key); "
+                             "try again after Retry-After seconds", **{"Retry-After": "RetryAfter"})},
               parameters=[IDEMPOTENCY_KEY], request_body="submission"),
     Operation("get", "/api/mosaics/{job_id}", "getMosaic", "A job's status, polled by its page about once a second",
               {"200": _reply("the status", "Status"), "404": NOT_FOUND, "503": UNAVAILABLE},

@@ -23,3 +23,10 @@ def json_error(status_code: int, code: str, message: str, **headers: str) -> HTT
 def queue_down() -> HTTPResponse:
     return json_error(503, "queue_unavailable", "the job queue is unreachable; try again shortly",
                       **{"Retry-After": RETRY_AFTER})
+
+
+def not_replicated() -> HTTPResponse:
+    """With Sentinel: the job is on the primary but no replica acknowledged it in time, so a failover now could
+    lose it. Not a 202; the job may still run, and a retry with the same Idempotency-Key gets it, not a second."""
+    return json_error(503, "not_replicated", "the job could not be stored safely in time (no replica acknowledged "
+                      "it); try again shortly, with the same Idempotency-Key", **{"Retry-After": RETRY_AFTER})

@@ -11,9 +11,9 @@ from bottle import Bottle, HTTPResponse, request, static_file, template
 
 from web import clients, files, idempotency, mine, ownership, ratelimit
 from web.context import Context
-from web.replies import RETRY_AFTER, json_error, json_response, queue_down
+from web.replies import RETRY_AFTER, json_error, json_response, not_replicated, queue_down
 from web.submit import check_submission, read_submission, store_submission
-from workers.protocol import queue, status, stream
+from workers.protocol import queue, replication, status, stream
 from workers.protocol.connection import REDIS_DOWN
 from workers.protocol.errors import BadImage, JobRejected, TooLarge
 
@@ -79,8 +79,8 @@ def register(app: Bottle, ctx: Context) -> None:
             return refusal
         try:
             submission = read_submission(request, settings)
-            if earlier is not None:
-                return idempotency.answer(earlier, submission)
+            if earlier is not None and key is not None:
+                return idempotency.replay(ctx.redis, ctx.keys, settings.redis, client, key, earlier, submission)
             target, tiles = check_submission(submission, settings, ctx.policy)
             package = store_submission(submission, target, tiles, ctx.inputs)
         except JobRejected as exc:
@@ -89,10 +89,14 @@ def register(app: Bottle, ctx: Context) -> None:
         payload["delete_token"], owned = ownership.new_token()  # returned this once; the hash keeps its SHA-256
         claim = None if key is None else idempotency.claim(ctx.keys, client, key, submission, payload)
         try:
-            earlier = stream.enqueue(ctx.redis, ctx.keys, package, claim, fields=owned)
-            if earlier is not None:  # a request with this key won the race: its job, not ours (uploads swept)
-                return idempotency.answer(earlier, submission)
-            ratelimit.remember_job(ctx.redis, ctx.keys, client, package.id, settings.jobs.result_ttl)
+            with replication.pinned(ctx.redis, settings.redis) as r:  # the job and its WAIT on one connection
+                earlier = stream.enqueue(r, ctx.keys, package, claim, fields=owned)
+                if earlier is not None and key is not None:  # a request with this key won the race: its job
+                    return idempotency.replay(ctx.redis, ctx.keys, settings.redis, client, key, earlier, submission)
+                ratelimit.remember_job(r, ctx.keys, client, package.id, settings.jobs.result_ttl)
+                replication.replicated(r, settings.redis)  # with Sentinel: a 202 only once a replica has the job
+        except replication.NotReplicated:
+            return not_replicated()
         except REDIS_DOWN:
             return queue_down()
         reply = json_response(202, payload)

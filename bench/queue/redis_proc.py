@@ -56,11 +56,13 @@ class RedisProcess:
                 self.process.wait()
 
 
-def start(folder: Path) -> RedisProcess:
+def start(folder: Path, replica_of: RedisProcess | None = None) -> RedisProcess:
+    """A bench Redis; with ``replica_of``, a replica of that one (same password), synced before it returns."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("bench: redis-server not found (apt-get install redis-server)")
-    port, password = free_port(), secrets.token_urlsafe(18)
+    port = free_port()
+    password = replica_of.password if replica_of else secrets.token_urlsafe(18)
     folder.mkdir(parents=True, exist_ok=True)
     conf = folder / "redis.conf"
     fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -68,16 +70,19 @@ def start(folder: Path) -> RedisProcess:
         out.write(f"port {port}\nbind 127.0.0.1\nprotected-mode yes\ndir {folder}\nrequirepass \"{password}\"\n"
                   "appendonly yes\nappendfsync everysec\nauto-aof-rewrite-percentage 0\n"
                   "maxmemory-policy noeviction\nsave \"\"\ndaemonize no\nloglevel warning\n")
+        if replica_of:
+            out.write(f"replicaof 127.0.0.1 {replica_of.port}\nmasterauth \"{password}\"\n")
     process = subprocess.Popen([binary, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     server = RedisProcess(port=port, password=password, process=process)
     client = server.client("tessera")
     deadline = time.monotonic() + 10
     while True:
         try:
-            client.ping()
-            return server
+            if client.ping() and (replica_of is None or client.info("replication").get("master_link_status") == "up"):
+                return server
         except redis.ConnectionError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                server.stop()
-                raise SystemExit(f"bench: redis-server on port {port} did not start") from None
-            time.sleep(0.05)
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            raise SystemExit(f"bench: redis-server on port {port} did not start") from None
+        time.sleep(0.05)

@@ -31,7 +31,7 @@ import redis_proc  # noqa: E402
 from common import median, wait_done  # noqa: E402
 from http_side import HttpSystem, web_server  # noqa: E402
 from table import TESSERA, render, rows  # noqa: E402
-from tessera_side import NOOP, TARGET, TILES, TesseraSystem  # noqa: E402
+from tessera_side import NOOP, TARGET, TILES, ReplicatedSystem, TesseraSystem  # noqa: E402
 
 from workers.protocol.package import JobPackage  # noqa: E402
 
@@ -40,6 +40,10 @@ BARE = "bare XADD / XREADGROUP+XACK"
 ALWAYS = "Tessera, appendfsync always"
 """The same queue measures with every write fsynced before its reply (redis.appendfsync: always, a node's default);
 the other rows run under everysec, as the peers' Redis usually does."""
+REPLICA = "Tessera, a replica attached"
+WAITED = "Tessera, a replica + WAIT 1 (Sentinel mode)"
+"""The enqueue with a replica of the bench's Redis attached, without and with the WAIT that redis.sentinels turns
+on (a 202 only once a replica holds the job): the cost of surviving a failover, on one machine's loopback."""
 RQ_FORKS_REPEATS = 1
 """RQ's forking worker drains ~80 jobs/s: one run of its drain and latency keeps the bench short."""
 
@@ -74,6 +78,20 @@ def measure_durable(server: redis_proc.RedisProcess, workdir: Path, sizes: flow.
         return flow.measure(TesseraSystem(server, workdir), sizes, enqueue=True)
     finally:
         server.set_appendfsync("everysec")
+
+
+def measure_replicated(server: redis_proc.RedisProcess, workdir: Path,
+                       sizes: flow.Sizes) -> dict[str, dict[str, float]]:
+    """One job per call with a replica attached: plain, then each followed by its WAIT (the web under Sentinel)."""
+    replica = redis_proc.start(workdir / "replica", replica_of=server)
+    try:
+        results = {}
+        for name, system in ((REPLICA, TesseraSystem(server, workdir)), (WAITED, ReplicatedSystem(server, workdir))):
+            results[name] = {"enqueue": flow.enqueue_rate(system, flow.one_at_a_time(system), sizes.enqueue,
+                                                          sizes.repeats)}
+        return results
+    finally:
+        replica.stop()
 
 
 def measure_bare(server: redis_proc.RedisProcess, sizes: flow.Sizes) -> dict[str, float]:
@@ -130,10 +148,12 @@ def main() -> int:
             header = machine(server, {"redis": redis_proc.redis.__version__, "rq": "-", "celery": "-", "kombu": "-"})
             results[TESSERA] = flow.measure(TesseraSystem(server, workdir), sizes, enqueue=True)
             results[ALWAYS] = measure_durable(server, workdir, sizes)
+            results.update(measure_replicated(server, workdir, sizes))
             return _report(args, sizes, http_posts, header, results, load, started, workdir)
         header = machine(server, peers_env.versions(peers_python))
         results[TESSERA], results[HTTP] = measure_tessera(server, workdir, sizes, http_posts)
         results[ALWAYS] = measure_durable(server, workdir, sizes)
+        results.update(measure_replicated(server, workdir, sizes))
         results[BARE] = measure_bare(server, sizes)
         logs = workdir / "logs"
         results["Celery, 2 × worker --pool solo"] = measure_peer(peers_python, server, "celery", sizes, logs)
@@ -172,7 +192,9 @@ def _notes(results: dict[str, dict[str, float]], sizes: flow.Sizes, http_posts: 
              (BARE, "drain"): "the floor: no status, no note",
              (TESSERA, "restart"): "from process start, warm-up included",
              (TESSERA, "abandoned"): f"queue.claim_idle = {recovery.ABANDONED_CLAIM_IDLE:g} s for this row",
-             (ALWAYS, "enqueue"): "redis.appendfsync: always (a node's default): each write on disk before its reply"}
+             (ALWAYS, "enqueue"): "redis.appendfsync: always (a node's default): each write on disk before its reply",
+             (REPLICA, "enqueue"): "asynchronous replication to a replica on loopback",
+             (WAITED, "enqueue"): "each job WAITs for the replica's ack (redis.sentinels set): the 202's cost"}
     for system, values in results.items():
         if values.get("drain", offered) < offered:
             for key in ("p50", "p99"):

@@ -7,6 +7,7 @@ configured only through TESSERA_* environment variables (no config/local.yaml).
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from procs import WorkerPool
 from redis_proc import RedisProcess
 
 import config
-from workers.protocol import stream
+from workers.protocol import replication, stream
 from workers.protocol.keys import GROUP, Keys
 from workers.protocol.options import Options
 from workers.protocol.package import JobPackage
@@ -97,3 +98,20 @@ class TesseraSystem:
             return False
         names = {str(consumer["name"]) for consumer in consumers}
         return {f"{NODE}-{slot}" for slot in slots} <= names
+
+
+class ReplicatedSystem(TesseraSystem):
+    """Tessera's submission as the web makes it under Sentinel (``redis.ha``): the job's transaction, then WAIT
+    for one replica on the same connection (workers/protocol/replication.py), before the next job."""
+
+    def __init__(self, server: RedisProcess, workdir: Path, workers: int = 2) -> None:
+        super().__init__(server, workdir, workers)
+        # The bench's client talks to the primary directly; the placeholder Sentinel only switches the WAIT on.
+        self.redis_settings = dataclasses.replace(self.settings.redis, sentinels=["127.0.0.1:1"], min_replicas_acked=1)
+
+    def submit(self) -> str:
+        package = JobPackage.create(TARGET, TILES, NOOP)
+        with replication.pinned(self.r, self.redis_settings) as r:
+            stream.enqueue(r, self.keys, package)
+            replication.replicated(r, self.redis_settings)
+        return package.id

@@ -101,6 +101,7 @@ def check_metrics(web: WebServer) -> None:
     assert 0 < got[("tessera_build_seconds_sum", ())] < 120
     assert got[("tessera_queue_depth", ())] == 0 and got[("tessera_queue_pending", ())] == 0
     assert got[("tessera_dead_letters", ())] == 0
+    assert got[("tessera_backlog_seconds", ())] == 0 and got[("tessera_backlog_estimated", ())] == 0  # all finished
     assert got[("tessera_workers", (("node", "testnode"),))] == 1
 
 

@@ -14,6 +14,11 @@ import yaml
 from config import ConfigError, Settings
 from config.scaling import SCALING_FILE, NodeSpec, load_scaling
 from orchestrator import nodeconf
+from workers.protocol import cost, stream
+from workers.protocol.connection import connect
+from workers.protocol.keys import Keys
+from workers.protocol.options import Options
+from workers.protocol.package import JobPackage
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 NODE = "nodes:\n  - {name: a, host: 10.0.0.1, key_file: /k, known_hosts: /kh}\n"
@@ -37,6 +42,9 @@ def test_a_full_file_loads(tmp_path: Path) -> None:
     assert scaling.nodes[0] == NodeSpec(name="a", host="10.0.0.1", key_file="/k", known_hosts="/kh")
     assert scaling.nodes[0].venv_path == "/opt/tessera/venv"
     assert scaling.remote.settings == {"queue": {"claim_idle": 5}}
+    assert scaling.target_backlog_seconds_per_worker == 0  # absent: the job-count rule only
+    assert load_scaling(write(tmp_path, "target_backlog_seconds_per_worker: 90\n")).target_backlog_seconds_per_worker \
+        == 90
 
 
 @pytest.mark.parametrize("text, where", [
@@ -50,6 +58,8 @@ def test_a_full_file_loads(tmp_path: Path) -> None:
     (NODE + "  - {name: a, host: h, key_file: k, known_hosts: kh}\n", "nodes[1].name: 'a' is listed twice"),
     ("remote: {results: {store: ftp}}\n", "remote.results.store: must be local or sftp"),
     ("min_nodes: [\n", "not valid YAML"),
+    ("target_backlog_seconds_per_worker: -5\n", "target_backlog_seconds_per_worker: must not be negative"),
+    ("target_backlog_seconds_per_worker: .inf\n", "target_backlog_seconds_per_worker: must be 0 (off) or a number"),
 ])
 def test_errors_name_file_and_key(tmp_path: Path, text: str, where: str) -> None:
     path = write(tmp_path, text)
@@ -90,6 +100,22 @@ def test_scale_dry_run_says_what_and_why(settings: Settings, tmp_path: Path) -> 
     assert done.stdout.splitlines()[1].split()[:2] == ["a", "removed"]
 
 
+@pytest.mark.integration
+def test_scale_dry_run_names_the_backlog_seconds(settings: Settings, tmp_path: Path) -> None:
+    web = connect(settings.redis, "web")
+    jobs = [JobPackage.create("http://e.test/t.png", ["http://e.test/a"], Options(200, 200, 64, 0)) for _ in range(2)]
+    for job in jobs:  # two big jobs: few by count, much work
+        stream.enqueue(web, Keys(settings.redis.prefix), job)
+    web.close()
+    seconds = sum(cost.work_units(job) for job in jobs) * cost.PRIOR_SECONDS_PER_UNIT  # no build yet: the prior
+    path = write(tmp_path, "min_nodes: 0\nmax_nodes: 1\ntarget_backlog_seconds_per_worker: 30\n"
+                 "scale_up: {for_seconds: 0}\n" + NODE)
+    done = run_cli(settings, "scale", "--dry-run", "--config", str(path))
+    assert done.returncode == 0, done.stderr
+    assert "would add a: backlog inf s of work per worker above the target 30 s" in done.stdout  # no worker yet
+    assert f"backlog 2, inf per worker, 0 workers, 0 nodes up, backlog {seconds:.0f} s of work" in done.stdout
+
+
 def test_node_files(settings: Settings, tmp_path: Path) -> None:
     (tmp_path / "key").write_text("KEY")
     (tmp_path / "kh").write_text("KH")
@@ -128,3 +154,12 @@ def test_a_single_password_host_gives_its_nodes_that_password_and_no_credentials
                                 worker_password="", orchestrator_password="")
     local = nodeconf.node_redis(dataclasses.replace(settings, redis=plain), plain.url)
     assert local == {"url": "redis://127.0.0.1:6390/0", "password": plain.password}
+
+
+def test_a_sentinel_host_gives_its_nodes_the_sentinels_and_not_the_replication_secrets(settings: Settings) -> None:
+    ha = dataclasses.replace(settings.redis, sentinels=["10.1.1.1:26379", "10.1.1.2:26379"], master_name="m",
+                             sentinel_client_password="ask", sentinel_password="watch", replica_password="copy")
+    local = nodeconf.node_sentinels(dataclasses.replace(settings, redis=ha))
+    assert local == {"sentinels": ["10.1.1.1:26379", "10.1.1.2:26379"], "master_name": "m",
+                     "sentinel_client_password": "ask", "min_replicas_acked": 1, "wait_timeout_ms": 1000}
+    assert nodeconf.node_sentinels(settings) == {}  # no sentinels: the node's config is as before

@@ -19,21 +19,22 @@ def built(keys: Keys) -> dict[str, str]:
         "node": keys.node("n1"), "node_events": keys.node_events, "node_timers": keys.node_timers,
         "inbox": keys.inbox, "admitting": keys.admitting, "idempotency": keys.idempotency("ab12", "f00d"),
         "webhook_outbox": keys.webhook_outbox, "ready_workers": keys.ready_workers,
-        "epoch": keys.epoch,
+        "epoch": keys.epoch, "backlog": keys.backlog,
     }
 
 
 ROLE_FAMILIES = {
     # jobs: XINFO GROUPS (a queued job's place)
     "web": {"inbox", "rate", "login_failures", "client_jobs", "browser_jobs", "job", "stats", "recent", "stats_minute",
-            "idempotency", "webhook_outbox", "jobs", "ready_workers", "epoch"},
+            "idempotency", "webhook_outbox", "jobs", "ready_workers", "epoch", "backlog"},
     "worker": {"jobs", "dead", "recent", "job", "worker", "stats", "stats_minute", "inbox", "admitting",
                "webhook_outbox", "ready_workers"},
     "webhooks": {"webhook_outbox", "job"},
-    "keeper": {"inbox", "admitting", "jobs", "job", "epoch"},
+    "keeper": {"inbox", "admitting", "jobs", "job", "epoch", "backlog"},
+    # backlog, stats: the backlog's predicted seconds (protocol/backlog.py), which the policy may scale on
     "orchestrator": {"jobs", "dead", "worker", "job", "inbox", "admitting", "nodes", "node", "node_events",
-                     "node_timers"},
-    "monitor": {"jobs", "dead", "recent", "job", "worker", "stats", "stats_minute", "inbox", "admitting"},
+                     "node_timers", "backlog", "stats"},
+    "monitor": {"jobs", "dead", "recent", "job", "worker", "stats", "stats_minute", "inbox", "admitting", "backlog"},
 }
 
 

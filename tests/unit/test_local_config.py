@@ -31,12 +31,13 @@ worker:
 
 def test_init_writes_every_secret_once_and_privately(tmp_path: Path) -> None:
     path = tmp_path / "config" / "local.yaml"
-    assert len(ensure_secrets(path)) == 10 and path.read_text().startswith(HEADER)
+    assert len(ensure_secrets(path)) == 13 and path.read_text().startswith(HEADER)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     settings = config.load(path, env={})
     redis = settings.redis
     secrets = [redis.password, redis.web_password, redis.worker_password, redis.orchestrator_password,
-               redis.monitor_password, redis.keeper_password, redis.webhooks_password, settings.web.signing_key,
+               redis.monitor_password, redis.keeper_password, redis.webhooks_password, redis.replica_password,
+               redis.sentinel_password, redis.sentinel_client_password, settings.web.signing_key,
                settings.web.admin_password, settings.webhooks.secret]
     assert all(len(secret) >= 32 for secret in secrets) and len(set(secrets)) == len(secrets)
     assert redis.acl and redis.credentials("monitor") == ("monitor", redis.monitor_password)
@@ -68,7 +69,8 @@ def test_init_adds_only_the_missing_secrets_to_an_older_file(tmp_path: Path) -> 
     path.write_text(OLD_FILE)
     path.chmod(0o644)
     assert ensure_secrets(path) == ["redis.monitor_password", "redis.keeper_password", "redis.webhooks_password",
-                                    "web.admin_password", "webhooks.secret"]
+                                    "redis.replica_password", "redis.sentinel_password",
+                                    "redis.sentinel_client_password", "web.admin_password", "webhooks.secret"]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     text = path.read_text()
     assert text.startswith(HEADER) and "# kept as it is, comment included" in text and "block_ms: 500" in text

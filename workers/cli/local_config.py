@@ -19,7 +19,9 @@ from workers.protocol.webhooks import new_secret
 HEADER = "# Written by `tessera init`; holds secrets: keep it out of version control.\n"
 SECRETS = (("redis", "password"), ("redis", "web_password"), ("redis", "worker_password"),
            ("redis", "orchestrator_password"), ("redis", "monitor_password"), ("redis", "keeper_password"),
-           ("redis", "webhooks_password"), ("web", "signing_key"), ("web", "admin_password"), ("webhooks", "secret"))
+           ("redis", "webhooks_password"), ("redis", "replica_password"), ("redis", "sentinel_password"),
+           ("redis", "sentinel_client_password"), ("web", "signing_key"), ("web", "admin_password"),
+           ("webhooks", "secret"))
 """Every generated secret, in the order a fresh file lists them."""
 FORMATS = {("webhooks", "secret"): new_secret}
 """Secrets of a form of their own (Standard Webhooks' ``whsec_`` + base64); the others are URL-safe tokens."""

@@ -1,5 +1,5 @@
-"""The `tessera` command: init, redis, keeper, webhooks, worker, watchdog, demo, build, warm-kernels, status, dead,
-retry, probe.
+"""The `tessera` command: init, redis, sentinel, keeper, webhooks, worker, watchdog, demo, build, warm-kernels,
+status, dead, retry, probe.
 
 Other packages add commands through the ``tessera.commands`` entry points (the orchestrator adds
 orchestrator, nodes and scale), so nothing here imports them. Exit codes are listed in
@@ -9,6 +9,7 @@ workers/protocol/exitcodes.py.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -17,7 +18,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import config
-from config import Settings
+from config import RedisSettings, Settings
+from config.settings import sentinel_address
 from workers.cli import build
 from workers.cli.startup import prepare_kernels, warm_kernels
 from workers.protocol import logs
@@ -31,8 +33,8 @@ says so with ``set_defaults(service=True)``."""
 PLUGINS = "tessera.commands"
 """Entry-point group: each names ``register(subparsers)``, which adds commands with ``set_defaults(run=...)``,
 a callable ``(args, settings) -> exit code``."""
-BUILTIN = ("init", "redis", "keeper", "webhooks", "worker", "demo", "status", "preflight", "build", "dead", "watchdog",
-           "retry", "warm-kernels", "probe")
+BUILTIN = ("init", "redis", "sentinel", "keeper", "webhooks", "worker", "demo", "status", "preflight", "build", "dead",
+           "watchdog", "retry", "warm-kernels", "probe")
 
 
 def _parser(plugins: bool = True) -> argparse.ArgumentParser:
@@ -42,7 +44,14 @@ def _parser(plugins: bool = True) -> argparse.ArgumentParser:
     init = sub.add_parser("init", help="write config/local.yaml with generated secrets; adds missing ones, "
                                        "never changes a value")
     init.add_argument("--path", default=str(config.settings.LOCAL_FILE))
-    sub.add_parser("redis", help="run the embedded redis-server (as supervisord's `redis` program)")
+    redis_cmd = sub.add_parser("redis", help="run the embedded redis-server (as supervisord's `redis` program)")
+    redis_cmd.add_argument("--replica-of", metavar="HOST:PORT", help="with redis.sentinels: follow this primary "
+                           "when no Sentinel answers (a first start); else the Sentinels' primary is followed")
+    _instance_arguments(redis_cmd, "redis.url's port")
+    sentinel = sub.add_parser("sentinel", help="run a Redis Sentinel watching the primary (redis.sentinels set)")
+    sentinel.add_argument("--primary", metavar="HOST:PORT", help="the primary to watch first (default: redis.url's)")
+    sentinel.add_argument("--quorum", type=int, default=2, help="Sentinels that must agree the primary is down")
+    _instance_arguments(sentinel, "required", required=True)
     sub.add_parser("keeper", help="admit submitted jobs to the stream and trim it (supervisord's `keeper`)")
     sub.add_parser("webhooks", help="send the webhooks of finished jobs (supervisord's `webhooks`)")
     worker = sub.add_parser("worker", help="run one worker process")
@@ -68,6 +77,30 @@ def _parser(plugins: bool = True) -> argparse.ArgumentParser:
         for plugin in entry_points(group=PLUGINS):
             plugin.load()(sub)
     return parser
+
+
+def _instance_arguments(parser: argparse.ArgumentParser, port_default: str, required: bool = False) -> None:
+    """--port and --data-dir: one of several Redis or Sentinel instances on one machine (`make ha-demo`)."""
+    parser.add_argument("--port", type=int, required=required, help=f"port to listen on (default: {port_default})")
+    parser.add_argument("--data-dir", help="its folder: conf, ACL file, data (default: redis.data_dir)")
+
+
+def _instance(args: argparse.Namespace, settings: Settings) -> RedisSettings:
+    """The Redis settings with --port and --data-dir applied."""
+    from urllib.parse import urlsplit
+
+    redis = settings.redis
+    if args.port:
+        parts = urlsplit(redis.url)
+        netloc = parts.netloc.rsplit(":", 1)[0] if parts.port else parts.netloc
+        redis = dataclasses.replace(redis, url=parts._replace(netloc=f"{netloc}:{args.port}").geturl())
+    if args.data_dir:
+        redis = dataclasses.replace(redis, data_dir=str(Path(args.data_dir).resolve()))
+    return redis
+
+
+def _address(value: str | None) -> tuple[str, int] | None:
+    return None if value is None else sentinel_address(value)
 
 
 def _wants_plugins(argv: Sequence[str]) -> bool:
@@ -130,10 +163,16 @@ def _init(path: Path) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    if args.command == "redis":
-        from workers.service.redis_server import exec_redis
+    if args.command in ("redis", "sentinel"):
+        from workers.service.redis_server import exec_redis, exec_sentinel
 
-        exec_redis(settings.redis)
+        try:
+            if args.command == "redis":
+                exec_redis(_instance(args, settings), _address(args.replica_of))
+            exec_sentinel(_instance(args, settings), args.port, _address(args.primary), args.quorum)
+        except ValueError as exc:  # a bad HOST:PORT
+            print(f"tessera {args.command}: {exc}", file=sys.stderr)
+            return RET_CONFIG
     if args.command == "keeper":
         from workers.service.keeper import Keeper
 

@@ -5,29 +5,47 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import redis
+from redis.sentinel import MasterNotFoundError, Sentinel
 
 from config import RedisSettings
 from workers.protocol.backoff import backoff
+from workers.protocol.replication import NotReplicated
 
 
 def connect(settings: RedisSettings, role: str, timeout: float = 5.0) -> redis.Redis:
-    """A client for one role (web, worker, orchestrator, admin); short timeouts so an outage is noticed quickly."""
+    """A client for one role (web, worker, orchestrator, admin); short timeouts so an outage is noticed quickly.
+
+    With ``redis.sentinels`` the client asks the Sentinels for the primary of ``redis.master_name`` on every new
+    connection, so after a failover (a connection error, or a READONLY reply from a demoted primary, which drops
+    the connection) the next try reaches the new primary: no restart."""
     username, password = settings.credentials(role)
-    return redis.Redis.from_url(
-        settings.url,
-        username=username,
-        password=password,
-        decode_responses=True,
-        socket_connect_timeout=timeout,
-        socket_timeout=timeout + 10.0,  # longer than any XREADGROUP BLOCK
-        health_check_interval=15,
-    )
+    options = {"username": username, "password": password, "decode_responses": True,
+               "socket_connect_timeout": timeout,
+               "socket_timeout": timeout + 10.0,  # longer than any XREADGROUP BLOCK
+               "health_check_interval": 15}
+    if not settings.ha:
+        return redis.Redis.from_url(settings.url, **options)
+    sentinel = Sentinel(settings.sentinel_addresses, sentinel_kwargs={  # type: ignore[no-untyped-call]
+        "password": settings.sentinel_client_password or None,
+        "socket_connect_timeout": timeout, "socket_timeout": timeout})
+    client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+        settings.master_name, db=_db(settings.url), **options)
+    return client
 
 
-REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
-"""Errors that mean Redis is unreachable or not ready, as opposed to a bad command."""
+def _db(url: str) -> int:
+    path = urlsplit(url).path.strip("/")
+    return int(path) if path.isdigit() else 0
+
+
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, redis.ReadOnlyError,
+              MasterNotFoundError, NotReplicated)
+"""Errors that mean Redis is unreachable or not ready, as opposed to a bad command. With Sentinel also a failover
+under way: no primary known yet (MasterNotFoundError, a ConnectionError), a demoted primary's READONLY, and a
+write no replica acknowledged in time (NotReplicated)."""
 
 
 def run_until_stopped(stop: threading.Event, step: Callable[[], object], log: logging.Logger, pause: float = 0.0,

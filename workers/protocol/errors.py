@@ -20,6 +20,8 @@
     ├── Canceled                 the job was canceled or deleted while it ran: its worker stops, stores nothing
     ├── FunctionsMissing         Redis has not got this release's functions yet: waited out like an outage
     │                            (workers/protocol/scripts.py; also a redis ConnectionError)
+    ├── NotReplicated            with Sentinel, no replica acknowledged a write in time: a 503, or waited out
+    │                            like an outage (workers/protocol/replication.py; also a redis RedisError)
     └── NodeError                a worker node could not be driven over SSH (orchestrator/nodes.py)
         ├── NodeUnreachable      connection, authentication or host key refused
         └── CommandFailed        a remote command exited non-zero or timed out

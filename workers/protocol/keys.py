@@ -47,6 +47,13 @@ class Keys:
         return f"{self.prefix}:inbox:admitting"
 
     @property
+    def backlog(self) -> str:
+        """A set of the ids of jobs submitted and maybe not finished: the index the backlog's cost is summed over
+        (workers/protocol/backlog.py). Added with the job (stream.py queue_in); final or gone ones are pruned by
+        the keeper, and every reader skips them meanwhile."""
+        return f"{self.prefix}:backlog"
+
+    @property
     def dead(self) -> str:
         """The dead-letter stream: packages that failed too often, with their last error."""
         return f"{self.prefix}:dead"

@@ -33,6 +33,12 @@ RECENT_BUILD = "build_seconds_recent"
 """The recent build time: a moving average that each done build moves a fifth of the way to its own time
 (lua/note.lua), so it follows the last ten or so builds; absent before the first. A queued job's eta is made of it
 (workers/protocol/queue.py ``waiting``)."""
+RECENT_PER_WORK = "seconds_per_work_recent"
+"""Seconds per work unit (workers/protocol/cost.py) of recent builds: a moving average of build_seconds / work that
+each done build with a ``work`` field moves a fifth of the way, its sample clamped to PER_WORK_CLAMP times the
+current figure either way (lua/note.lua), so one slow fetch does not swing it; absent before the first."""
+PER_WORK_CLAMP = 4.0
+"""Documents the clamp in lua/note.lua (keep the two equal)."""
 
 
 def le_label(bound: float) -> str:

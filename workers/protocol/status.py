@@ -9,7 +9,7 @@ from typing import Any
 
 import redis
 
-from workers.protocol import scripts, stats, webhooks
+from workers.protocol import cost, scripts, stats, webhooks
 from workers.protocol.keys import GROUP, STATS_MINUTE_TTL, Keys
 from workers.protocol.package import JobPackage
 from workers.protocol.queue import Waiting
@@ -33,6 +33,7 @@ def initial_fields(package: JobPackage, encoded: str) -> dict[str, Any]:
         "stage": "waiting in the queue",
         "created_at": package.created_at,
         "package": encoded,
+        cost.FIELD: round(cost.work_units(package), 4),  # its predicted cost, summed over the backlog (backlog.py)
     }
     if package.options.webhook:  # the completion note puts the job on the webhook outbox (lua/note.lua)
         fields[webhooks.FIELD] = webhooks.WAITING

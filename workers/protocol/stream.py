@@ -34,6 +34,7 @@ def queue_in(pipe: redis.client.Pipeline, keys: Keys, package: JobPackage,
     mapping = {**status.initial_fields(package, encoded), **(fields or {})}
     pipe.hset(keys.job(package.id), mapping=mapping)  # type: ignore[arg-type]
     pipe.lpush(keys.inbox, package.id)  # the keeper adds the package to the stream (lua/admit.lua)
+    pipe.sadd(keys.backlog, package.id)  # the index the backlog's cost is summed over (protocol/backlog.py)
     pipe.hincrby(keys.stats, stats.SUBMITTED, 1)  # counted in the same transaction as the job itself
 
 

@@ -26,7 +26,7 @@ from workers.inputs.fetch import Fetcher
 from workers.inputs.fetchcache import FetchCache
 from workers.pipeline import friends, tilecache, tileset
 from workers.pipeline.mosaic import BuildResult, build_mosaic
-from workers.protocol import logs, scripts, status, stream
+from workers.protocol import logs, replication, scripts, status, stream
 from workers.protocol.backoff import backoff
 from workers.protocol.connection import REDIS_DOWN, connect
 from workers.protocol.errors import INTERNAL, BadPackage, Canceled, JobRejected, TransientError
@@ -40,6 +40,10 @@ from workers.service.progress import Progress
 
 log = logging.getLogger("tessera.worker")
 T = TypeVar("T")
+REPLICATION_TRIES = 3
+"""WAITs for a replica after a completion note before the worker goes on without one (redis.sentinels set)."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How one run of a job ended: its final state, the note's fields, and the build time for the histogram.
@@ -231,22 +235,41 @@ class Worker:
         finish = status.finish_command(self.keys, package.id, ttl, outcome.state,
                                        status.listed(self.settings.queue.recent_jobs, ttl, result_ttl), entry_id,
                                        outcome.build_seconds, **outcome.note)
-        written = self._until_written(lambda: self._finish_and_take(finish))
+        written = self._until_written(lambda: self._finish_and_take(finish, package.id))
         if written != 1 and outcome.state is JobState.DONE:
             self._until_written(partial(self._discard_if_canceled, package.id))
         log.info("job %s %s", package.id, outcome.state.value)
 
-    def _finish_and_take(self, finish: tuple[Any, ...]) -> int:
-        """The note and ack of this job, and the take of the next one, in one round trip; the note's reply."""
-        with scripts.loaded():
+    def _finish_and_take(self, finish: tuple[Any, ...], job_id: str) -> int:
+        """The note and ack of this job, and the take of the next one, in one round trip; the note's reply.
+        With Sentinel, then a WAIT for a replica on the same connection (protocol/replication.py)."""
+        with replication.pinned(self.redis, self.settings.redis) as r, scripts.loaded():
             if self.stop_requested.is_set():
-                return int(self.redis.fcall(*finish))
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.fcall(*finish)
-            pipe.fcall(*stream.take_command(self.keys, self.consumer))
-            written, taken = pipe.execute()
-            self._prefetched = stream.parse_taken(taken)
+                written = int(r.fcall(*finish))
+            else:
+                pipe = r.pipeline(transaction=False)
+                pipe.fcall(*finish)
+                pipe.fcall(*stream.take_command(self.keys, self.consumer))
+                written, taken = pipe.execute()
+                self._prefetched = stream.parse_taken(taken)
+            self._until_replicated(r, job_id)
             return int(written)
+
+    def _until_replicated(self, r: redis.Redis, job_id: str) -> None:
+        """WAIT for a replica to hold the note, a few times with backoff; then go on, never raise: the note is on
+        the primary, and if a failover loses it the entry, unacknowledged there too, is delivered again and built
+        once more (results are written idempotently). Running the note again here would take a second job."""
+        for attempt in range(REPLICATION_TRIES):
+            try:
+                replication.replicated(r, self.settings.redis)
+                return
+            except replication.NotReplicated as exc:
+                log.warning("job %s: completion note not replicated yet (%s); waiting again", job_id, exc)
+            except REDIS_DOWN as exc:  # the primary went away meanwhile: a WAIT elsewhere would prove nothing
+                log.warning("job %s: redis lost while waiting for a replica: %s", job_id, exc)
+                return
+            time.sleep(backoff(attempt, cap=2.0))
+        log.error("job %s: no replica acknowledged its completion note; going on", job_id)
 
     def _discard_if_canceled(self, job_id: str) -> None:
         """Stored, but the note found the job canceled or deleted meanwhile: its files go, on whichever store

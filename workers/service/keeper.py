@@ -15,7 +15,7 @@ import threading
 import time
 
 from config import Settings
-from workers.protocol import scripts, stream
+from workers.protocol import backlog, scripts, stream
 from workers.protocol.connection import connect, run_until_stopped
 from workers.protocol.keys import GROUP, Keys
 
@@ -25,6 +25,9 @@ ADMIT_BATCH = 500
 """Most ids one admit call takes from the inbox besides the one BLMOVE woke it with: bounds a call's time."""
 TRIM_EVERY = 1.0
 """Seconds between trims of acknowledged entries (each trim is one call, however many entries go)."""
+PRUNE_EVERY = 30.0
+"""Seconds between prunes of the backlog index (workers/protocol/backlog.py): one read of each member's state, so
+rarer than trims; readers skip closed ids meanwhile, so a late prune costs reads, never a wrong figure."""
 CHECK_EVERY = 10.0
 """Seconds between checks that the functions and the group are still there (a Redis that lost its data)."""
 
@@ -35,7 +38,7 @@ class Keeper:
         self.role = settings.redis.own_or_admin("keeper")
         self.redis = connect(settings.redis, self.role, timeout=block + 5.0)
         self.stop_requested = threading.Event()
-        self._checked = self._trimmed = float("-inf")
+        self._checked = self._trimmed = self._pruned = float("-inf")
 
     def run(self) -> int:
         run_until_stopped(self.stop_requested, self.step, log, on_outage=self._look_again)
@@ -56,6 +59,9 @@ class Keeper:
         if now - self._trimmed >= TRIM_EVERY:
             self.trim()
             self._trimmed = now
+        if now - self._pruned >= PRUNE_EVERY:
+            backlog.prune(self.redis, self.keys)  # the backlog index loses the ids of finished and deleted jobs
+            self._pruned = now
         return added
 
     def prepare(self) -> None:

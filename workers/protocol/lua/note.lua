@@ -37,6 +37,15 @@ local function note(first, outbox)
     local recent = tonumber(redis.call('HGET', KEYS[4], 'build_seconds_recent'))
     local seconds = tonumber(ARGV[7])
     redis.call('HSET', KEYS[4], 'build_seconds_recent', recent and recent + (seconds - recent) * 0.2 or seconds)
+    -- seconds per work unit (stats.RECENT_PER_WORK, the backlog's cost: protocol/backlog.py), from the job's `work`
+    -- (status.initial_fields); one sample moves it a fifth, clamped to 4x either way so an outlier cannot swing it
+    local work = tonumber(redis.call('HGET', KEYS[1], 'work'))
+    if work and work > 0 then
+      local rate = seconds / work
+      local per = tonumber(redis.call('HGET', KEYS[4], 'seconds_per_work_recent'))
+      if per then rate = per + (math.min(math.max(rate, per / 4), per * 4) - per) * 0.2 end
+      redis.call('HSET', KEYS[4], 'seconds_per_work_recent', rate)
+    end
   end
   return 1
 end
