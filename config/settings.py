@@ -68,7 +68,8 @@ class RedisSettings:
     sentinel_password: str = field(default="", repr=False)
     """The `sentinel` ACL user's, that each Sentinel logs into every Redis with; only the Sentinels know it."""
     sentinel_client_password: str = field(default="", repr=False)
-    """The Sentinels' own ``requirepass``: our clients give it to ask a Sentinel for the primary."""
+    """The password of the Sentinels' `client` user: our processes ask a Sentinel where the primary is, and may do
+    nothing else there (no FAILOVER, SET, REMOVE)."""
     replica_password: str = field(default="", repr=False)
     """The `replica` ACL user's, that a replica logs into its primary with (masteruser/masterauth)."""
     min_replicas_acked: int = 1

@@ -2,8 +2,8 @@
 
 Every Redis reads the SAME ACL file (the project's roles plus `replica` and `sentinel`, `default` off), rendered
 by workers/service/redis_server.py, so the users a test logs in as are production's; the sentinels ask for a
-password of their own (requirepass). Timings are short (down after 1 s) so a failover takes seconds, not
-minutes. Everything is started here and stopped here, by PID.
+password of their own (users `sentinel` and `client`). Timings are short (down after 1 s) so a failover takes
+seconds, not minutes. Everything is started here and stopped here, by PID.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import redis
 from config import RedisSettings, Settings
 from tests.helpers.processes import free_port, stop_process, wait_until
 from tests.helpers.settings import SettingsFactory, settings_factory
+from workers.protocol.connection import SENTINEL_CLIENT
 from workers.service import redis_server
 
 HOST = "127.0.0.1"
@@ -90,8 +91,16 @@ class Topology:
 
     # -- reading the topology ------------------------------------------------
     def sentinel(self, instance: Instance) -> redis.Redis:
-        return redis.Redis(host=HOST, port=instance.port, password=self.env["TESSERA_REDIS_SENTINEL_CLIENT_PASSWORD"],
-                           decode_responses=True, socket_connect_timeout=1, socket_timeout=2)
+        """A Sentinel as the operator: its own `sentinel` user, which may also SENTINEL FAILOVER."""
+        return redis.Redis(host=HOST, port=instance.port, username="sentinel",
+                           password=self.env["TESSERA_REDIS_SENTINEL_PASSWORD"], decode_responses=True,
+                           socket_connect_timeout=1, socket_timeout=2)
+
+    def sentinel_client(self, instance: Instance) -> redis.Redis:
+        """A Sentinel as our processes see it: the `client` user, which may only ask where the primary is."""
+        return redis.Redis(host=HOST, port=instance.port, username=SENTINEL_CLIENT,
+                           password=self.env["TESSERA_REDIS_SENTINEL_CLIENT_PASSWORD"], decode_responses=True,
+                           socket_connect_timeout=1, socket_timeout=2)
 
     def primaries(self) -> set[int]:
         """The primary's port as each live sentinel names it (one port once they agree)."""

@@ -72,8 +72,20 @@ def test_sentinels_want_their_password(topology: Topology) -> None:
     with redis.Redis(host=HOST, port=topology.sentinels[0].port, socket_timeout=2) as anonymous, \
             pytest.raises(redis.AuthenticationError):
         anonymous.execute_command("SENTINEL", "MASTERS")
-    with topology.sentinel(topology.sentinels[0]) as sentinel:
+    with topology.sentinel_client(topology.sentinels[0]) as sentinel:
         assert sentinel.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", topology.master_name)
+
+
+def test_our_processes_may_ask_a_sentinel_for_the_primary_and_nothing_else(topology: Topology) -> None:
+    """The Sentinels' `client` user (every process, worker nodes and KEDA too): discovery only, so no holder of
+    its password can move the primary, forget it or change the quorum."""
+    name = topology.master_name
+    with topology.sentinel_client(topology.sentinels[0]) as client:
+        assert client.execute_command("SENTINEL", "MASTERS") and client.execute_command("SENTINEL", "REPLICAS", name)
+        for command in (("FAILOVER", name), ("REMOVE", name), ("SET", name, "quorum", "1"), ("RESET", "*"),
+                        ("MONITOR", "other", "127.0.0.1", "1", "2"), ("CONFIG", "GET", "*")):
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                client.execute_command("SENTINEL", *command)
 
 
 def test_every_redis_reads_the_same_acl_file(topology: Topology, tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ import config
 from config.scaling import load_scaling
 from web import probes
 from workers.cli.main import _parser
+from workers.protocol.connection import SENTINEL_CLIENT
 from workers.protocol.exitcodes import RET_CONNECT
 from workers.protocol.keys import GROUP, Keys
 
@@ -293,6 +294,7 @@ def test_with_sentinel_every_pod_follows_the_sentinels_and_so_does_keda(docs: li
         assert found["type"] == "redis-sentinel-streams" and "address" not in meta, name
         assert meta["addresses"].split(",") == settings.redis.sentinels, name
         assert meta["sentinelMaster"] == settings.redis.master_name, name
+        assert meta["sentinelUsername"] == SENTINEL_CLIENT, name  # the Sentinels' discovery-only user
         assert (meta["stream"], meta["consumerGroup"], meta["username"]) == (
             Keys(settings.redis.prefix).jobs, GROUP, "monitor"), name
     (auth,) = of_kind(docs, "TriggerAuthentication").values()

@@ -67,11 +67,14 @@ def test_with_sentinels_users_live_in_the_acl_file_and_any_redis_can_follow(make
 def test_sentinel_conf(make: SettingsFactory) -> None:
     settings = ha(make, TESSERA_REDIS_MASTER_NAME="mosaics")
     conf = render_sentinel_conf(settings.redis, 26001, "127.0.0.1", 6389, quorum=2).splitlines()
-    for line in ("port 26001", "bind 127.0.0.1", 'requirepass "client-pw"', "sentinel resolve-hostnames no",
+    for line in ("port 26001", "bind 127.0.0.1", "user default off", "sentinel sentinel-user sentinel",
+                 'sentinel sentinel-pass "sentinel-pw"', "sentinel resolve-hostnames no",
                  "sentinel monitor mosaics 127.0.0.1 6389 2", "sentinel auth-user mosaics sentinel",
                  'sentinel auth-pass mosaics "sentinel-pw"', f"dir {settings.redis.data_dir}"):
         assert line in conf
     assert any(line.startswith("sentinel down-after-milliseconds mosaics ") for line in conf)
+    (client,) = (line for line in conf if line.startswith("user client "))
+    assert client.startswith("user client on >client-pw resetchannels -@all ") and "failover" not in client
 
 
 def test_only_the_writers_a_failover_must_not_lose_may_wait(make: SettingsFactory) -> None:

@@ -14,6 +14,10 @@ from config import RedisSettings
 from workers.protocol.backoff import backoff
 from workers.protocol.replication import NotReplicated
 
+SENTINEL_CLIENT = "client"
+"""The Sentinels' user for our processes (and KEDA): it may ask which Redis is the primary, and nothing else; a
+failover, SENTINEL SET or REMOVE is for the Sentinels' own `sentinel` user (workers/service/redis_server.py)."""
+
 
 def connect(settings: RedisSettings, role: str, timeout: float = 5.0) -> redis.Redis:
     """A client for one role (web, worker, orchestrator, admin); short timeouts so an outage is noticed quickly.
@@ -29,6 +33,7 @@ def connect(settings: RedisSettings, role: str, timeout: float = 5.0) -> redis.R
     if not settings.ha:
         return redis.Redis.from_url(settings.url, **options)
     sentinel = Sentinel(settings.sentinel_addresses, sentinel_kwargs={  # type: ignore[no-untyped-call]
+        "username": SENTINEL_CLIENT if settings.sentinel_client_password else None,
         "password": settings.sentinel_client_password or None,
         "socket_connect_timeout": timeout, "socket_timeout": timeout})
     client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]

@@ -15,6 +15,7 @@ from pathlib import Path
 import redis
 
 from config import RedisSettings
+from workers.protocol.connection import SENTINEL_CLIENT
 from workers.protocol.keys import ANY, Keys
 
 CONNECTION = "+ping +hello +auth +multi +exec +discard +time"
@@ -198,18 +199,30 @@ def _replication(settings: RedisSettings, replica_of: tuple[str, int] | None) ->
     return lines
 
 
+SENTINEL_CLIENT_RULES = ("resetchannels -@all +ping +hello +auth +sentinel|get-master-addr-by-name +sentinel|masters "
+                         "+sentinel|master +sentinel|replicas +sentinel|slaves +sentinel|sentinels")
+"""What our processes and KEDA may ask a Sentinel (redis-py's discovery: SENTINEL MASTERS, REPLICAS): where the
+primary is. Not FAILOVER, SET, REMOVE, MONITOR, CONFIG, RESET, which would let a worker node move the primary."""
+
+
 def render_sentinel_conf(settings: RedisSettings, port: int, primary_host: str, primary_port: int, quorum: int = 2,
                          down_after_ms: int = 2000, failover_timeout_ms: int = 10000) -> str:
     """sentinel.conf text for one Sentinel on ``port`` (loopback, or ``redis.url``'s host) watching the primary
-    at ``primary_host:primary_port``; it logs into every Redis as the `sentinel` user and asks its own clients
-    for ``sentinel_client_password``. Sentinel rewrites this file as it learns: keep it in its own folder."""
+    at ``primary_host:primary_port``; it logs into every Redis and every other Sentinel as the `sentinel` user,
+    and our processes log into it as `client` (``sentinel_client_password``), which may only ask for the primary.
+    Sentinel rewrites this file as it learns: keep it in its own folder."""
     name = settings.master_name
     lines = [
         f"port {port}",
         f"bind {settings.host}",
         "protected-mode yes",
         f"dir {settings.data_dir}",
-        f'requirepass "{settings.sentinel_client_password}"',
+        "user default off",
+        # the other Sentinels (votes, hellos) log in as `sentinel`, with the password only Sentinels know
+        f"user sentinel on >{settings.sentinel_password} allchannels +@all",
+        f"user {SENTINEL_CLIENT} on >{settings.sentinel_client_password} {SENTINEL_CLIENT_RULES}",
+        "sentinel sentinel-user sentinel",
+        f'sentinel sentinel-pass "{settings.sentinel_password}"',
         "sentinel resolve-hostnames no",  # addresses only: a name that stops resolving must not stall a failover
         f"sentinel monitor {name} {primary_host} {primary_port} {quorum}",
         f"sentinel auth-user {name} sentinel",
@@ -280,7 +293,8 @@ def current_primary(settings: RedisSettings, wait: float = 10.0) -> tuple[str, i
 
 def _named_primary(settings: RedisSettings, sentinel: tuple[str, int]) -> tuple[str, int] | None:
     host, port = sentinel
-    with redis.Redis(host=host, port=port, password=settings.sentinel_client_password or None, decode_responses=True,
+    with redis.Redis(host=host, port=port, username=SENTINEL_CLIENT if settings.sentinel_client_password else None,
+                     password=settings.sentinel_client_password or None, decode_responses=True,
                      socket_connect_timeout=1.0, socket_timeout=1.0) as client:
         try:
             answer = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", settings.master_name)
