@@ -13,7 +13,6 @@ members stands for the set (SRANDMEMBER) and the reading says it is an estimate.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -22,7 +21,7 @@ import redis
 
 from workers.protocol import cost, stats
 from workers.protocol.keys import Keys
-from workers.protocol.status import JobState
+from workers.protocol.status import JobState, number
 
 CAP = 2000
 """Most status hashes one reading reads: about 40 ms (bench/cost.py --index). A sample of 2000 misses the set's
@@ -54,9 +53,9 @@ def remaining(row: Sequence[str | None]) -> float | None:
     state, work, progress = row
     if state not in OPEN:
         return None
-    units = _or(_number(work), UNKNOWN_WORK)
+    units = _or(number(work), UNKNOWN_WORK)
     if state == "running":
-        units *= 1.0 - min(max(_or(_number(progress), 0.0), 0.0), 1.0)
+        units *= 1.0 - min(max(_or(number(progress), 0.0), 0.0), 1.0)
     return max(units, 0.0)
 
 
@@ -82,12 +81,12 @@ def read_backlog(r: redis.Redis, keys: Keys, cap: int = CAP) -> Backlog:
     members, per_unit = pipe.execute()
     members = int(members)
     if not members:
-        return Backlog(per_unit=summed((), 0, _number(per_unit)).per_unit)
+        return Backlog(per_unit=summed((), 0, number(per_unit)).per_unit)
     ids = cast(Iterable[str], r.smembers(keys.backlog) if members <= cap else r.srandmember(keys.backlog, cap))
     pipe = r.pipeline(transaction=False)
     for job_id in ids:
         pipe.hmget(keys.job(job_id), list(FIELDS))
-    return summed(pipe.execute(), members, _number(per_unit))
+    return summed(pipe.execute(), members, number(per_unit))
 
 
 def prune(r: redis.Redis, keys: Keys, batch: int = PRUNE_BATCH) -> int:
@@ -111,12 +110,3 @@ def prune(r: redis.Redis, keys: Keys, batch: int = PRUNE_BATCH) -> int:
 
 def _or(value: float | None, default: float) -> float:
     return default if value is None else value
-
-
-def _number(value: object) -> float | None:
-    """A hash field as a number; None when absent or not a finite number (a hand-edited hash never crashes this)."""
-    try:
-        number = float(cast(str, value))
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None

@@ -32,13 +32,19 @@ def connect(settings: RedisSettings, role: str, timeout: float = 5.0) -> redis.R
                "health_check_interval": 15}
     if not settings.ha:
         return redis.Redis.from_url(settings.url, **options)
+    sentinel_user, sentinel_password = sentinel_login(settings)
     sentinel = Sentinel(settings.sentinel_addresses, sentinel_kwargs={  # type: ignore[no-untyped-call]
-        "username": SENTINEL_CLIENT if settings.sentinel_client_password else None,
-        "password": settings.sentinel_client_password or None,
+        "username": sentinel_user, "password": sentinel_password,
         "socket_connect_timeout": timeout, "socket_timeout": timeout})
     client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
         settings.master_name, db=_db(settings.url), **options)
     return client
+
+
+def sentinel_login(settings: RedisSettings) -> tuple[str | None, str | None]:
+    """(username, password) our processes log into a Sentinel with: `client`'s, else none."""
+    password = settings.sentinel_client_password or None
+    return (SENTINEL_CLIENT if password else None), password
 
 
 def _db(url: str) -> int:

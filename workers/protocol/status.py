@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import time
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -122,8 +123,14 @@ def finish(r: redis.Redis, keys: Keys, job_id: str, ttl: int, state: JobState, r
     return int(scripts.call(r, *finish_command(keys, job_id, ttl, state, recent, ack_entry, build_seconds, **fields)))
 
 
-def _number(value: str | None) -> float | None:
-    return float(value) if value not in (None, "") else None
+def number(value: object) -> float | None:
+    """A status-hash field as a number; None when absent or not a finite number (a hand-edited hash crashes no
+    reader: the API's view, the backlog's sum)."""
+    try:
+        found = float(cast(str, value))
+    except (TypeError, ValueError):
+        return None
+    return found if math.isfinite(found) else None
 
 
 def public_view(job_id: str, raw: dict[str, str], media_prefix: str = "/media/",
@@ -133,11 +140,11 @@ def public_view(job_id: str, raw: dict[str, str], media_prefix: str = "/media/",
     view: dict[str, Any] = {
         "id": job_id,
         "state": raw.get("state", JobState.QUEUED.value),
-        "progress": _number(raw.get("progress")) or 0.0,
+        "progress": number(raw.get("progress")) or 0.0,
         "stage": raw.get("stage", ""),
-        "created_at": _number(raw.get("created_at")),
-        "started_at": _number(raw.get("started_at")),
-        "finished_at": _number(raw.get("finished_at")),
+        "created_at": number(raw.get("created_at")),
+        "started_at": number(raw.get("started_at")),
+        "finished_at": number(raw.get("finished_at")),
     }
     if raw.get("result"):
         view["result_url"] = media_prefix + raw["result"]

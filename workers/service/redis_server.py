@@ -15,7 +15,7 @@ from pathlib import Path
 import redis
 
 from config import RedisSettings
-from workers.protocol.connection import SENTINEL_CLIENT
+from workers.protocol.connection import SENTINEL_CLIENT, sentinel_login
 from workers.protocol.keys import ANY, Keys
 
 CONNECTION = "+ping +hello +auth +multi +exec +discard +time"
@@ -293,8 +293,8 @@ def current_primary(settings: RedisSettings, wait: float = 10.0) -> tuple[str, i
 
 def _named_primary(settings: RedisSettings, sentinel: tuple[str, int]) -> tuple[str, int] | None:
     host, port = sentinel
-    with redis.Redis(host=host, port=port, username=SENTINEL_CLIENT if settings.sentinel_client_password else None,
-                     password=settings.sentinel_client_password or None, decode_responses=True,
+    username, password = sentinel_login(settings)
+    with redis.Redis(host=host, port=port, username=username, password=password, decode_responses=True,
                      socket_connect_timeout=1.0, socket_timeout=1.0) as client:
         try:
             answer = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", settings.master_name)
