@@ -20,6 +20,7 @@ HA_CONF = ROOT / "config" / "supervisord-ha.conf"
 @pytest.fixture(scope="module")
 def programs() -> dict[str, tuple[list[str], dict[str, str]]]:
     """Process name → (argv after the executable, environment), as supervisord would start it."""
+    (ROOT / "var" / "ha" / "log").mkdir(parents=True, exist_ok=True)  # as `make ha-demo` does: the parser wants it
     options = ServerOptions()
     options.realize(args=["-c", str(HA_CONF)])
     found = {}
