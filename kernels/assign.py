@@ -23,10 +23,11 @@ def _mark_neighbours(out, r, c, rows, cols, radius, groups, spaced, stamp, step)
 
 
 @ngjit
-def _try(cell, tiles, ids, q, start, d, groups, uses, stamp, step, max_uses, penalty, strict, scale, best,
+def _try(cell, tiles, t, q, start, d, groups, uses, stamp, step, max_uses, penalty, strict, scale, best,
          best_cost):
-    # Cost of sorted tile q (its first ``start`` features already summed in d) if allowed and not beaten, else inf.
-    g = groups[ids[q]]
+    # Cost of tile t, at sorted row q (its first ``start`` features already summed in d), if allowed and not
+    # beaten, else inf.
+    g = groups[t]
     if strict and (stamp[g] == step or (max_uses > 0 and uses[g] >= max_uses)):
         return np.inf
     extra = penalty * uses[g]
@@ -45,14 +46,49 @@ def _try(cell, tiles, ids, q, start, d, groups, uses, stamp, step, max_uses, pen
 
 
 @ngjit
-def _scan_all(cell, tiles, ids, bound_t, lb, groups, uses, stamp, step, max_uses, penalty, strict):
-    # Best tile over the whole library; with strict, skip stamped and used-up tiles (-1 if none is left).
-    # Distances as in nearest_candidates (float32, feature by feature, divided by D). ``tiles`` are sorted by their
-    # first feature: a few allowed tiles nearest on it give a first bound; then only the window of tiles whose first
-    # term is within it is scanned, a tile skipped when its partial sum over the bound features already costs more
-    # than the best so far. Ties go to the lowest original index.
+def _ring_hint(cell, tiles, rank, out, r, c, rows, cols, ring, groups, uses, stamp, step, max_uses, penalty):
+    # The best allowed tile already placed on the square ring ``ring`` cells (Chebyshev) around (r, c), and its
+    # cost: the neighbours just outside the distance rule's reach show what this part of the photo takes, so
+    # one of theirs is a near bound for the whole-library scan (which stays exact: the bound only narrows it).
     best = -1
     best_cost = np.inf
+    for rr in range(max(0, r - ring), min(rows, r + ring + 1)):
+        if rr == r - ring or rr == r + ring:  # the top and bottom rows of the ring, whole
+            for cc in range(max(0, c - ring), min(cols, c + ring + 1)):
+                best, best_cost = _consider(cell, tiles, rank, out[rr * cols + cc], groups, uses, stamp, step,
+                                            max_uses, penalty, best, best_cost)
+        else:  # the rows between: their two ends
+            if c - ring >= 0:
+                best, best_cost = _consider(cell, tiles, rank, out[rr * cols + c - ring], groups, uses, stamp, step,
+                                            max_uses, penalty, best, best_cost)
+            if c + ring < cols:
+                best, best_cost = _consider(cell, tiles, rank, out[rr * cols + c + ring], groups, uses, stamp, step,
+                                            max_uses, penalty, best, best_cost)
+    return best, best_cost
+
+
+@ngjit
+def _consider(cell, tiles, rank, t, groups, uses, stamp, step, max_uses, penalty, best, best_cost):
+    # (best, best_cost) with placed tile t (-1: none) taken in when it is allowed and cheaper (ties: lower index).
+    if t < 0 or t == best:
+        return best, best_cost
+    scale = np.float32(1.0 / max(1, tiles.shape[1]))
+    cost = _try(cell, tiles, t, rank[t], 0, np.float32(0.0), groups, uses, stamp, step, max_uses, penalty, True,
+                scale, best, best_cost)
+    if cost < best_cost or (cost == best_cost and t < best):
+        return t, cost
+    return best, best_cost
+
+
+@ngjit
+def _scan_all(cell, tiles, ids, bound_t, lb, groups, uses, stamp, step, max_uses, penalty, strict, best=-1,
+              best_cost=np.inf):
+    # Best tile over the whole library; with strict, skip stamped and used-up tiles (-1 if none is left).
+    # Distances as in nearest_candidates (float32, feature by feature, divided by D). ``tiles`` are sorted by their
+    # first feature: a few allowed tiles nearest on it give a first bound (or ``best``, an allowed tile already
+    # costed at ``best_cost``); then only the window of tiles whose first term is within it is scanned, a tile
+    # skipped when its partial sum over the bound features already costs more than the best so far. Ties go to
+    # the lowest original index.
     scale = np.float32(1.0 / max(1, tiles.shape[1]))
     n = tiles.shape[0]
     c0 = cell[0]
@@ -63,7 +99,7 @@ def _scan_all(cell, tiles, ids, bound_t, lb, groups, uses, stamp, step, max_uses
             lo = mid + 1
         else:
             top = mid
-    up, down, found = lo, lo - 1, 0
+    up, down, found = lo, lo - 1, 0 if best < 0 else 8
     while found < 8 and (up < n or down >= 0):
         if up < n and (down < 0 or tiles[up, 0] - c0 <= c0 - tiles[down, 0]):
             q = up
@@ -71,7 +107,7 @@ def _scan_all(cell, tiles, ids, bound_t, lb, groups, uses, stamp, step, max_uses
         else:
             q = down
             down -= 1
-        cost = _try(cell, tiles, ids, q, 0, np.float32(0.0), groups, uses, stamp, step, max_uses, penalty, strict,
+        cost = _try(cell, tiles, ids[q], q, 0, np.float32(0.0), groups, uses, stamp, step, max_uses, penalty, strict,
                     scale, -1, best_cost)
         if cost < np.inf:
             found += 1
@@ -88,8 +124,8 @@ def _scan_all(cell, tiles, ids, bound_t, lb, groups, uses, stamp, step, max_uses
     for q in range(lo, top):
         if np.float32(lb[q] * scale) > best_cost:
             continue
-        cost = _try(cell, tiles, ids, q, p, lb[q], groups, uses, stamp, step, max_uses, penalty, strict, scale, best,
-                    best_cost)
+        cost = _try(cell, tiles, ids[q], q, p, lb[q], groups, uses, stamp, step, max_uses, penalty, strict, scale,
+                    best, best_cost)
         if cost < best_cost or (cost == best_cost and ids[q] < best):
             best_cost = cost
             best = ids[q]
@@ -97,10 +133,11 @@ def _scan_all(cell, tiles, ids, bound_t, lb, groups, uses, stamp, step, max_uses
 
 
 @ngjit
-def _assign_loop(cand_idx, cand_d, cells, tiles, ids, bound_t, order, rows, cols, radius, max_uses, penalty, groups,
-                 spaced, out, uses, stamp, lb):
+def _assign_loop(cand_idx, cand_d, cells, tiles, ids, rank, bound_t, order, rows, cols, radius, max_uses, penalty,
+                 groups, spaced, out, uses, stamp, lb):
     # groups: int32 (N,) group of each tile; uses: int64 (G,) zeros, stamp: int64 (G,) all -1, per group;
-    # lb: float32 (N,) scratch (no array is made in here: see kernels/_jit.py).
+    # rank: int64 (N,) sorted row of each tile; lb: float32 (N,) scratch (no array is made in here: see
+    # kernels/_jit.py).
     for step in range(order.shape[0]):
         m = order[step]
         r = m // cols
@@ -120,7 +157,10 @@ def _assign_loop(cand_idx, cand_d, cells, tiles, ids, bound_t, order, rows, cols
             if penalty == 0.0:
                 break  # candidates are sorted: the first allowed one is the best
         if best < 0:
-            best = _scan_all(cells[m], tiles, ids, bound_t, lb, groups, uses, stamp, step, max_uses, penalty, True)
+            hint, hint_cost = _ring_hint(cells[m], tiles, rank, out, r, m - r * cols, rows, cols, radius + 1, groups,
+                                         uses, stamp, step, max_uses, penalty)
+            best = _scan_all(cells[m], tiles, ids, bound_t, lb, groups, uses, stamp, step, max_uses, penalty, True,
+                             hint, hint_cost)
         if best < 0:  # nothing satisfies the rules (too few tiles): relax them for this cell
             best = _scan_all(cells[m], tiles, ids, bound_t, lb, groups, uses, stamp, step, max_uses, penalty, False)
         out[m] = best
@@ -208,9 +248,9 @@ def assign_tiles(
     count = int(groups.max()) + 1
     spaced = _spaced(spaced, count)
     out = np.full(m, -1, dtype=np.int32)
-    tiles, ids, _, bound_t = sorted_tiles(tile_feats, bound_dims)
+    tiles, ids, rank, bound_t = sorted_tiles(tile_feats, bound_dims)
     _assign_loop(np.ascontiguousarray(cand_idx), np.ascontiguousarray(cand_d), np.ascontiguousarray(cell_feats),
-                 tiles, ids, bound_t, order.astype(np.int64), rows, cols, int(min_distance),
+                 tiles, ids, rank, bound_t, order.astype(np.int64), rows, cols, int(min_distance),
                  int(max_uses), float(penalty), np.ascontiguousarray(groups), spaced, out,
                  np.zeros(count, dtype=np.int64), np.full(count, -1, dtype=np.int64), np.empty(n, np.float32))
     return out.reshape(rows, cols)

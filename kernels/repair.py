@@ -72,9 +72,9 @@ def repair_spacing(assign: np.ndarray, arcs: np.ndarray, arcs_d: np.ndarray, cel
         return 0
     left = order[:removed]
     left = left[np.lexsort((left, arcs_d[left, 0]))]  # closest first, as the greedy visits cells
-    sorted_t, ids, _, bound_t = sorted_tiles(tiles, 4)
-    _assign_loop(arcs, arcs_d, cells, sorted_t, ids, bound_t, left, rows, cols, int(radius), int(cap), 0.0, groups32,
-                 spaced, assign, uses, np.full(n_groups, -1, np.int64), np.empty(tiles.shape[0], np.float32))
+    sorted_t, ids, rank, bound_t = sorted_tiles(tiles, 4)
+    _assign_loop(arcs, arcs_d, cells, sorted_t, ids, rank, bound_t, left, rows, cols, int(radius), int(cap), 0.0,
+                 groups32, spaced, assign, uses, np.full(n_groups, -1, np.int64), np.empty(tiles.shape[0], np.float32))
     return removed
 
 
