@@ -9,13 +9,14 @@ of the cap alone is a lower bound (the share is then of that bound's reduction, 
 The optimal solver minimises the total feature distance exactly; it needs a cells x (tiles*cap) cost
 matrix, so it only fits small libraries. The refined one (kernels.refine_assignment: under a cap alone,
 an auction whose arcs widen past each cell's nearest tiles as prices rise, then chains) starts from the
-greedy. Prints time (refined: greedy's plus the refinement), quality (as bench/mosaic.py
+greedy. Prints time (median of --repeats; refined: greedy's plus the refinement), quality (as bench/mosaic.py
 measures it), the summed distance and the share of the optimal's reduction of it that each method reaches.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -47,6 +48,7 @@ def main() -> int:
     parser.add_argument("--cap", type=int, default=5)
     parser.add_argument("--cells", type=int, default=64)
     parser.add_argument("--min-distance", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of greedy and refined (medians)")
     args = parser.parse_args()
     kernels.warm_up()
     tiles = np.stack([t for t in (decode_tile(p.read_bytes(), PX, 10**8)
@@ -63,18 +65,21 @@ def main() -> int:
         target = Image.open(path).convert("RGB")
         small = np.asarray(target.resize((cells * 8, cells * 8), Image.Resampling.BOX))
         cell_feats = kernels.cell_features(small, cells, cells, K) * weights
-        started = time.perf_counter()
-        idx, dist = kernels.nearest_candidates(cell_feats, tile_feats, 32)
-        order = np.lexsort((np.random.default_rng(0).permutation(cells * cells), dist[:, 0]))
-        greedy = kernels.assign_tiles(idx, dist, cell_feats, tile_feats, (cells, cells), order, radius, args.cap)
-        greedy_s = time.perf_counter() - started
-        refined = kernels.refine_assignment(greedy, idx, dist, cell_feats, tile_feats, ident, radius, args.cap)
-        refined_s = time.perf_counter() - started
-        refine.AUCTION = False
-        started = time.perf_counter()
-        old = kernels.refine_assignment(greedy, idx, dist, cell_feats, tile_feats, ident, radius, args.cap)
-        old_s = greedy_s + time.perf_counter() - started
-        refine.AUCTION = True
+        times: dict[str, list[float]] = {"greedy": [], "refined": [], "old": []}
+        for _ in range(args.repeats):  # medians: the first call of a size also pays for page faults
+            started = time.perf_counter()
+            idx, dist = kernels.nearest_candidates(cell_feats, tile_feats, 32)
+            order = np.lexsort((np.random.default_rng(0).permutation(cells * cells), dist[:, 0]))
+            greedy = kernels.assign_tiles(idx, dist, cell_feats, tile_feats, (cells, cells), order, radius, args.cap)
+            times["greedy"].append(time.perf_counter() - started)
+            refined = kernels.refine_assignment(greedy, idx, dist, cell_feats, tile_feats, ident, radius, args.cap)
+            times["refined"].append(time.perf_counter() - started)
+            refine.AUCTION = False
+            started = time.perf_counter()
+            old = kernels.refine_assignment(greedy, idx, dist, cell_feats, tile_feats, ident, radius, args.cap)
+            times["old"].append(times["greedy"][-1] + time.perf_counter() - started)
+            refine.AUCTION = True
+        greedy_s, refined_s, old_s = (statistics.median(times[k]) for k in ("greedy", "refined", "old"))
         started = time.perf_counter()
         cost = ((cell_feats[:, None, :] - tile_feats[None, :, :]) ** 2).mean(axis=-1)
         rows, cols = linear_sum_assignment(np.repeat(cost, args.cap, axis=1))

@@ -20,11 +20,13 @@ from ._jit import ngjit
 
 __all__ = ["auction_assignment", "renewals"]
 
-EPS = 2.0
+EPS = 2.5
 """The least raise of a bid, times the mean distance of the cells' nearest tiles: the result is within ``cells x
 eps`` of the best. Smaller is closer and slower (W1 at cap 5, share of the optimum's gain over the greedy:
-0.5 -> 98 % in 0.44 s, 1 -> 96 % in 0.32 s, 2 -> 92 % in 0.20 s). One phase: scaling eps down over more (free slots'
-prices back to 0 between them) came out worse here, 74 % at 2 then 2/8."""
+0.5 -> 98 % in 0.44 s, 1 -> 96 % in 0.32 s, 2 -> 92 % in 0.20 s on Dragonfly; over the three targets, greedy plus
+refinement against the greedy alone: 2 -> 87-97 % in 2.6-3.2x, 2.5 -> 83-96 % in 2.2-2.8x, 3 -> 79-96 %). One
+phase: scaling eps down over more (free slots' prices back to 0 between them) came out worse here, 74 % at 2 then
+2/8."""
 FINE_BELOW = 4096
 """Under this many cells eps shrinks with the cell count: the bids, about cells x the price range / eps, stay as
 few as at this size, and small mosaics come closer to the best."""
