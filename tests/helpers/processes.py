@@ -9,9 +9,10 @@ import time
 from collections.abc import Callable
 
 
-def free_port() -> int:
+def free_port(address: str = "127.0.0.1") -> int:
+    """A port free on ``address`` just now (another process may still take it before ours binds it)."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((address, 0))
         return int(sock.getsockname()[1])
 
 

@@ -19,6 +19,8 @@ import psutil
 from tests.helpers.processes import free_port, stop_process, wait_until
 
 SSHD = "/usr/sbin/sshd"
+BIND_TRIES = 3
+"""Ports tried for a server on a free port: between our probe and sshd's bind another process may take it."""
 
 
 def keygen(path: Path) -> str:
@@ -75,17 +77,23 @@ def start_sshd(folder: Path, name: str, authorized_keys: Path, address: str = "1
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # Debian's sshd wants its privilege-separation dir
     host_key = folder / "host_key"
     line = keygen(host_key)
-    port = 22 if netns else free_port()
     keys = " ".join(str(path) for path in (authorized_keys, *more_keys))
-    (folder / "sshd_config").write_text(
-        (f"Include {include}\n" if include else "") +
-        f"Port {port}\nListenAddress {address}\nHostKey {host_key}\nPidFile {folder}/sshd.pid\n"
-        f"AuthorizedKeysFile {keys}\nPubkeyAuthentication yes\nPasswordAuthentication no\n"
-        "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
-        "Subsystem sftp internal-sftp\nLogLevel ERROR\nMaxStartups 50\nMaxSessions 50\n")
-    server = SshServer(name=name, folder=folder, port=port, host_key_line=line, address=address, netns=netns)
-    server.start()
-    return server
+    for attempt in range(BIND_TRIES):
+        port = 22 if netns else free_port(address)
+        (folder / "sshd_config").write_text(
+            (f"Include {include}\n" if include else "") +
+            f"Port {port}\nListenAddress {address}\nHostKey {host_key}\nPidFile {folder}/sshd.pid\n"
+            f"AuthorizedKeysFile {keys}\nPubkeyAuthentication yes\nPasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
+            "Subsystem sftp internal-sftp\nLogLevel ERROR\nMaxStartups 50\nMaxSessions 50\n")
+        server = SshServer(name=name, folder=folder, port=port, host_key_line=line, address=address, netns=netns)
+        try:
+            server.start()
+            return server
+        except RuntimeError as exc:  # the free port was taken before sshd bound it: another one
+            if netns or "Address already in use" not in str(exc) or attempt == BIND_TRIES - 1:
+                raise
+    raise AssertionError("not reached")
 
 
 def kill_tree(pidfile: Path) -> list[int]:
